@@ -1,0 +1,1 @@
+"""Learned components: the preprocessing pipeline and the beta-VAE module."""

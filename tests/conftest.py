@@ -1,0 +1,321 @@
+"""Shared fixtures: isolated data/run roots, the demo dataset and run, and the browser harness.
+
+Both roots point at one temporary folder per test session (set before any test module
+imports ``core``), so tests never touch the project's own ``data/`` and ``runs/``.
+Every process the session starts carries ``TACTICAL_TEST_SESSION`` in its environment;
+at the end of the session any such process still alive (a Streamlit server, a detached
+training job) is killed, so no test leaves a process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+    from core.runs import Run
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="tactical-tests-"))
+_SESSION_TAG = uuid.uuid4().hex
+os.environ["TACTICAL_DATA_ROOT"] = str(_SESSION_ROOT / "data")
+os.environ["TACTICAL_RUNS_ROOT"] = str(_SESSION_ROOT / "runs")
+os.environ["TACTICAL_TEST_SESSION"] = _SESSION_TAG
+# Small, deterministic CPU work in tests; the machine has two cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The small configuration every page and browser test reads: fast to train, still real.
+DEMO_RUN_VAE = {
+    "latent_dim": 4,
+    "hidden_dims": (64, 32),
+    "beta": 1.0,
+    "learning_rate": 1e-3,
+    "batch_size": 64,
+    "n_epochs": 40,
+    "dropout": 0.1,
+    "random_state": 7,
+}
+
+
+def _session_processes() -> list[int]:
+    """Pids of live processes started by this test session (found by their environment)."""
+    marker = f"TACTICAL_TEST_SESSION={_SESSION_TAG}".encode()
+    me = os.getpid()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_session_processes() -> None:
+    pids = _session_processes()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pids = [p for p in _session_processes() if p in pids]
+            if not pids:
+                return
+            time.sleep(0.1)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _kill_session_processes()
+    shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_root() -> Path:
+    """The session's temporary folder holding ``data/`` and ``runs/``."""
+    return _SESSION_ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_dataset() -> Path:
+    """Dataset folder with the three demo matches' features, matches and events, built once."""
+    from core.extract import extract_features
+    from core.paths import datasets_root
+
+    out = datasets_root() / "demo"
+    if not (out / "features.parquet").exists():
+        extract_features("demo", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_dataset: Path) -> Run:
+    """A small real run on the demo features with every analysis done (trained in-process)."""
+    from core.config import PreprocessConfig, VAEConfig
+    from core.pipeline import execute_run
+    from core.runs import create_run
+
+    run, _existed = create_run(
+        demo_dataset / "features.parquet", VAEConfig(**DEMO_RUN_VAE), PreprocessConfig()
+    )
+    if run.status().state != "done":
+        execute_run(run.run_id)
+    assert run.status().state == "done", run.status()
+    return run
+
+
+# --- Browser harness ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class AppServer:
+    """A real ``streamlit run app.py`` on a free port, over the session's roots."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, n: int = 60) -> str:
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+
+def _wait_healthy(server: AppServer, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"streamlit exited with {server.process.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"streamlit not healthy after {timeout:.0f}s:\n{server.log_tail()}")
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_run: Run) -> Iterator[AppServer]:
+    """The dashboard served for real, with the demo dataset and ``demo_run`` in its roots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    log_path = ARTIFACTS / "streamlit-server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.port", str(port),
+                "--server.address", "127.0.0.1",
+                "--server.headless", "true",
+                "--browser.gatherUsageStats", "false",
+            ],
+            cwd=PROJECT_ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = AppServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        _wait_healthy(server)
+        yield server
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: `make test` installs Debian's chromium package.")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class AppPage:
+    """A browser tab on the app that knows when a Streamlit script run has finished."""
+
+    page: Page
+    base_url: str
+    console_errors: list[str] = field(default_factory=list)
+
+    def goto(self, path: str = "", timeout: float = 90.0) -> None:
+        """Open ``path`` (url path plus optional query string) and wait for the script."""
+        self.page.goto(f"{self.base_url}/{path.lstrip('/')}")
+        self.wait_until_idle(timeout=timeout)
+
+    def wait_until_idle(self, timeout: float = 90.0, settle: float = 0.5) -> None:
+        """Wait until the script has run and stayed not-running for ``settle`` seconds.
+
+        Streamlit marks the app root with ``data-test-script-state``; a page may rerun
+        right after its first run (query params, fragments), hence the settle time.
+        """
+        app = self.page.locator('[data-testid="stApp"]')
+        app.wait_for(state="attached", timeout=timeout * 1000)
+        deadline = time.monotonic() + timeout
+        idle_since: float | None = None
+        while time.monotonic() < deadline:
+            state = app.get_attribute("data-test-script-state")
+            connected = app.get_attribute("data-test-connection-state")
+            if state == "notRunning" and connected == "CONNECTED":
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since >= settle:
+                    return
+            else:
+                idle_since = None
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"script still running after {timeout:.0f}s (state={state})")
+
+    def exceptions(self) -> list[str]:
+        """Texts of the Streamlit exception blocks on the page."""
+        return [
+            t.strip()
+            for t in self.page.locator('[data-testid="stException"]').all_inner_texts()
+        ]
+
+    def assert_healthy(self) -> None:
+        """No Streamlit exception block and no browser console error so far."""
+        errors = self.exceptions()
+        assert not errors, f"Streamlit exception on page: {errors}"
+        assert not self.console_errors, f"browser console errors: {self.console_errors}"
+
+
+# Console noise that is not the app's fault: the closed network of the test machine.
+_IGNORED_CONSOLE = ("net::ERR_", "Failed to load resource", "favicon")
+
+
+@pytest.fixture
+def app_page(
+    app_server: AppServer, browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[AppPage]:
+    """A fresh tab on the served app; fails on exceptions or console errors, screenshots on failure."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    app_page = AppPage(page=page, base_url=app_server.url)
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error" and not any(s in msg.text for s in _IGNORED_CONSOLE):
+            app_page.console_errors.append(msg.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: app_page.console_errors.append(f"pageerror: {exc}"))
+    try:
+        yield app_page
+        app_page.assert_healthy()
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"{request.node.name}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shot), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Screenshot the page when a browser test's body fails (the fixture covers teardown)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        app_page = item.funcargs.get("app_page") if hasattr(item, "funcargs") else None
+        if isinstance(app_page, AppPage):
+            ARTIFACTS.mkdir(exist_ok=True)
+            with contextlib.suppress(Exception):
+                app_page.page.screenshot(
+                    path=str(ARTIFACTS / f"{item.name}-failure.png"), full_page=True
+                )
