@@ -66,9 +66,7 @@ class VAEConfig:
             f"hidden_dims must be one or more positive layer widths, got {self.hidden_dims!r}.",
         )
         _check(self.beta >= 0, f"beta must be >= 0, got {self.beta!r}.")
-        _check(
-            self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}."
-        )
+        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}.")
         _check(
             isinstance(self.batch_size, int) and self.batch_size >= 1,
             f"batch_size must be an integer >= 1, got {self.batch_size!r}.",
@@ -119,7 +117,9 @@ class PreprocessConfig:
     """Which segments and features feed the model, and how they are cleaned."""
 
     null_strategy: str = "impute_median"  # "impute_median" or "drop_rows"
-    pca_variance_threshold: float | None = None  # keep PCs up to this explained variance; None = no PCA
+    pca_variance_threshold: float | None = (
+        None  # keep PCs up to this explained variance; None = no PCA
+    )
     max_tier: int = 2  # highest feature tier kept (t1, t2; t3 needs 360 data)
     segment_type: str = "window"  # "window" or "possession" segments
     null_column_threshold: float = 0.5  # drop feature columns with a larger null fraction

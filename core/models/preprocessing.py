@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import numpy.typing as npt
 import polars as pl
 
 from core.config import NULL_STRATEGIES, PreprocessConfig
+from core.io import atomic_write_npz, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -67,18 +67,6 @@ def _as_polars(df: Any) -> pl.DataFrame:
     raise PreprocessingError(
         f"Expected a polars (or pandas) DataFrame of segments, got {type(df).__name__}."
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PreprocessingPipeline:
@@ -286,8 +274,7 @@ class PreprocessingPipeline:
         """Boolean mask of the rows of ``df`` that ``transform`` keeps (all, unless drop_rows)."""
         mat = self._fitted_matrix(df)
         if self.null_strategy == "drop_rows":
-            mask: npt.NDArray[np.bool_] = ~np.isnan(mat).any(axis=1)
-            return mask
+            return np.asarray(~np.isnan(mat).any(axis=1), dtype=bool)
         return np.ones(mat.shape[0], dtype=bool)
 
     def transform(self, df: Any) -> npt.NDArray[np.float32]:
@@ -399,13 +386,9 @@ class PreprocessingPipeline:
         target = Path(path)
         data = self.to_dict()
         if target.suffix == ".npz":
-            import io
-
-            buf = io.BytesIO()
-            np.savez(buf, state_json=np.array(json.dumps(data)))
-            _write_atomic(target, buf.getvalue())
+            atomic_write_npz(target, state_json=np.array(json.dumps(data)))
         else:
-            _write_atomic(target, json.dumps(data, indent=1).encode())
+            atomic_write_text(target, json.dumps(data, indent=1))
         return target
 
     @classmethod

@@ -1,0 +1,70 @@
+"""Dashboard entry point: declares the pages, draws the shared sidebar, runs the chosen page.
+
+Thin by design: the sidebar (active run and filters, mirrored in the URL) comes from
+``pages._common`` and every page file lays out widgets over ``core`` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import streamlit as st
+
+from pages._common import sidebar
+
+HERE = Path(__file__).resolve().parent
+logger = logging.getLogger("tactical.app")
+
+st.set_page_config(
+    page_title="Tactical states",
+    page_icon=":material/sports_soccer:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+# (file, title, url path, icon); url paths are part of the public links.
+CORE_PAGES = [
+    ("pages/overview.py", "Overview", "overview", ":material/home:"),
+    ("pages/data.py", "Data", "data", ":material/database:"),
+    ("pages/train.py", "Train", "train", ":material/model_training:"),
+]
+EXPLORE_PAGES = [
+    ("pages/correlations.py", "Correlations", "correlations", ":material/grid_on:"),
+    ("pages/interpretation.py", "Interpretation", "interpretation", ":material/table_chart:"),
+    ("pages/latent_map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
+]
+# Pages built on the tactical states (issue 6); listed only once their files exist.
+STATE_PAGES = [
+    ("pages/states.py", "States", "states", ":material/category:"),
+    ("pages/timeline.py", "Match timeline", "timeline", ":material/timeline:"),
+    ("pages/teams.py", "Team fingerprints", "teams", ":material/groups:"),
+    ("pages/traversal.py", "Latent traversal", "traversal", ":material/swap_horiz:"),
+    ("pages/stability.py", "Stability", "stability", ":material/verified:"),
+]
+MANAGE_PAGES = [("pages/runs.py", "Runs", "runs", ":material/folder_open:")]
+
+
+def _pages(spec: list[tuple[str, str, str, str]]) -> list[st.Page]:
+    return [
+        st.Page(path, title=title, url_path=url, icon=icon, default=(url == "overview"))
+        for path, title, url, icon in spec
+        if (HERE / path).is_file()
+    ]
+
+
+sections = {
+    "Set up": _pages(CORE_PAGES),
+    "Explore": _pages(EXPLORE_PAGES) + _pages(STATE_PAGES),
+    "Manage": _pages(MANAGE_PAGES),
+}
+page = st.navigation({name: pages for name, pages in sections.items() if pages})
+sidebar()
+try:
+    page.run()
+except Exception as exc:  # last resort: our pages catch our typed errors themselves
+    logger.exception("Unexpected error on page %s", page.title)
+    st.error(
+        f"Unexpected error on the {page.title} page: {type(exc).__name__}: {exc}. "
+        "Reload the page; if it persists, the server log has the details."
+    )

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints our speed against a baseline run in the same process."""

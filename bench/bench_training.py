@@ -1,0 +1,199 @@
+"""Notebook training loop vs ``core.training.train_vae``: seconds per epoch, ratio, final losses.
+
+The baseline is the seed notebook's section 3 verbatim in spirit: ``TensorDataset`` +
+``DataLoader(shuffle=True)``, ``optimiser.zero_grad()``, three ``.item()`` calls per batch,
+Adam and ReduceLROnPlateau. Ours keeps the matrix on the device, draws ``randperm`` index
+batches and syncs with the host once per epoch. Same model, data, batch size, epochs, seed
+and thread count, one process.
+
+Data: real segments. Features come from ``--features PATH`` if given, else the shared
+open-data matches (``../shared/data/statsbomb``) are extracted once with
+``core.extract.extract_features`` into ``bench/results/shared_features/`` (cached). The
+preprocessed rows are then replicated (tiled, unchanged) up to ``--rows`` (default 50,000):
+per-epoch cost depends on the row count, not on the rows being distinct.
+
+    python -m bench.bench_training [--device cuda] [--epochs 5] [--rows 50000] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from core.config import VAEConfig
+from core.models.preprocessing import PreprocessingPipeline
+from core.models.vae import TacticalVAEModule, vae_loss
+from core.training import EpochMetrics, train_vae
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SHARED_DATA = HERE.parent.parent / "shared" / "data" / "statsbomb"
+
+
+def load_features(features: Path | None, max_matches: int | None) -> tuple[pl.DataFrame, str]:
+    """Segments table and a note on where it came from."""
+    if features is not None:
+        return pl.read_parquet(features), f"{features}"
+    cache = RESULTS / "shared_features"
+    path = cache / "features.parquet"
+    if not path.exists():
+        from core.extract import extract_features
+
+        print(f"extracting features of the shared matches into {cache} (once) ...", flush=True)
+        extract_features(str(SHARED_DATA), cache, max_matches=max_matches)
+    return pl.read_parquet(path), f"shared open-data matches ({path})"
+
+
+def model_matrix(df: pl.DataFrame, rows: int) -> tuple[npt.NDArray[np.float32], int]:
+    """Notebook preprocessing (window segments, tiers 1-2, z-scores), tiled to ``rows``."""
+    win = df.filter(pl.col("segment_type") == "window")
+    win = win.drop([c for c in win.columns if c.startswith("t3_")])
+    X = PreprocessingPipeline().fit_transform(win)
+    reps = max(1, -(-rows // X.shape[0]))
+    return np.ascontiguousarray(np.tile(X, (reps, 1))[:rows] if reps > 1 else X), X.shape[0]
+
+
+def notebook_loop(
+    X: npt.NDArray[np.float32], cfg: VAEConfig, device: torch.device, *, fast_masks: bool = False
+) -> tuple[list[float], list[float]]:
+    """The seed notebook's training cell; returns (epoch mean losses, epoch seconds).
+
+    ``fast_masks`` switches on the engine's CPU dropout masks inside the notebook loop, to
+    split the speed-up into its two causes (loop structure vs dropout sampling).
+    """
+    torch.manual_seed(cfg.random_state)
+    np.random.seed(cfg.random_state)  # noqa: NPY002
+    module = TacticalVAEModule(
+        input_dim=X.shape[1],
+        latent_dim=cfg.latent_dim,
+        hidden_dims=cfg.hidden_dims,
+        dropout=cfg.dropout,
+    ).to(device)
+    module.set_fast_cpu_dropout(fast_masks)
+    tensor_X = torch.as_tensor(X, dtype=torch.float32, device=device)
+    loader = DataLoader(
+        TensorDataset(tensor_X), batch_size=cfg.batch_size, shuffle=True, drop_last=False
+    )
+    optimiser = torch.optim.Adam(module.parameters(), lr=cfg.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimiser, mode="min", factor=0.5, patience=10
+    )
+    losses: list[float] = []
+    seconds: list[float] = []
+    module.train()
+    for _epoch in range(cfg.n_epochs):
+        t0 = time.perf_counter()
+        total_loss = total_recon = total_kl = 0.0
+        n_batches = 0
+        for (batch,) in loader:
+            recon, mu, logvar = module(batch)
+            loss, recon_l, kl_l = vae_loss(recon, batch, mu, logvar, beta=cfg.beta)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total_loss += loss.item()
+            total_recon += recon_l.item()
+            total_kl += kl_l.item()
+            n_batches += 1
+        mean_loss = total_loss / max(n_batches, 1)
+        losses.append(mean_loss)
+        scheduler.step(mean_loss)
+        seconds.append(time.perf_counter() - t0)
+        label = "notebook+masks" if fast_masks else "notebook"
+        print(f"  {label:14} epoch {_epoch + 1}: {seconds[-1]:.2f}s loss {mean_loss:.4f}", flush=True)
+    return losses, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--features", type=Path, default=None, help="a features.parquet")
+    parser.add_argument("--max-matches", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    df, source = load_features(args.features, args.max_matches)
+    X, distinct = model_matrix(df, args.rows)
+    cfg = VAEConfig(n_epochs=args.epochs, batch_size=args.batch_size)  # notebook defaults
+    print(
+        f"data: {X.shape[0]:,} rows x {X.shape[1]} features ({distinct:,} distinct segments "
+        f"from {source}, tiled); device {device}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; {cfg.n_epochs} epochs, batch {cfg.batch_size}",
+        flush=True,
+    )
+
+    nb_losses, nb_secs = notebook_loop(X, cfg, device)
+
+    ours_secs: list[float] = []
+
+    class Timer:
+        def on_epoch_end(self, metrics: EpochMetrics) -> None:
+            ours_secs.append(metrics.seconds)
+            print(
+                f"  {'engine':14} epoch {metrics.epoch}: {metrics.seconds:.2f}s loss {metrics.total:.4f}",
+                flush=True,
+            )
+
+    result = train_vae(X, cfg, device=device, callbacks=[Timer()])
+    # Breakdown (CPU only, where the dropout path differs): notebook loop + fast masks.
+    mask_secs: list[float] = []
+    if device.type == "cpu":
+        _, mask_secs = notebook_loop(X, cfg, device, fast_masks=True)
+
+    # First epochs include warm-up (allocator, CUDA kernels); report the rest when we can.
+    skip = 1 if cfg.n_epochs > 2 else 0
+    nb = float(np.mean(nb_secs[skip:]))
+    ours = float(np.mean(ours_secs[skip:]))
+    nb_masks = float(np.mean(mask_secs[skip:])) if mask_secs else None
+    report = {
+        "device": str(device),
+        "rows": int(X.shape[0]),
+        "features": int(X.shape[1]),
+        "distinct_segments": distinct,
+        "epochs": cfg.n_epochs,
+        "batch_size": cfg.batch_size,
+        "threads": torch.get_num_threads(),
+        "notebook_s_per_epoch": nb,
+        "engine_s_per_epoch": ours,
+        "speedup": nb / ours,
+        "notebook_with_fast_masks_s_per_epoch": nb_masks,
+        "notebook_final_loss": nb_losses[-1],
+        "engine_final_loss": result.history[-1].total,
+        "epochs_averaged": f"{skip + 1}..{cfg.n_epochs}",
+    }
+    print()
+    print(f"{'':18}{'s/epoch':>10}{'final loss':>14}")
+    print(f"{'notebook loop':18}{nb:>10.3f}{nb_losses[-1]:>14.4f}")
+    print(f"{'core.train_vae':18}{ours:>10.3f}{result.history[-1].total:>14.4f}")
+    print(f"speedup: {nb / ours:.2f}x (epochs {skip + 1}..{cfg.n_epochs} averaged)")
+    if nb_masks is not None:
+        print(
+            f"breakdown: notebook loop with the engine's CPU dropout masks {nb_masks:.3f} s/epoch "
+            f"-> masks {nb / nb_masks:.2f}x, loop structure {nb_masks / ours:.2f}x"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"bench_training_{device.type}.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Engine commands: ``train`` (headless, same pipeline as the app), ``export``, ``demo``, ``jobs``.
+
+Also the hidden ``job-worker JOB_ID`` that background jobs run in their own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+class _Bar:
+    """A ``progress(done, total, message)`` callback drawing one tqdm bar."""
+
+    def __init__(self, desc: str, unit: str = "step") -> None:
+        self.bar: tqdm[Any] | None = None
+        self.desc = desc
+        self.unit = unit
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
+        if self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = done
+        self.bar.set_postfix_str(message[:60], refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _hidden_dims(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--hidden-dims takes comma-separated integers like 256,128,64, got {text!r}"
+        ) from None
+    if not dims:
+        raise argparse.ArgumentTypeError("--hidden-dims needs at least one width")
+    return dims
+
+
+def register(subparsers: Any) -> None:
+    """Add the engine commands to ``python -m core``."""
+    from core.config import PreprocessConfig, VAEConfig
+
+    vd, pd = VAEConfig(), PreprocessConfig()
+    p = subparsers.add_parser(
+        "train",
+        help="train a beta-VAE run headless (same pipeline as the app) and print its folder",
+        description="Train a run on a features file, compute every analysis, print the run "
+        "folder. An existing run with the same configuration is reused at once.",
+    )
+    p.add_argument("--features", required=True, type=Path, help="features.parquet to train on")
+    p.add_argument("--beta", type=float, default=vd.beta, help=f"KL weight (default {vd.beta})")
+    p.add_argument("--latent-dim", type=int, default=vd.latent_dim)
+    p.add_argument("--epochs", type=int, default=vd.n_epochs)
+    p.add_argument("--lr", type=float, default=vd.learning_rate)
+    p.add_argument("--batch-size", type=int, default=vd.batch_size)
+    p.add_argument("--dropout", type=float, default=vd.dropout)
+    p.add_argument(
+        "--hidden-dims",
+        type=_hidden_dims,
+        default=vd.hidden_dims,
+        help="encoder widths, e.g. 256,128,64",
+    )
+    p.add_argument("--seed", type=int, default=vd.random_state)
+    p.add_argument("--kl-warmup", type=int, default=vd.kl_warmup_epochs, help="KL warm-up epochs")
+    p.add_argument(
+        "--early-stopping",
+        type=int,
+        default=None,
+        metavar="PATIENCE",
+        help="stop after PATIENCE epochs without improvement (default: off)",
+    )
+    p.add_argument("--max-tier", type=int, default=pd.max_tier)
+    p.add_argument("--segment-type", choices=("window", "possession"), default=pd.segment_type)
+    p.add_argument(
+        "--null-strategy", choices=("impute_median", "drop_rows"), default=pd.null_strategy
+    )
+    p.add_argument(
+        "--pca", type=float, default=None, help="PCA variance threshold (default: no PCA)"
+    )
+    p.add_argument("--device", default=None, help="torch device (default: best available)")
+    p.add_argument(
+        "--ddp", type=int, default=1, metavar="N", help="train data-parallel over N processes"
+    )
+    p.set_defaults(func=_cmd_train)
+
+    e = subparsers.add_parser(
+        "export", help="write a run's artifacts in the notebook's layout (model, codes, PNGs)"
+    )
+    e.add_argument("run", help="run id (12 hex characters)")
+    e.add_argument("--out", required=True, type=Path, help="folder to write into")
+    e.set_defaults(func=_cmd_export)
+
+    d = subparsers.add_parser("demo", help="extract the demo matches and train the default run")
+    d.set_defaults(func=_cmd_demo)
+
+    j = subparsers.add_parser("jobs", help="list background jobs")
+    j.add_argument("--cancel", metavar="JOB_ID", help="cancel this job")
+    j.set_defaults(func=_cmd_jobs)
+
+    w = subparsers.add_parser("job-worker", help=argparse.SUPPRESS)
+    w.add_argument("job_id")
+    w.set_defaults(func=_cmd_job_worker)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from core.config import ConfigError, PreprocessConfig, VAEConfig
+    from core.jobs import check_training_input
+    from core.pipeline import execute_run
+    from core.runs import create_run, get_run, process_alive, run_id_for
+
+    try:
+        vae = VAEConfig(
+            latent_dim=args.latent_dim,
+            hidden_dims=args.hidden_dims,
+            beta=args.beta,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            n_epochs=args.epochs,
+            dropout=args.dropout,
+            random_state=args.seed,
+            kl_warmup_epochs=args.kl_warmup,
+            early_stopping_patience=args.early_stopping,
+        )
+        prep = PreprocessConfig(
+            null_strategy=args.null_strategy,
+            pca_variance_threshold=args.pca,
+            max_tier=args.max_tier,
+            segment_type=args.segment_type,
+        )
+        run_id = run_id_for(args.features, vae, prep)
+    except (ConfigError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        existing = get_run(run_id)
+        st = existing.status()
+        if st.state == "done":
+            print(f"Run {run_id} already exists (done): {existing.path}", file=sys.stderr)
+            print(existing.path)
+            return 0
+        if st.state == "running" and process_alive(st.pid, st.pid_start):
+            print(
+                f"error: run {run_id} is being trained by process {st.pid}"
+                f"{' (job ' + st.job_id + ')' if st.job_id else ''}; wait for it or cancel it.",
+                file=sys.stderr,
+            )
+            return 3
+    except LookupError:
+        pass
+    try:
+        n, d = check_training_input(args.features, vae, prep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run, _ = create_run(args.features, vae, prep)
+    print(f"Run {run.run_id}: {n:,} segments x {d} inputs -> {run.path}", file=sys.stderr)
+    bar = _Bar("train", unit="step")
+    try:
+        execute_run(run.run_id, device=args.device, progress=bar, world_size=args.ddp)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; run {run.run_id} marked cancelled", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    st = run.status()
+    if st.state != "done":
+        print(f"run {run.run_id} ended {st.state}: {st.error or st.message}", file=sys.stderr)
+        return 1
+    print(st.message, file=sys.stderr)
+    print(run.path)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from core.export import export_run
+    from core.runs import ArtifactMissingError
+
+    try:
+        written = export_run(args.run, args.out)
+    except (LookupError, ArtifactMissingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from core.demo import ensure_demo
+
+    bar = _Bar("demo")
+    try:
+        run = ensure_demo(progress=bar, wait=True)
+    except Exception as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    print(run.path)
+    return 0
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    from core.jobs import cancel_job, list_jobs
+
+    if args.cancel:
+        try:
+            job = cancel_job(args.cancel)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{job.job_id} {job.state}")
+        return 0
+    jobs = list_jobs()
+    if not jobs:
+        print("no jobs")
+        return 0
+    print(f"{'job':24} {'kind':8} {'state':10} {'progress':>8}  {'run':12}  message")
+    for job in jobs:
+        print(
+            f"{job.job_id:24} {job.kind:8} {job.state:10} {job.progress:8.0%}  "
+            f"{job.run_id or '-':12}  {(job.error or job.message).splitlines()[0] if (job.error or job.message) else ''}"
+        )
+    return 0
+
+
+def _cmd_job_worker(args: argparse.Namespace) -> int:
+    from core.jobs import run_worker
+
+    return run_worker(args.job_id)

@@ -1,0 +1,236 @@
+"""Export a run in the notebook's layout, so notebook users lose nothing by using the product.
+
+Files (names as the notebook's ``OUTPUT_DIR``): ``vae_model.pt`` (the notebook's checkpoint
+dict, loadable with ``torch.load(weights_only=True)``), ``latent_codes.npy``,
+``correlation_matrix.npz`` (``corr``, ``pval``, ``feature_names``),
+``latent_interpretation.parquet``, ``latent_interpretation_pivot.csv``,
+``preprocessing_pipeline.json`` (JSON instead of the notebook's pickle) and the figures
+``vae_training_curves.png``, ``vae_correlation_heatmap.png``, ``vae_top5_correlations.png``,
+``vae_umap_latent.png``, ``vae_umap_per_dim.png``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from core.io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_npz,
+    atomic_write_parquet,
+    atomic_write_text,
+)
+from core.runs import PREPROCESSING_FILE, ArtifactMissingError, Run, get_run, model_input_dim
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FILES = (
+    "vae_model.pt",
+    "latent_codes.npy",
+    "correlation_matrix.npz",
+    "latent_interpretation.parquet",
+    "latent_interpretation_pivot.csv",
+    "preprocessing_pipeline.json",
+    "vae_training_curves.png",
+    "vae_correlation_heatmap.png",
+    "vae_top5_correlations.png",
+    "vae_umap_latent.png",
+    "vae_umap_per_dim.png",
+)
+DPI = 150
+
+
+def export_run(run_id: str, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write every notebook artifact of a finished run into ``out_dir``; returns the paths."""
+    run = get_run(run_id)
+    st = run.status()
+    if st.state != "done":
+        raise ArtifactMissingError(
+            f"Run {run_id} is {st.state} (stage {st.stage}); only finished runs can be "
+            "exported. Wait for its job or start it again."
+        )
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    written = [
+        _model(run, out),
+        *_tables(run, out),
+        *_figures(run, out),
+    ]
+    logger.info("Exported run %s to %s (%d files)", run_id, out, len(written))
+    return written
+
+
+def _model(run: Run, out: Path) -> Path:
+    import torch
+
+    cfg = run.config().vae
+    sd = run.state_dict()
+    losses = run.metrics()["total"].to_list()
+    checkpoint = {
+        "state_dict": sd,
+        "input_dim": model_input_dim(sd),
+        "config_latent_dim": cfg.latent_dim,
+        "config_hidden_dims": tuple(cfg.hidden_dims),
+        "config_beta": cfg.beta,
+        "config_learning_rate": cfg.learning_rate,
+        "config_batch_size": cfg.batch_size,
+        "config_n_epochs": cfg.n_epochs,
+        "config_dropout": cfg.dropout,
+        "config_random_state": cfg.random_state,
+        "training_losses": [float(v) for v in losses],
+    }
+    path = out / "vae_model.pt"
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return path
+
+
+def _tables(run: Run, out: Path) -> list[Path]:
+    z = run.latent_matrix().astype(np.float32)
+    codes = out / "latent_codes.npy"
+    with atomic_path(codes) as tmp, tmp.open("wb") as fh:
+        np.save(fh, z)
+    corr = run.correlations()
+    npz = atomic_write_npz(
+        out / "correlation_matrix.npz",
+        corr=corr.pearson_r,
+        pval=corr.pearson_p,
+        feature_names=np.array(corr.feature_names, dtype=str),
+    )
+    interp = atomic_write_parquet(out / "latent_interpretation.parquet", run.interpretation())
+    pivot = atomic_write_text(
+        out / "latent_interpretation_pivot.csv", run.interpretation_pivot().write_csv()
+    )
+    prep = atomic_write_bytes(
+        out / "preprocessing_pipeline.json", run.artifact_path(PREPROCESSING_FILE).read_bytes()
+    )
+    return [codes, npz, interp, pivot, prep]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    return path
+
+
+def _grid(n: int) -> tuple[int, int]:
+    return 2, max(1, (n + 1) // 2)
+
+
+def _figures(run: Run, out: Path) -> list[Path]:
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
+
+    metrics = run.metrics()
+    corr = run.correlations()
+    interp = run.interpretation()
+    z = run.latent_matrix()
+    emb = run.umap().select("umap_x", "umap_y").to_numpy()
+    n_latent, n_feat = corr.pearson_r.shape
+    paths: list[Path] = []
+
+    # Training curves (notebook section 4).
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
+    epochs = metrics["epoch"].to_numpy()
+    for ax, col, title, color in zip(
+        axes,
+        ("total", "recon", "kl"),
+        ("Total Loss", "Reconstruction Loss (MSE)", "KL Divergence"),
+        ("#4c72b0", "#dd8452", "#55a868"),
+        strict=True,
+    ):
+        ax.plot(epochs, metrics[col].to_numpy(), linewidth=1.2, color=color)
+        ax.set_title(title)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Loss")
+    fig.suptitle("VAE Training Curves", fontsize=13, y=1.02)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "vae_training_curves.png"))
+
+    # Correlation heatmap (section 6).
+    fig = Figure(figsize=(max(14, n_feat * 0.35), max(4, n_latent * 0.6)))
+    ax = fig.subplots()
+    im = ax.imshow(corr.pearson_r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_yticks(range(n_latent))
+    ax.set_yticklabels(corr.latent_names)
+    ax.set_xticks(range(n_feat))
+    ax.set_xticklabels(corr.feature_names, rotation=90, fontsize=6)
+    ax.set_title("Pearson Correlation: Latent Dimensions vs Features")
+    fig.colorbar(im, ax=ax, label="Pearson r", shrink=0.8)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "vae_correlation_heatmap.png"))
+
+    # Top-5 bars per latent (section 7).
+    rows, cols = _grid(n_latent)
+    fig = Figure(figsize=(4 * cols, 7))
+    axes_flat = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for zi, name in enumerate(corr.latent_names):
+        ax = axes_flat[zi]
+        dim = interp.filter(pl.col("latent_dim") == name).sort("rank")
+        feats = dim["feature"].to_list()
+        r_vals = dim["pearson_r"].to_list()
+        ypos = list(range(len(feats) - 1, -1, -1))
+        ax.barh(ypos, r_vals, color=["#c44e52" if r < 0 else "#4c72b0" for r in r_vals])
+        ax.set_yticks(ypos)
+        ax.set_yticklabels(feats, fontsize=7)
+        ax.set_xlim(-1, 1)
+        ax.axvline(0, color="black", linewidth=0.5)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("Pearson r", fontsize=8)
+    for extra in axes_flat[n_latent:]:
+        extra.set_visible(False)
+    fig.suptitle("Top-5 Feature Correlates per Latent Dimension", fontsize=13, y=1.01)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "vae_top5_correlations.png"))
+
+    # UMAP coloured by dominant dimension (section 8).
+    dominant = np.argmax(np.abs(z), axis=1)
+    fig = Figure(figsize=(9, 7))
+    ax = fig.subplots()
+    sc = ax.scatter(
+        emb[:, 0],
+        emb[:, 1],
+        c=dominant,
+        cmap="tab10",
+        s=4,
+        alpha=0.5,
+        rasterized=True,
+        vmin=-0.5,
+        vmax=n_latent - 0.5,
+    )
+    cbar = fig.colorbar(sc, ax=ax, label="Dominant Latent Dim")
+    cbar.set_ticks(list(range(n_latent)))
+    cbar.set_ticklabels(corr.latent_names)
+    ax.set_title("UMAP of VAE Latent Space (coloured by dominant dimension)")
+    ax.set_xlabel("UMAP-1")
+    ax.set_ylabel("UMAP-2")
+    fig.tight_layout()
+    paths.append(_save(fig, out / "vae_umap_latent.png"))
+
+    # UMAP per latent activation.
+    fig = Figure(figsize=(4 * cols, 7))
+    axes_flat = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for zi, name in enumerate(corr.latent_names):
+        ax = axes_flat[zi]
+        sc = ax.scatter(
+            emb[:, 0], emb[:, 1], c=z[:, zi], cmap="coolwarm", s=2, alpha=0.4, rasterized=True
+        )
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(sc, ax=ax, shrink=0.7)
+    for extra in axes_flat[n_latent:]:
+        extra.set_visible(False)
+    fig.suptitle("UMAP coloured by individual latent activations", fontsize=13, y=1.01)
+    fig.tight_layout()
+    paths.append(_save(fig, out / "vae_umap_per_dim.png"))
+    return paths

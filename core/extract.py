@@ -1,0 +1,479 @@
+"""Match files to a feature dataset folder: features.parquet, matches.parquet, events.parquet.
+
+Each match is parsed once: its tables are cached under ``<out>/cache`` keyed by the
+content of its files, its metadata record and the extraction parameters, so a re-run
+reads the cache and adding matches parses only the new ones. Matches are processed in
+parallel worker processes; a bad file skips its match (named, with the reason) and never
+leaves a partial output, and only an extraction that produces nothing is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from core.data.schema import COMPACT_EVENT_COLUMNS, MATCH_SCHEMA, match_label
+from core.data.sources import Discovery, MatchFiles, SourceError, discover
+from core.data.statsbomb import (
+    StatsBombFormatError,
+    read_events,
+    read_lineup_teams,
+    read_three_sixty,
+)
+from core.features import segment_features
+from core.io import atomic_write_json, atomic_write_parquet
+from core.registry import feature_names
+from core.segments import (
+    DEFAULT_STRIDE_S,
+    DEFAULT_WINDOW_S,
+    possession_segments,
+    segment_context,
+    window_segments,
+)
+
+logger = logging.getLogger(__name__)
+
+# Bump when the event table, segments or features change: it invalidates every cache entry.
+EXTRACTOR_VERSION: Final = "1"
+# Starting worker processes costs about a second; below this many matches it does not pay.
+MIN_PARALLEL_MATCHES: Final = 4
+
+METADATA_COLUMNS: Final[tuple[str, ...]] = (
+    "match_id",
+    "team_id",
+    "segment_type",
+    "start_time",
+    "end_time",
+    "period",
+    "match_minute",
+    "segment_id",
+    "team_name",
+    "opponent_id",
+    "opponent_name",
+    "competition",
+    "season",
+    "score_state",
+)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ExtractionSummary:
+    """What an extraction produced and what it had to pass over."""
+
+    matches: int = 0
+    segments: int = 0
+    n_features: int = 0
+    coverage_360: float = 0.0  # share of extracted matches with 360 frames
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (file, what was noticed)
+    window_segments: int = 0
+    possession_segments: int = 0
+    from_cache: int = 0  # matches read from the cache instead of parsed
+    seconds: float = 0.0
+    out_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become two-item lists)."""
+        d = asdict(self)
+        d["skipped"] = [list(s) for s in self.skipped]
+        d["warnings"] = [list(w) for w in self.warnings]
+        return d
+
+
+class ExtractionError(RuntimeError):
+    """Nothing could be extracted; ``summary`` says what was tried and why it failed."""
+
+    def __init__(self, message: str, summary: ExtractionSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A worker's answer for one match (small: the tables go through the cache files)."""
+
+    match_id: int
+    file: str
+    ok: bool
+    reason: str = ""
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
+# --- one match ----------------------------------------------------------------------------
+
+
+@dataclass
+class MatchTables:
+    """Everything one match contributes to the dataset."""
+
+    features: pl.DataFrame
+    events: pl.DataFrame
+    match: dict[str, Any]
+    warnings: list[tuple[str, str]]
+
+
+def _match_row(
+    files: MatchFiles, events: pl.DataFrame, has_360: bool, warnings: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The ``matches.parquet`` row: from the matches record, else from events and lineup."""
+    rec = files.record
+    xi = events.filter(pl.col("type") == "starting_xi").sort("index")
+    order = xi if xi.height >= 2 else events.filter(pl.col("team_id").is_not_null()).sort("index")
+    teams = order.unique("team_id", keep="first", maintain_order=True).select(
+        "team_id", "team_name"
+    )
+    ids = teams.get_column("team_id").to_list()
+    names = teams.get_column("team_name").to_list()
+    if len(ids) != 2:
+        raise StatsBombFormatError(
+            f"{files.events.name}: events name {len(ids)} teams, a match needs 2."
+        )
+    home_id, away_id = (
+        (rec["home_team_id"], rec["away_team_id"]) if rec.get("home_team_id") else ids
+    )
+    name_of = dict(zip(ids, names, strict=True))
+    if {home_id, away_id} != set(ids):
+        warnings.append(
+            (str(files.events), "teams in the matches file differ from the events; using events")
+        )
+        home_id, away_id = ids
+    goals = events.filter(
+        (pl.col("period") <= 4)
+        & (
+            ((pl.col("type") == "shot") & (pl.col("outcome") == "goal"))
+            | (pl.col("type") == "own_goal_for")
+        )
+    )
+    counted = goals.get_column("team_id").value_counts()
+    by_team = dict(zip(counted["team_id"].to_list(), counted["count"].to_list(), strict=True))
+    home_score = rec.get("home_score", by_team.get(home_id, 0))
+    away_score = rec.get("away_score", by_team.get(away_id, 0))
+    if (home_score, away_score) != (by_team.get(home_id, 0), by_team.get(away_id, 0)):
+        warnings.append(
+            (
+                str(files.events),
+                f"matches file score {home_score}-{away_score} differs from the events' goals "
+                f"{by_team.get(home_id, 0)}-{by_team.get(away_id, 0)} (shoot-outs or data error)",
+            )
+        )
+    home = rec.get("home_team_name") or name_of[home_id]
+    away = rec.get("away_team_name") or name_of[away_id]
+    competition, season, date = rec.get("competition"), rec.get("season"), rec.get("match_date")
+    return {
+        "match_id": files.match_id,
+        "home_team_id": int(home_id),
+        "home_team_name": home,
+        "away_team_id": int(away_id),
+        "away_team_name": away,
+        "home_score": None if home_score is None else int(home_score),
+        "away_score": None if away_score is None else int(away_score),
+        "match_date": date,
+        "competition": competition,
+        "season": season,
+        "has_360": has_360,
+        "label": match_label(home, away, home_score, away_score, competition, date),
+    }
+
+
+def extract_match(
+    files: MatchFiles,
+    *,
+    window_s: float = DEFAULT_WINDOW_S,
+    stride_s: float = DEFAULT_STRIDE_S,
+) -> MatchTables:
+    """Parse one match and compute its segment features; raises on an unusable events file."""
+    warnings: list[tuple[str, str]] = []
+    parsed = read_events(files.events, files.match_id)
+    events = parsed.events
+    if parsed.unknown_types:
+        warnings.append(
+            (
+                str(files.events),
+                f"unknown event types {parsed.unknown_types} kept as 'unknown' and not counted",
+            )
+        )
+    if parsed.misdated:
+        warnings.append(
+            (
+                str(files.events),
+                f"{len(parsed.misdated)} events dropped: their match clock disagrees with "
+                f"their timestamp (e.g. {parsed.misdated[0]})",
+            )
+        )
+    if files.lineup is None:
+        warnings.append(
+            (str(files.events), "no lineup file; teams and metadata taken from the events")
+        )
+    else:
+        try:
+            lineup_ids = {t for t, _ in read_lineup_teams(files.lineup)}
+            event_ids = set(events.get_column("team_id").drop_nulls().unique().to_list())
+            if lineup_ids != event_ids:
+                warnings.append(
+                    (str(files.lineup), f"lineup teams {sorted(lineup_ids)} differ from events")
+                )
+        except (StatsBombFormatError, OSError) as exc:
+            warnings.append((str(files.lineup), f"{exc} Teams taken from the events."))
+    players = frames = None
+    if files.three_sixty is not None:
+        try:
+            players, frames = read_three_sixty(files.three_sixty, events)
+        except (StatsBombFormatError, OSError) as exc:
+            warnings.append((str(files.three_sixty), f"{exc} Tier-3 features left null."))
+    has_360 = frames is not None and frames.height > 0
+    match = _match_row(files, events, has_360, warnings)
+
+    segments = pl.concat([window_segments(events, window_s, stride_s), possession_segments(events)])
+    features = segment_features(events, segments, players, frames)
+    context = segment_context(events, segments)
+    table = (
+        segments.join(context, on="segment_id", how="left")
+        .join(features, on="segment_id", how="left")
+        .with_columns(
+            pl.lit(match["competition"], dtype=pl.String).alias("competition"),
+            pl.lit(match["season"], dtype=pl.String).alias("season"),
+        )
+        .select(*METADATA_COLUMNS, *feature_names())
+    )
+    compact = events.filter(pl.col("x").is_not_null()).select(COMPACT_EVENT_COLUMNS)
+    return MatchTables(features=table, events=compact, match=match, warnings=warnings)
+
+
+# --- cache --------------------------------------------------------------------------------
+
+
+def cache_key(files: MatchFiles, window_s: float, stride_s: float) -> str:
+    """Fingerprint of the match's file contents, metadata record and extraction parameters."""
+    h = hashlib.blake2b(digest_size=10)
+    h.update(f"v{EXTRACTOR_VERSION}|{window_s}|{stride_s}|{files.match_id}".encode())
+    h.update(json.dumps(files.record, sort_keys=True, default=str).encode())
+    for path in (files.events, files.lineup, files.three_sixty):
+        h.update(b"|" if path is None else path.read_bytes())
+    return h.hexdigest()
+
+
+def _cache_paths(cache_dir: Path, match_id: int, key: str) -> tuple[Path, Path, Path]:
+    stem = f"{match_id}-{key}"
+    return (
+        cache_dir / f"{stem}.features.parquet",
+        cache_dir / f"{stem}.events.parquet",
+        cache_dir / f"{stem}.match.json",  # written last: its presence marks a full entry
+    )
+
+
+def _extract_to_cache(
+    files: MatchFiles, window_s: float, stride_s: float, cache_dir: Path, key: str
+) -> _Outcome:
+    """Worker entry point: extract one match into its cache entry; never raises."""
+    try:
+        tables = extract_match(files, window_s=window_s, stride_s=stride_s)
+        feat_path, ev_path, match_path = _cache_paths(cache_dir, files.match_id, key)
+        atomic_write_parquet(feat_path, tables.features)
+        atomic_write_parquet(ev_path, tables.events)
+        atomic_write_json(match_path, {"match": tables.match, "warnings": tables.warnings})
+        return _Outcome(files.match_id, str(files.events), True, warnings=tuple(tables.warnings))
+    except (StatsBombFormatError, OSError) as exc:
+        return _Outcome(files.match_id, str(files.events), False, str(exc))
+    except Exception as exc:  # a bug or an unforeseen data shape: skip the match, say why
+        logger.exception("extracting match %s failed", files.match_id)
+        return _Outcome(
+            files.match_id,
+            str(files.events),
+            False,
+            f"could not be processed ({type(exc).__name__}: {exc}); please report this file.",
+        )
+
+
+def _can_spawn() -> bool:
+    """Whether spawned workers can re-import ``__main__`` (not so for code read from stdin)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or Path(main_file).exists()
+
+
+def _run_pool(
+    jobs: list[tuple[MatchFiles, str]],
+    window_s: float,
+    stride_s: float,
+    cache_dir: Path,
+    workers: int,
+    on_done: Callable[[_Outcome], None],
+) -> None:
+    if workers <= 1 or len(jobs) < MIN_PARALLEL_MATCHES or not _can_spawn():
+        for files, key in jobs:
+            on_done(_extract_to_cache(files, window_s, stride_s, cache_dir, key))
+        return
+    # spawn, not fork: the parent may already run polars' thread pool, which fork would break.
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
+    try:
+        futures: dict[Future[_Outcome], MatchFiles] = {
+            pool.submit(_extract_to_cache, files, window_s, stride_s, cache_dir, key): files
+            for files, key in jobs
+        }
+        for fut in as_completed(futures):
+            files = futures[fut]
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # the worker process died
+                outcome = _Outcome(
+                    files.match_id, str(files.events), False, f"worker failed: {exc}"
+                )
+            on_done(outcome)  # may raise to cancel (a job's progress callback does)
+    finally:
+        # On cancel, drop the queued matches instead of waiting for all of them.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_workers() -> int:
+    """Worker processes used when none are asked for: at most two (shared machines)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def extract_features(
+    source: str | Path,
+    out_dir: str | Path,
+    *,
+    competitions: Iterable[str | int] | None = None,
+    seasons: Iterable[str | int] | None = None,
+    match_ids: Iterable[int] | None = None,
+    max_matches: int | None = None,
+    window_s: float = DEFAULT_WINDOW_S,
+    stride_s: float = DEFAULT_STRIDE_S,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ExtractionSummary:
+    """Extract ``source`` (``"demo"`` or an open-data folder) into the dataset folder ``out_dir``.
+
+    Writes ``features.parquet``, ``matches.parquet``, ``events.parquet`` and
+    ``summary.json`` atomically; raises :class:`ExtractionError` (with the summary) when
+    the source is missing or empty or no match could be extracted, leaving ``out_dir``'s
+    previous outputs untouched.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir).expanduser().resolve()
+    summary = ExtractionSummary(out_dir=str(out))
+    if window_s <= 0 or stride_s <= 0:
+        raise ValueError(f"window ({window_s} s) and stride ({stride_s} s) must be positive")
+    try:
+        found: Discovery = discover(
+            source,
+            competitions=competitions,
+            seasons=seasons,
+            match_ids=match_ids,
+            max_matches=max_matches,
+        )
+    except SourceError as exc:
+        summary.skipped.append((str(source), str(exc)))
+        raise ExtractionError(str(exc), summary) from exc
+    summary.skipped.extend(found.skipped)
+    summary.warnings.extend(found.warnings)
+    if not found.matches:
+        raise ExtractionError(
+            f"{source} offers no match for these filters (competitions={competitions}, "
+            f"seasons={seasons}, match_ids={match_ids}); nothing extracted.",
+            summary,
+        )
+
+    cache_dir = out / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    total = len(found.matches)
+    done = 0
+
+    def tick(message: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, message)
+
+    keys: dict[int, str] = {}
+    todo: list[tuple[MatchFiles, str]] = []
+    for files in found.matches:
+        try:
+            key = cache_key(files, window_s, stride_s)
+        except OSError as exc:
+            summary.skipped.append((str(files.events), f"cannot be read: {exc}"))
+            tick(f"skipped {files.match_id}")
+            continue
+        keys[files.match_id] = key
+        if _cache_paths(cache_dir, files.match_id, key)[2].exists():
+            summary.from_cache += 1
+            tick(f"match {files.match_id} (cached)")
+        else:
+            todo.append((files, key))
+
+    def on_done(outcome: _Outcome) -> None:
+        if not outcome.ok:
+            summary.skipped.append((outcome.file, outcome.reason))
+            keys.pop(outcome.match_id, None)
+            logger.warning("skipped %s: %s", outcome.file, outcome.reason)
+            tick(f"skipped {outcome.match_id}")
+        else:
+            tick(f"match {outcome.match_id}")
+
+    _run_pool(todo, window_s, stride_s, cache_dir, workers or default_workers(), on_done)
+
+    feats, evs, rows = [], [], []
+    for files in found.matches:
+        if files.match_id not in keys:
+            continue
+        feat_path, ev_path, match_path = _cache_paths(
+            cache_dir, files.match_id, keys[files.match_id]
+        )
+        meta = json.loads(match_path.read_text())
+        feats.append(pl.read_parquet(feat_path))
+        evs.append(pl.read_parquet(ev_path))
+        rows.append(meta["match"])
+        summary.warnings.extend((w[0], w[1]) for w in meta["warnings"])
+        _drop_stale(cache_dir, files.match_id, keys[files.match_id])
+
+    summary.matches = len(rows)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    if not rows:
+        raise ExtractionError(
+            f"no match of {source} could be extracted; see the skipped files: "
+            + "; ".join(f"{Path(f).name}: {r}" for f, r in summary.skipped[:5]),
+            summary,
+        )
+    features = pl.concat(feats, how="vertical_relaxed")
+    matches = pl.DataFrame(rows, schema=MATCH_SCHEMA)
+    events = pl.concat(evs, how="vertical_relaxed")
+    summary.segments = features.height
+    summary.window_segments = int((features.get_column("segment_type") == "window").sum())
+    summary.possession_segments = summary.segments - summary.window_segments
+    summary.n_features = len(feature_names())
+    summary.coverage_360 = round(sum(bool(r["has_360"]) for r in rows) / len(rows), 4)
+    atomic_write_parquet(out / "features.parquet", features)
+    atomic_write_parquet(out / "matches.parquet", matches)
+    atomic_write_parquet(out / "events.parquet", events)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    atomic_write_json(out / "summary.json", summary.to_dict())
+    logger.info(
+        "extracted %d matches (%d cached), %d segments, %d skipped in %.1f s",
+        summary.matches,
+        summary.from_cache,
+        summary.segments,
+        len(summary.skipped),
+        summary.seconds,
+    )
+    return summary
+
+
+def _drop_stale(cache_dir: Path, match_id: int, key: str) -> None:
+    """Remove cache entries of ``match_id`` made from older files or other parameters."""
+    for path in cache_dir.glob(f"{match_id}-*"):
+        if not path.name.startswith(f"{match_id}-{key}."):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,452 @@
+"""One run, end to end: features -> preprocessing -> beta-VAE -> every analysis, into its folder.
+
+This is the notebook's sections 2-9 as a function. It runs wherever it is called (a
+background job's worker process, the headless ``train`` command, a test), writes each
+artifact atomically as soon as it exists, keeps ``status.json`` current (stage, progress,
+time left, heartbeat) and writes ``state: done`` only after the last artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from core import analysis
+from core.config import PreprocessConfig, VAEConfig
+from core.io import (
+    append_line,
+    atomic_write_json,
+    atomic_write_npz,
+    atomic_write_parquet,
+    atomic_write_text,
+    to_json,
+)
+from core.runs import (
+    CORRELATIONS_FILE,
+    DIAGNOSTICS_FILE,
+    INTERPRETATION_FILE,
+    LATENTS_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PIVOT_FILE,
+    PREPROCESSING_FILE,
+    UMAP_FILE,
+    Run,
+    get_run,
+    process_start_time,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+ShouldStop = Callable[[], bool]
+
+REQUIRED_METADATA = (
+    "match_id",
+    "team_id",
+    "segment_type",
+    "start_time",
+    "end_time",
+    "period",
+    "match_minute",
+)
+FEATURE_RE = re.compile(r"^t(\d+)_")
+ANALYSIS_STAGES = ("encoding", "correlations", "interpretation", "umap", "diagnostics")
+TOP_K = 5
+STATUS_EVERY_S = 0.5  # at most this often a status.json rewrite during training
+
+
+class FeaturesFileError(ValueError):
+    """The features file cannot be used for training (the message says why and what to do)."""
+
+
+class RunCancelled(Exception):
+    """``should_stop`` asked the run to stop; its status is ``cancelled``."""
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """The model matrix and the segments (rows) it describes."""
+
+    X: np.ndarray  # (n, d) float32, what the VAE sees
+    segments: pl.DataFrame  # retained rows of the filtered features table
+    features: np.ndarray  # (n, m) float64 named features (nulls imputed) for correlations
+    feature_names: list[str]
+    pipeline: Any  # fitted PreprocessingPipeline
+    dropped_tier_columns: list[str]
+
+
+def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
+    """Read and check a features table: metadata columns present, some ``t<digit>_`` columns."""
+    p = Path(path)
+    if not p.is_file():
+        raise FeaturesFileError(
+            f"Features file {p} does not exist; extract it again (`python -m core features`)."
+        )
+    try:
+        df = pl.read_parquet(p)
+    except Exception as exc:  # polars raises several error types for a non-parquet file
+        raise FeaturesFileError(
+            f"{p} is not a readable parquet features file ({type(exc).__name__}: {exc})."
+        ) from exc
+    missing = [c for c in REQUIRED_METADATA if c not in df.columns]
+    if missing:
+        raise FeaturesFileError(
+            f"{p} lacks the metadata column(s) {missing}; a features file needs "
+            f"{list(REQUIRED_METADATA)} plus t<tier>_<name> feature columns. Produce it with "
+            "`python -m core features`."
+        )
+    if not any(FEATURE_RE.match(c) for c in df.columns):
+        raise FeaturesFileError(
+            f"{p} has no feature columns (names like t1_passes, t2_ppda); found only "
+            f"{df.columns[:12]}. Produce it with `python -m core features`."
+        )
+    if "segment_id" not in df.columns:
+        df = df.with_columns(
+            pl.format(
+                "{}-{}-{}-{}-{}",
+                "match_id",
+                "team_id",
+                "segment_type",
+                "period",
+                pl.col("start_time").round(1),
+            ).alias("segment_id")
+        )
+    if df["segment_id"].is_duplicated().any():
+        raise FeaturesFileError(
+            f"{p} has duplicate segment_id values; each segment needs a unique id."
+        )
+    return df
+
+
+def prepare(df: pl.DataFrame, prep: PreprocessConfig) -> PreparedData:
+    """Filter segments and tiers like the notebook, then fit the preprocessing."""
+    from core.models.preprocessing import PreprocessingPipeline
+
+    seg = df.filter(pl.col("segment_type") == prep.segment_type)
+    if seg.is_empty():
+        available = sorted(df["segment_type"].unique().drop_nulls().to_list())
+        raise FeaturesFileError(
+            f"No '{prep.segment_type}' segments in the features file (it has {available}). "
+            "Choose another segment type."
+        )
+    dropped = [
+        c for c in seg.columns if (m := FEATURE_RE.match(c)) and int(m.group(1)) > prep.max_tier
+    ]
+    seg = seg.drop(dropped)
+    pipeline = PreprocessingPipeline.from_config(prep)
+    X = pipeline.fit_transform(seg)
+    mask = pipeline.get_retained_row_mask(seg)
+    kept = seg.filter(pl.Series(mask))
+    names = list(pipeline.feature_columns_)
+    named = kept.select([pl.col(c).cast(pl.Float64) for c in names]).to_numpy()
+    named = np.where(np.isnan(named), pipeline.medians_, named)
+    return PreparedData(
+        X=np.asarray(X, dtype=np.float32),
+        segments=kept,
+        features=named,
+        feature_names=names,
+        pipeline=pipeline,
+        dropped_tier_columns=dropped,
+    )
+
+
+class _RunReporter:
+    """Turns training and stage events into status.json updates and progress calls."""
+
+    def __init__(self, run: Run, n_epochs: int, progress: Progress | None) -> None:
+        self.run = run
+        self.n_epochs = n_epochs
+        self.total_units = n_epochs + 2 + len(ANALYSIS_STAGES)  # + load, + save
+        self.progress = progress
+        self.started = time.monotonic()
+        self.train_started: float | None = None
+        self.last_write = 0.0
+        self.metrics_path = run.artifact_path(METRICS_FILE)
+
+    def units(self, done: int, message: str, **status: Any) -> None:
+        frac = min(1.0, done / self.total_units)
+        if self.progress:
+            self.progress(done, self.total_units, message)
+        self.run.update_status(
+            progress=round(frac, 4), message=message, heartbeat=time.time(), **status
+        )
+
+    def stage(self, name: str, done: int, message: str) -> None:
+        logger.info("run %s: %s", self.run.run_id, message)
+        self.units(done, message, stage=name, eta_s=None)
+
+    # training callback
+    def on_train_start(self, module: Any, n_rows: int, n_features: int) -> None:
+        self.train_started = time.monotonic()
+        self.metrics_path.write_text("")
+
+    def on_epoch_end(self, metrics: Any) -> None:
+        append_line(self.metrics_path, to_json(metrics.to_dict(), indent=None))
+        now = time.monotonic()
+        last = metrics.epoch >= self.n_epochs
+        if self.progress:
+            self.progress(
+                1 + metrics.epoch,
+                self.total_units,
+                f"epoch {metrics.epoch}/{self.n_epochs} loss {metrics.total:.3f}",
+            )
+        if now - self.last_write < STATUS_EVERY_S and not last:
+            return
+        self.last_write = now
+        elapsed = now - (self.train_started or self.started)
+        eta = elapsed / metrics.epoch * (self.n_epochs - metrics.epoch)
+        self.run.update_status(
+            stage="training",
+            epoch=metrics.epoch,
+            progress=round((1 + metrics.epoch) / self.total_units, 4),
+            eta_s=round(eta, 1),
+            heartbeat=time.time(),
+            message=(
+                f"epoch {metrics.epoch}/{self.n_epochs}: loss {metrics.total:.4f} "
+                f"(recon {metrics.recon:.4f}, KL {metrics.kl:.4f})"
+            ),
+        )
+
+
+def _attach_log(run: Run) -> logging.Handler:
+    handler = logging.FileHandler(run.artifact_path(LOG_FILE), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    core_logger = logging.getLogger("core")
+    core_logger.addHandler(handler)
+    if core_logger.getEffectiveLevel() > logging.INFO:
+        core_logger.setLevel(logging.INFO)
+    return handler
+
+
+def execute_run(
+    run_id: str,
+    *,
+    device: str | None = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    world_size: int = 1,
+    job_id: str | None = None,
+) -> Run:
+    """Train the run's model and compute every analysis into its folder.
+
+    ``device`` is a torch device name (None: the best one here); ``world_size > 1`` trains
+    data-parallel with DDP. ``progress(done, total, message)`` gets every epoch and stage.
+    ``should_stop()`` is polled during training and between stages; when it answers True
+    the run ends ``cancelled``. Errors (bad features, diverging loss) leave the run
+    ``failed`` with a message naming the cause and are re-raised; metrics written so far
+    are kept.
+    """
+    run = get_run(run_id)
+    cfg = run.config()
+    handler = _attach_log(run)
+    rep = _RunReporter(run, cfg.vae.n_epochs, progress)
+    pid = os.getpid()
+    run.update_status(
+        state="running",
+        stage="loading",
+        progress=0.0,
+        eta_s=None,
+        error=None,
+        pid=pid,
+        pid_start=process_start_time(pid),
+        job_id=job_id,
+        device=device,
+        epoch=None,
+        n_epochs=cfg.vae.n_epochs,
+        started_at=utc_now(),
+        finished_at=None,
+        heartbeat=time.time(),
+        message="loading features",
+    )
+    try:
+        _execute(
+            run, cfg.vae, cfg.preprocess, cfg.features_path, rep, device, should_stop, world_size
+        )
+    except RunCancelled:
+        run.update_status(
+            state="cancelled", message="cancelled by request", finished_at=utc_now(), eta_s=None
+        )
+        logger.info("run %s cancelled", run_id)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            run.update_status(
+                state="failed",
+                error=str(exc),
+                finished_at=utc_now(),
+                eta_s=None,
+                message=f"failed: {type(exc).__name__}",
+            )
+            logger.error("run %s failed: %s", run_id, exc)
+        else:  # SIGTERM/Ctrl-C while computing: nothing half-done is marked done
+            run.update_status(
+                state="cancelled",
+                message=f"interrupted ({type(exc).__name__})",
+                finished_at=utc_now(),
+                eta_s=None,
+            )
+        raise
+    finally:
+        logging.getLogger("core").removeHandler(handler)
+        handler.close()
+    return run
+
+
+def _execute(
+    run: Run,
+    vae_cfg: VAEConfig,
+    prep_cfg: PreprocessConfig,
+    features_path: Path,
+    rep: _RunReporter,
+    device: str | None,
+    should_stop: ShouldStop | None,
+    world_size: int,
+) -> None:
+    from core.models.vae import save_module
+    from core.training import check_trainable, encode_means, train_vae
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise RunCancelled()
+
+    rep.stage("loading", 0, f"loading {features_path.name}")
+    df = load_features(features_path)
+    rep.stage("preprocessing", 0, f"preprocessing {df.height:,} segments")
+    data = prepare(df, prep_cfg)
+    check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)
+    check_stop()
+    logger.info(
+        "run %s: %d segments x %d model inputs (%d named features; dropped tier>%d: %d)",
+        run.run_id,
+        data.X.shape[0],
+        data.X.shape[1],
+        len(data.feature_names),
+        prep_cfg.max_tier,
+        len(data.dropped_tier_columns),
+    )
+
+    # --- training -------------------------------------------------------------------------
+    rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments")
+    if world_size > 1:
+        from core.ddp import train_vae_ddp
+
+        rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
+        result = train_vae_ddp(
+            data.X, vae_cfg, world_size=world_size, callbacks=[rep], should_stop=should_stop
+        )
+    else:
+        result = train_vae(data.X, vae_cfg, device=device, callbacks=[rep], should_stop=should_stop)
+    if result.cancelled:
+        raise RunCancelled()
+    module = result.module
+    # Model and preprocessing first: they are what the slow training produced.
+    save_module(module, run.artifact_path(MODEL_FILE))
+    data.pipeline.save(run.artifact_path(PREPROCESSING_FILE))
+    done = 1 + vae_cfg.n_epochs
+
+    # --- analyses -------------------------------------------------------------------------
+    check_stop()
+    rep.stage("encoding", done, "encoding posterior means")
+    Z = encode_means(module, data.X, batch_size=2048, device=device)
+    k = Z.shape[1]
+    znames = analysis.latent_names(k)
+    meta_cols = [c for c in data.segments.columns if not FEATURE_RE.match(c)]
+    meta_cols = ["segment_id", *[c for c in meta_cols if c != "segment_id"]]
+    latents = data.segments.select(meta_cols).with_columns(
+        [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]
+    )
+    atomic_write_parquet(run.artifact_path(LATENTS_FILE), latents)
+
+    check_stop()
+    rep.stage("correlations", done + 1, "correlating latents with features")
+    pr, pp = analysis.pearson_matrix(Z, data.features)
+    sr, sp = analysis.spearman_matrix(Z, data.features)
+    atomic_write_npz(
+        run.artifact_path(CORRELATIONS_FILE),
+        pearson_r=pr,
+        pearson_p=pp,
+        spearman_r=sr,
+        spearman_p=sp,
+        feature_names=np.array(data.feature_names, dtype=str),
+    )
+
+    check_stop()
+    rep.stage("interpretation", done + 2, "ranking top features per latent")
+    table = analysis.interpretation_table(pr, pp, data.feature_names, k=TOP_K)
+    atomic_write_parquet(run.artifact_path(INTERPRETATION_FILE), table)
+    pivot = analysis.interpretation_pivot(table)
+    atomic_write_text(run.artifact_path(PIVOT_FILE), pivot.write_csv())
+
+    check_stop()
+    rep.stage("umap", done + 3, f"UMAP of {Z.shape[0]:,} latent codes")
+    emb = analysis.umap_embedding(Z, random_state=vae_cfg.random_state)
+    umap_df = pl.DataFrame(
+        {
+            "segment_id": data.segments["segment_id"],
+            "umap_x": emb[:, 0],
+            "umap_y": emb[:, 1],
+        }
+    )
+    atomic_write_parquet(run.artifact_path(UMAP_FILE), umap_df)
+
+    check_stop()
+    rep.stage("diagnostics", done + 4, "VAE health diagnostics")
+    last = result.history[-1] if result.history else None
+    diag = analysis.diagnostics(Z, last.kl_per_dim if last else None)
+    from core.models.vae import LOSS_REDUCTION
+
+    diag.update(
+        {
+            "n_features": len(data.feature_names),
+            "n_inputs": int(data.X.shape[1]),
+            "epochs_run": len(result.history),
+            "n_epochs": vae_cfg.n_epochs,
+            "stopped_early": result.stopped_early,
+            "best_epoch": result.best_epoch,
+            "final_loss": None if last is None else last.total,
+            "final_recon": None if last is None else last.recon,
+            "final_kl": None if last is None else last.kl,
+            "train_seconds": float(sum(m.seconds for m in result.history)),
+            "device": result.device,
+            "loss_reduction": LOSS_REDUCTION,
+            "dropped_tier_columns": data.dropped_tier_columns,
+            "dropped_null_columns": list(data.pipeline.dropped_null_),
+            "dropped_constant_columns": list(data.pipeline.dropped_constant_),
+            "rows_in": int(data.pipeline.n_rows_in_),
+            "rows_retained": int(data.pipeline.n_rows_retained_),
+        }
+    )
+    if last is not None and not all(math.isfinite(v) for v in last.kl_per_dim):
+        diag["warnings"].append("KL per dimension holds non-finite values.")
+    atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
+
+    # --- done: written last, so a run is never shown done before its files exist -----------
+    n_units = rep.total_units
+    if rep.progress:
+        rep.progress(n_units, n_units, "done")
+    note = " (early stop)" if result.stopped_early else ""
+    run.update_status(
+        state="done",
+        stage="done",
+        progress=1.0,
+        eta_s=0.0,
+        heartbeat=time.time(),
+        finished_at=utc_now(),
+        device=result.device,
+        message=f"done: {len(result.history)} epochs{note}, final loss "
+        f"{result.final_loss:.4f}, {diag['active_units']}/{k} active latents",
+    )
+    logger.info("run %s done", run.run_id)

@@ -1,0 +1,512 @@
+"""Beta-VAE training: data resident on the device, shuffled index batches, one host sync per epoch.
+
+The loop knows nothing about runs, jobs or files: progress leaves through callbacks
+(``on_epoch_end(metrics)``), cancellation comes in through ``should_stop()``. The same loop
+serves single-process training and each rank of data-parallel training (``core.ddp``).
+
+Reduction: the loss of a batch is ``(sum of squared errors + beta * sum of KL) / rows``, the
+per-segment mean of per-segment sums (see ``core.models.vae.LOSS_REDUCTION``); epoch metrics
+are per-segment means over the whole epoch (weighted by batch size).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from tqdm.auto import tqdm
+
+from core.config import VAEConfig
+from core.devices import best_device
+from core.models.vae import TacticalVAEModule, vae_loss_terms
+
+logger = logging.getLogger(__name__)
+
+#: How often (seconds) ``should_stop`` is polled inside an epoch of single-process training.
+STOP_POLL_S = 0.5
+
+AllReduce = Callable[[torch.Tensor], None]
+
+
+class TrainingError(ValueError):
+    """Training cannot start on this input (the message says what to change)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The epoch loss became NaN or infinite; ``history`` holds the finite epochs before it."""
+
+    def __init__(self, epoch: int, history: list[EpochMetrics], detail: str = "") -> None:
+        self.epoch = epoch
+        self.history = list(history)
+        super().__init__(
+            f"Training diverged: the loss is not finite at epoch {epoch}"
+            f"{' (' + detail + ')' if detail else ''}. The metrics of the {len(history)} "
+            "earlier epoch(s) are kept. Lower the learning rate or beta, or check the features "
+            "for extreme values."
+        )
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch did; one line of a run's ``metrics.jsonl``."""
+
+    epoch: int  # 1-based epoch number
+    total: float  # mean per-segment loss: recon + beta_used * kl
+    recon: float  # mean per-segment squared reconstruction error (summed over features)
+    kl: float  # mean per-segment KL divergence (summed over latent dims)
+    kl_per_dim: list[float]  # mean per-segment KL of each latent dim (sums to kl)
+    lr: float  # learning rate used during this epoch
+    seconds: float  # wall time of the epoch
+    beta: float = float("nan")  # beta used this epoch (differs from cfg.beta during warm-up)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochMetrics:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            epoch=int(data["epoch"]),
+            total=float(data["total"]),
+            recon=float(data["recon"]),
+            kl=float(data["kl"]),
+            kl_per_dim=[float(v) for v in data["kl_per_dim"]],
+            lr=float(data["lr"]),
+            seconds=float(data["seconds"]),
+            beta=float(data.get("beta", float("nan"))),
+        )
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """Receives each epoch's metrics as soon as the epoch ends.
+
+    A callback may also define ``on_train_start(module, n_rows, n_features)``; it is called
+    once before the first epoch when present.
+    """
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None: ...
+
+
+class FunctionCallback:
+    """Adapt a plain function ``fn(metrics)`` to the :class:`Callback` protocol."""
+
+    def __init__(self, fn: Callable[[EpochMetrics], None]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        self.fn(metrics)
+
+
+class JsonlMetricsWriter:
+    """Append each epoch's metrics as one JSON line (flushed, so readers see it at once)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, truncate: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if truncate:
+            self.path.write_text("")
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(metrics.to_dict()) + "\n")
+            fh.flush()
+
+
+def read_metrics_jsonl(path: str | os.PathLike[str]) -> list[EpochMetrics]:
+    """Read the lines :class:`JsonlMetricsWriter` wrote (a torn last line is ignored)."""
+    out: list[EpochMetrics] = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            out.append(EpochMetrics.from_dict(json.loads(line)))
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return out
+
+
+@dataclass
+class TrainResult:
+    """A trained module (on the CPU, in eval mode) and how training went."""
+
+    module: TacticalVAEModule
+    history: list[EpochMetrics]
+    stopped_early: bool = False  # early stopping ended training before n_epochs
+    cancelled: bool = False  # should_stop() ended training; history holds the finished epochs
+    device: str = "cpu"  # where it trained ("cpu", "cuda:0", or "ddp:2xcuda" style)
+    best_epoch: int | None = None  # epoch with the lowest total loss
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float:
+        """Total loss of the last finished epoch (NaN when no epoch finished)."""
+        return self.history[-1].total if self.history else float("nan")
+
+
+# -- validation ------------------------------------------------------------------------------
+def check_trainable(n_rows: int, n_features: int, cfg: VAEConfig) -> None:
+    """Raise :class:`TrainingError` if a matrix of this shape cannot train under ``cfg``.
+
+    Cheap: call it before queueing a job so the user hears at once what to change.
+    """
+    if n_features < 1:
+        raise TrainingError("The feature matrix has no columns; nothing to train on.")
+    if n_rows < 2:
+        raise TrainingError(
+            f"Need at least 2 segments to train, got {n_rows}. Add matches to the dataset."
+        )
+    if cfg.latent_dim > n_features:
+        raise TrainingError(
+            f"latent_dim={cfg.latent_dim} is larger than the {n_features} input features; "
+            f"choose latent_dim <= {n_features}."
+        )
+    if n_rows < cfg.batch_size:
+        raise TrainingError(
+            f"Only {n_rows} segments, fewer than one batch (batch_size={cfg.batch_size}). "
+            f"Lower batch_size to at most {n_rows}, or add matches."
+        )
+
+
+def validate_matrix(X: Any, cfg: VAEConfig) -> npt.NDArray[np.float32]:
+    """The training matrix as C-contiguous float32, after shape and finiteness checks."""
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise TrainingError(f"X must be a 2-D matrix (segments x features), got shape {arr.shape}.")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TrainingError(f"X must be numeric, got dtype {arr.dtype}.")
+    check_trainable(arr.shape[0], arr.shape[1], cfg)
+    out = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(out)
+    if not finite.all():
+        bad_cols = np.flatnonzero(~finite.all(axis=0)).tolist()
+        raise TrainingError(
+            f"X has {int((~finite).sum())} NaN/infinite value(s) in column(s) {bad_cols[:10]}; "
+            "run the preprocessing (imputation) first."
+        )
+    return out
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> best device; strings checked against what this machine has."""
+    if device is None:
+        return best_device()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"Device {dev} requested but CUDA is not available here.")
+        idx = 0 if dev.index is None else dev.index
+        if idx >= torch.cuda.device_count():
+            raise TrainingError(
+                f"Device {dev} requested but only {torch.cuda.device_count()} GPU(s) exist."
+            )
+        dev = torch.device("cuda", idx)
+    return dev
+
+
+def build_module(n_features: int, cfg: VAEConfig) -> TacticalVAEModule:
+    """The module ``cfg`` describes for ``n_features`` inputs (seeded by the caller)."""
+    return TacticalVAEModule(
+        input_dim=n_features,
+        latent_dim=cfg.latent_dim,
+        hidden_dims=cfg.hidden_dims,
+        dropout=cfg.dropout,
+    )
+
+
+def beta_at(epoch: int, cfg: VAEConfig) -> float:
+    """Beta used in ``epoch`` (1-based): linear ramp over ``kl_warmup_epochs``, then ``cfg.beta``."""
+    if cfg.kl_warmup_epochs <= 0:
+        return cfg.beta
+    return cfg.beta * min(1.0, epoch / cfg.kl_warmup_epochs)
+
+
+def make_optimizer(module: torch.nn.Module, cfg: VAEConfig, dev: torch.device) -> torch.optim.Adam:
+    """Adam as the notebook (same update rule), with the fused single-kernel implementation."""
+    return torch.optim.Adam(module.parameters(), lr=cfg.learning_rate, fused=True)
+
+
+# -- the loop --------------------------------------------------------------------------------
+@dataclass
+class _LoopOutcome:
+    history: list[EpochMetrics]
+    stopped_early: bool
+    cancelled: bool
+    best_epoch: int | None
+
+
+def run_epochs(
+    module: TacticalVAEModule,
+    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    X_t: torch.Tensor,
+    cfg: VAEConfig,
+    dev: torch.device,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    all_reduce: AllReduce | None = None,
+    callbacks: Sequence[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> _LoopOutcome:
+    """Train ``module`` in place; shared by single-process and DDP training.
+
+    Every rank draws the same global permutation and the same global reparameterisation
+    noise; rank ``r`` takes rows ``r::world_size`` of each global batch. The local loss is
+    scaled by ``world_size / global_batch_rows`` so that DDP's gradient averaging yields
+    exactly the single-process full-batch gradient. Metric sums are all-reduced once per
+    epoch, so every rank sees the global means (and steps the scheduler identically).
+    """
+    module.set_fast_cpu_dropout(dev.type == "cpu")
+    try:
+        return _run_epochs(
+            module,
+            forward,
+            X_t,
+            cfg,
+            dev,
+            rank=rank,
+            world_size=world_size,
+            all_reduce=all_reduce,
+            callbacks=callbacks,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    finally:
+        module.set_fast_cpu_dropout(False)
+        module.eval()
+
+
+def _run_epochs(
+    module: TacticalVAEModule,
+    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    X_t: torch.Tensor,
+    cfg: VAEConfig,
+    dev: torch.device,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    all_reduce: AllReduce | None = None,
+    callbacks: Sequence[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> _LoopOutcome:
+    n_rows = int(X_t.shape[0])  # in DDP every rank holds the whole matrix
+    perm_gen = torch.Generator(device=dev)
+    perm_gen.manual_seed(cfg.random_state)
+    noise_gen = torch.Generator(device=dev)
+    noise_gen.manual_seed(cfg.random_state + 1)
+
+    opt = make_optimizer(module, cfg, dev)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
+    )
+    k = cfg.latent_dim
+    bs = cfg.batch_size
+    history: list[EpochMetrics] = []
+    best = math.inf
+    best_epoch: int | None = None
+    since_best = 0
+    stopped_early = cancelled = False
+
+    epochs = range(1, cfg.n_epochs + 1)
+    bar = tqdm(epochs, desc="VAE training", unit="epoch", disable=not progress or rank != 0)
+    for epoch in bar:
+        if _stop_requested(should_stop, all_reduce, dev):
+            cancelled = True
+            break
+        t0 = time.perf_counter()
+        beta = beta_at(epoch, cfg)
+        module.train()
+        perm = torch.randperm(n_rows, generator=perm_gen, device=dev)
+        noise = torch.randn((n_rows, k), generator=noise_gen, device=dev)
+        acc = torch.zeros(1 + k, device=dev)
+        last_poll = time.monotonic()
+        interrupted = False
+        for start in range(0, n_rows, bs):
+            idx = perm[start : start + bs]
+            m = int(idx.shape[0])
+            eps = noise[start : start + m]
+            if world_size > 1:
+                idx, eps = idx[rank::world_size], eps[rank::world_size]
+            xb = X_t.index_select(0, idx)
+            recon, mu, logvar = forward(xb, eps)
+            sq_err, kl_dims = vae_loss_terms(recon, xb, mu, logvar)
+            loss = (sq_err + beta * kl_dims.sum()) * (world_size / m)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                acc[0] += sq_err.detach()
+                acc[1:] += kl_dims.detach()
+            if (
+                world_size == 1
+                and should_stop is not None
+                and time.monotonic() - last_poll > STOP_POLL_S
+            ):
+                last_poll = time.monotonic()
+                if should_stop():
+                    interrupted = True
+                    break
+        if interrupted:
+            cancelled = True
+            break
+        if all_reduce is not None:
+            all_reduce(acc)
+        sums = acc.cpu().double().numpy()  # the one host sync of the epoch
+        recon_mean = float(sums[0] / n_rows)
+        kl_dims_mean = (sums[1:] / n_rows).tolist()
+        kl_mean = float(sum(kl_dims_mean))
+        total = recon_mean + beta * kl_mean
+        lr = float(opt.param_groups[0]["lr"])
+        if not (math.isfinite(total) and math.isfinite(recon_mean) and math.isfinite(kl_mean)):
+            raise NonFiniteLossError(epoch, history, f"recon={recon_mean}, kl={kl_mean}")
+        metrics = EpochMetrics(
+            epoch=epoch,
+            total=total,
+            recon=recon_mean,
+            kl=kl_mean,
+            kl_per_dim=kl_dims_mean,
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+            beta=beta,
+        )
+        history.append(metrics)
+        sched.step(total)
+        if rank == 0:
+            for cb in callbacks:
+                cb.on_epoch_end(metrics)
+            bar.set_postfix(loss=f"{total:.3f}", recon=f"{recon_mean:.3f}", kl=f"{kl_mean:.3f}")
+            logger.debug(
+                "epoch %d: total=%.5f recon=%.5f kl=%.5f lr=%.2e (%.2fs)",
+                epoch,
+                total,
+                recon_mean,
+                kl_mean,
+                lr,
+                metrics.seconds,
+            )
+        # Early stopping counts only once beta has reached its final value.
+        if epoch >= cfg.kl_warmup_epochs:
+            if total < best - cfg.early_stopping_min_delta:
+                best, best_epoch, since_best = total, epoch, 0
+            else:
+                since_best += 1
+            if (
+                cfg.early_stopping_patience is not None
+                and since_best >= cfg.early_stopping_patience
+            ):
+                stopped_early = epoch < cfg.n_epochs
+                break
+    bar.close()
+    return _LoopOutcome(history, stopped_early, cancelled, best_epoch)
+
+
+def _stop_requested(
+    should_stop: Callable[[], bool] | None, all_reduce: AllReduce | None, dev: torch.device
+) -> bool:
+    local = bool(should_stop()) if should_stop is not None else False
+    if all_reduce is None:
+        return local
+    flag = torch.tensor([1.0 if local else 0.0], device=dev)
+    all_reduce(flag)  # any rank asking to stop stops all of them, at the same epoch
+    return bool(flag.item() > 0)
+
+
+def train_vae(
+    X: npt.ArrayLike,
+    cfg: VAEConfig,
+    *,
+    device: str | torch.device | None = None,
+    callbacks: Sequence[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train a beta-VAE on the preprocessed matrix ``X`` (segments x features).
+
+    ``device`` None picks the best device. Callbacks receive every epoch's metrics as it
+    ends; ``should_stop`` is polled between epochs and about every ``STOP_POLL_S`` seconds
+    within one, and a True answer ends training with ``cancelled=True`` (the unfinished
+    epoch is discarded). Deterministic on the CPU for a given ``cfg.random_state``; the
+    global torch RNG state of the caller is left untouched.
+
+    Raises :class:`TrainingError` for unusable input and :class:`NonFiniteLossError` (with
+    the epoch and the history so far) if the loss diverges.
+    """
+    arr = validate_matrix(X, cfg)
+    dev = resolve_device(device)
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(cfg.random_state)
+        module = build_module(arr.shape[1], cfg).to(dev)
+        X_t = torch.from_numpy(arr).to(dev)
+        for cb in callbacks:
+            start = getattr(cb, "on_train_start", None)
+            if start is not None:
+                start(module, arr.shape[0], arr.shape[1])
+        logger.info(
+            "Training beta-VAE on %s: %d segments x %d features, latent %d, beta %g, %d epochs",
+            dev,
+            arr.shape[0],
+            arr.shape[1],
+            cfg.latent_dim,
+            cfg.beta,
+            cfg.n_epochs,
+        )
+        outcome = run_epochs(
+            module,
+            module,
+            X_t,
+            cfg,
+            dev,
+            callbacks=callbacks,
+            should_stop=should_stop,
+            progress=progress,
+        )
+    module = module.cpu().eval()
+    return TrainResult(
+        module=module,
+        history=outcome.history,
+        stopped_early=outcome.stopped_early,
+        cancelled=outcome.cancelled,
+        device=str(dev),
+        best_epoch=outcome.best_epoch,
+    )
+
+
+def encode_means(
+    module: TacticalVAEModule,
+    X: npt.ArrayLike,
+    batch_size: int = 2048,
+    device: str | torch.device | None = None,
+) -> npt.NDArray[np.float32]:
+    """Posterior means ``mu`` of every row of ``X``, encoded in batches (module left on its device)."""
+    arr = np.ascontiguousarray(np.asarray(X), dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != module.input_dim:
+        raise TrainingError(
+            f"X has shape {arr.shape}; the model expects (n, {module.input_dim}). Use the "
+            "preprocessing the model was trained with."
+        )
+    original = next(module.parameters()).device
+    dev = original if device is None else resolve_device(device)
+    was_training = module.training
+    module.to(dev).eval()
+    parts: list[npt.NDArray[np.float32]] = []
+    with torch.no_grad():
+        for start in range(0, arr.shape[0], batch_size):
+            xb = torch.from_numpy(arr[start : start + batch_size]).to(dev)
+            mu, _ = module.encode(xb)
+            parts.append(mu.cpu().numpy())
+    module.to(original).train(was_training)
+    if not parts:
+        return np.empty((0, module.latent_dim), dtype=np.float32)
+    return np.concatenate(parts, axis=0)

@@ -1,0 +1,1 @@
+"""Dashboard pages: one thin file per page; shared widgets live in ``pages._common``."""

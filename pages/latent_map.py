@@ -1,0 +1,227 @@
+"""Latent map: every segment placed by its latent code; click one to see it on the pitch."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.inspect import (
+    COLOR_MODES,
+    InspectError,
+    color_spec,
+    filter_mask,
+    latent_map_figure,
+    nearest_segments,
+    rows_from_selection,
+    segment_events,
+    segment_profile,
+    segment_summary,
+    selection_contrast,
+    selection_frame,
+)
+from core.pitch import segment_pitch_figure
+from pages._common import (
+    INSPECT_KEY,
+    current_filters,
+    dataset_events,
+    friendly_errors,
+    registry,
+    require_run,
+    segment_table,
+)
+
+MAP_KEY = "latent_map"
+SELECTION_KEY = "map_selection"  # rows of a box/lasso selection
+N_NEAREST = 5
+
+st.title("Latent map")
+st.caption(
+    "Each point is one segment (a team's few minutes of a match), placed by a 2-D UMAP "
+    "projection of its latent code: nearby points played alike. Click a point to inspect "
+    "it; use the box or lasso tool (top right of the chart) to compare a group with the rest."
+)
+
+run = require_run()
+with friendly_errors("the Latent map"):
+    table = segment_table(run)
+
+if not np.isfinite(table.xy).all(axis=1).any():
+    st.warning(
+        "This run has no 2-D projection (umap.parquet), so there is nothing to place on the "
+        "map. Retrain the run on the **Train** page to compute it."
+    )
+    st.stop()
+
+
+def _on_select() -> None:
+    """Chart selection changed: a single click inspects, a box or lasso compares."""
+    event = st.session_state.get(MAP_KEY)
+    selection = getattr(event, "selection", None) or {}
+    points = selection.get("points", []) or []
+    rows = rows_from_selection(points)
+    if selection.get("box") or selection.get("lasso"):
+        st.session_state[SELECTION_KEY] = rows.tolist()
+    elif rows.size:
+        st.session_state[INSPECT_KEY] = int(rows[0])
+        st.session_state.pop(SELECTION_KEY, None)
+    else:  # cleared (double click): drop the group, keep the inspected segment
+        st.session_state.pop(SELECTION_KEY, None)
+
+
+filters = current_filters()
+mask = filter_mask(table.meta, filters)
+c1, c2, c3 = st.columns([2, 2, 3])
+mode = c1.selectbox(
+    "Colour by", list(COLOR_MODES), format_func=lambda m: COLOR_MODES[m], key="map_color"
+)
+latent = 0
+if mode == "latent":
+    latent = c2.selectbox(
+        "Latent", range(table.latent_dim), format_func=lambda i: f"z{i}", key="map_latent"
+    )
+shown = int(mask.sum())
+c3.caption(
+    f"Showing {shown:,} of {table.n:,} segments"
+    + (" (sidebar filters active)." if filters.active else ".")
+)
+if shown == 0:
+    st.info("No segment matches the sidebar filters. Clear a filter to see segments again.")
+    st.stop()
+
+inspected = st.session_state.get(INSPECT_KEY)
+if inspected is not None and not 0 <= int(inspected) < table.n:
+    inspected = None
+    st.session_state.pop(INSPECT_KEY, None)
+neighbours: list[int] = []
+distances: list[float] = []
+if inspected is not None:
+    idx, dist = nearest_segments(table.latents, int(inspected), k=N_NEAREST)
+    neighbours, distances = idx.tolist(), dist.tolist()
+
+try:
+    color = color_spec(table, str(mode), latent=int(latent))
+except InspectError as exc:
+    st.warning(f"{exc} Pick another colouring.")
+    st.stop()
+fig = latent_map_figure(table, color, mask, highlight=inspected, neighbours=neighbours)
+st.plotly_chart(
+    fig,
+    key=MAP_KEY,
+    on_select=_on_select,
+    selection_mode=("points", "box", "lasso"),
+    config={"scrollZoom": True, "displaylogo": False},
+)
+
+reg = registry()
+
+# --- segment inspector --------------------------------------------------------------------
+if inspected is not None:
+    summary = segment_summary(table, int(inspected))
+    st.divider()
+    head, close = st.columns([6, 1])
+    head.subheader(f"{summary.team_name} · {summary.minute_range}")
+    head.markdown(f"**{summary.match_label}**")
+    if close.button("Close inspector", key="close_inspector"):
+        st.session_state.pop(INSPECT_KEY, None)
+        st.rerun()
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Opponent", summary.opponent_name)
+    m2.metric("Period", summary.period if summary.period is not None else "?")
+    m3.metric("Minutes", summary.minute_range)
+    m4.metric("Score state", summary.score_text)
+    m5.metric("Segment", summary.segment_type or "?")
+
+    left, right = st.columns([3, 2])
+    with left:
+        events = dataset_events(run)
+        if events is None:
+            st.info(
+                "No events.parquet beside this run's features, so the segment cannot be "
+                "drawn. Re-extract the dataset on the **Data** page to add it."
+            )
+        else:
+            seg_events = segment_events(events, summary)
+            st.plotly_chart(
+                segment_pitch_figure(seg_events, title=f"{summary.team_name} attacking →"),
+                key="inspector_pitch",
+            )
+            st.caption(
+                f"{seg_events.height} events of {summary.team_name} in this segment; passes, "
+                "carries, shots and pressures are drawn. Hover a marker for who and when."
+            )
+    with right:
+        st.markdown("**Features against all segments** (z-scores, largest first)")
+        profile = segment_profile(table, int(inspected), reg)
+        cols = [c for c in ("feature", "z", "value", "mean", "definition") if c in profile.columns]
+        st.dataframe(
+            profile.select(cols).head(20),
+            hide_index=True,
+            key="inspector_profile",
+            column_config={
+                "z": st.column_config.NumberColumn("z", format="%+.2f"),
+                "value": st.column_config.NumberColumn("value", format="%.3g"),
+                "mean": st.column_config.NumberColumn("mean", format="%.3g"),
+            },
+        )
+        st.markdown(f"**{N_NEAREST} nearest segments in latent space**")
+        for rank, (row, distance) in enumerate(zip(neighbours, distances, strict=True), start=1):
+            other = segment_summary(table, row)
+            st.button(
+                f"{rank}. {other.team_name} · {other.match_label} · P{other.period} · "
+                f"{other.minute_range} (distance {distance:.2f})",
+                key=f"nearest_{rank}",
+                on_click=st.session_state.__setitem__,
+                args=(INSPECT_KEY, row),
+                width="stretch",
+            )
+
+# --- box / lasso selection ----------------------------------------------------------------
+sel_rows = st.session_state.get(SELECTION_KEY) or []
+if sel_rows:
+    st.divider()
+    st.subheader(f"Selection: {len(sel_rows):,} segments")
+    sel_mask = np.zeros(table.n, dtype=bool)
+    sel_mask[np.asarray(sel_rows, dtype=np.int64)] = True
+    try:
+        contrast = selection_contrast(table, sel_mask, reg)
+    except InspectError as exc:
+        st.info(str(exc))
+    else:
+        st.caption(
+            "How the selected segments differ from all the others: effect is the difference "
+            "of means in pooled standard deviations (|effect| ≥ 0.5 is a clear difference); "
+            "p from Welch's t-test."
+        )
+        contrast_cols: list[str] = [
+            c
+            for c in (
+                "kind",
+                "name",
+                "effect",
+                "mean_selected",
+                "mean_rest",
+                "p_value",
+                "definition",
+            )
+            if c in contrast.columns
+        ]
+        st.dataframe(
+            contrast.select(contrast_cols).head(25),
+            hide_index=True,
+            key="selection_contrast",
+            column_config={
+                "effect": st.column_config.NumberColumn("effect", format="%+.2f"),
+                "mean_selected": st.column_config.NumberColumn("mean (selected)", format="%.3g"),
+                "mean_rest": st.column_config.NumberColumn("mean (rest)", format="%.3g"),
+                "p_value": st.column_config.NumberColumn("p", format="%.1e"),
+            },
+        )
+    st.download_button(
+        "Download selected segments (CSV)",
+        data=selection_frame(table, sel_rows).write_csv().encode(),
+        file_name=f"selection_{run.run_id}.csv",
+        mime="text/csv",
+        key="dl_selection",
+    )
+elif inspected is None:
+    st.caption("Click a point to inspect a segment.")

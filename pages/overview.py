@@ -1,0 +1,222 @@
+"""Overview: what data is loaded and what the active run learned; builds the demo on first start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
+from core.inspect import dataset_overview
+from core.jobs import JobError, JobInfo, list_jobs, submit_extraction
+from core.runs import Run, RunNotFoundError
+from pages._common import (
+    RUN_ERRORS,
+    active_run,
+    available_runs,
+    dataset_folders,
+    file_version,
+    fmt_seconds,
+    friendly_errors,
+    set_active_run,
+    show_error,
+)
+
+BOOT_KEY = "overview_bootstrap"  # this session started (or follows) the demo build
+POLL_S = 1.5
+
+st.title("Tactical states")
+st.caption(
+    "Discover recurring tactical states in football matches: every match is cut into "
+    "per-team segments described by named features, a beta-VAE compresses them into a few "
+    "latent dimensions, and the pages on the left explain what each dimension means."
+)
+
+
+def _demo_extraction() -> JobInfo | None:
+    """The newest extraction job building the demo dataset, if any."""
+    for job in list_jobs("extract"):
+        if (job.params or {}).get("name") == DEMO_DATASET:
+            return job
+    return None
+
+
+def _demo_features() -> Path:
+    return demo_dataset_dir() / "features.parquet"
+
+
+runs = available_runs()
+folders = dataset_folders()
+first_start = not runs and not folders
+demo_job = _demo_extraction()
+if first_start and (demo_job is None or demo_job.is_final) and not st.session_state.get(BOOT_KEY):
+    try:
+        submit_extraction("demo", DEMO_DATASET)
+    except JobError as exc:
+        show_error("The demo data could not be prepared.", exc)
+    else:
+        st.session_state[BOOT_KEY] = True
+        demo_job = _demo_extraction()
+if demo_job is not None and demo_job.is_active:
+    st.session_state[BOOT_KEY] = True
+
+
+@st.fragment(run_every=POLL_S if st.session_state.get(BOOT_KEY) else None)
+def bootstrap() -> None:
+    """First start: extract the demo matches, then train the default run, with progress."""
+    if not st.session_state.get(BOOT_KEY):
+        return
+    with st.status("Building the demo: 3 StatsBomb matches and the default run…", expanded=True):
+        job = _demo_extraction()
+        if not _demo_features().is_file():
+            if job is None:
+                st.write("Waiting for the extraction job to start…")
+            elif job.state == "failed":
+                st.error(
+                    f"Extracting the demo matches failed: {job.error}. Check that kloppy "
+                    "3.19.1 is installed (its wheel ships the demo files), then reload."
+                )
+                st.session_state.pop(BOOT_KEY, None)
+            else:
+                st.progress(
+                    min(max(job.progress, 0.0), 1.0),
+                    text=f"Extracting features: {job.message or job.state} · "
+                    f"time left {fmt_seconds(job.eta_s)}",
+                )
+            return
+        st.write("Demo features ready.")
+        try:
+            run = ensure_demo(wait=False)
+        except (JobError, RuntimeError, OSError, ValueError) as exc:
+            show_error("The default run could not be started.", exc)
+            st.session_state.pop(BOOT_KEY, None)
+            return
+        status = run.status()
+        if status.state == "done":
+            st.session_state.pop(BOOT_KEY, None)
+            set_active_run(run.run_id)
+            st.rerun()
+        if status.state == "failed":
+            st.error(f"Training the default run failed: {status.error}. Open **Train** to retry.")
+            st.session_state.pop(BOOT_KEY, None)
+            return
+        st.progress(
+            min(max(status.progress, 0.0), 1.0),
+            text=f"Training run {run.run_id}: {status.message or status.stage} · "
+            f"time left {fmt_seconds(status.eta_s)}",
+        )
+        st.caption("You can explore other pages meanwhile; training continues in the background.")
+
+
+bootstrap()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _overview(path: str, version: str) -> tuple[dict[str, Any], pl.DataFrame | None]:
+    features = pl.read_parquet(path)
+    matches_path = Path(path).parent / "matches.parquet"
+    matches = pl.read_parquet(matches_path) if matches_path.is_file() else None
+    return dataset_overview(features), matches
+
+
+run = active_run()
+dataset_dir: Path | None = None
+if run is not None:
+    with friendly_errors("the Overview"):
+        dataset_dir = run.config().features_path.parent
+elif folders:
+    dataset_dir = folders[0]
+
+st.subheader("Dataset")
+if dataset_dir is None or not (dataset_dir / "features.parquet").is_file():
+    if not st.session_state.get(BOOT_KEY):
+        st.info("No dataset yet. Extract one on the **Data** page, or build the demo here.")
+        if st.button("Build the demo", key="overview_build_demo", type="primary"):
+            try:
+                submit_extraction("demo", DEMO_DATASET)
+            except JobError as exc:
+                show_error("The demo data could not be prepared.", exc)
+            else:
+                st.session_state[BOOT_KEY] = True
+                st.rerun()
+else:
+    fpath = dataset_dir / "features.parquet"
+    summary, matches = _overview(str(fpath), file_version(fpath))
+    st.caption(f"`{dataset_dir.name}` · {fpath}")
+    c = st.columns(6)
+    c[0].metric("Matches", summary["matches"])
+    c[1].metric("Teams", summary["teams"])
+    c[2].metric("Competitions", summary["competitions"])
+    c[3].metric("Segments", f"{summary['segments']:,}")
+    c[4].metric(
+        "Features",
+        summary["features"],
+        help=" · ".join(f"t{t}: {n}" for t, n in summary["features_by_tier"].items()),
+    )
+    c[5].metric(
+        "360 coverage",
+        f"{summary['coverage_360']:.0%}",
+        help="Share of segments with at least one tier-3 (360 freeze-frame) feature.",
+    )
+    tiers = ", ".join(f"{n} tier-{t}" for t, n in summary["features_by_tier"].items())
+    by_type = ", ".join(f"{n:,} {k}" for k, n in summary["segments_by_type"].items())
+    st.caption(f"Features: {tiers}. Segments: {by_type}.")
+    if matches is not None and matches.height:
+        with st.expander(f"Matches ({matches.height})"):
+            cols = [
+                c for c in ("label", "competition", "season", "has_360") if c in matches.columns
+            ]
+            st.dataframe(matches.select(cols), hide_index=True, key="overview_matches")
+
+
+def _headline(run: Run) -> None:
+    cfg = run.config()
+    status = run.status()
+    st.markdown(f"Run **{run.run_id}** on `{cfg.dataset}` · state `{status.state}`")
+    v, p = cfg.vae, cfg.preprocess
+    st.caption(
+        f"beta {v.beta:g} · {v.latent_dim} latents · hidden {'-'.join(map(str, v.hidden_dims))} · "
+        f"{v.n_epochs} epochs · lr {v.learning_rate:g} · batch {v.batch_size} · dropout "
+        f"{v.dropout:g} · seed {v.random_state} · tiers ≤ {p.max_tier} · {p.segment_type} segments"
+    )
+    if status.state == "failed":
+        st.error(f"This run failed: {status.error}. Start it again on the **Train** page.")
+        return
+    if status.state != "done":
+        st.info(f"This run is {status.state} ({status.progress:.0%}); follow it on **Train**.")
+        return
+    metrics = run.metrics()
+    diag = run.diagnostics()
+    c = st.columns(5)
+    if metrics.height:
+        last = metrics.row(-1, named=True)
+        c[0].metric("Final total loss", f"{last['total']:.4g}")
+        c[1].metric("Reconstruction", f"{last['recon']:.4g}")
+        c[2].metric("KL", f"{last['kl']:.4g}")
+    c[3].metric(
+        "Active units",
+        f"{diag.get('active_units', '?')} / {diag.get('latent_dim', v.latent_dim)}",
+        help="Dimensions whose posterior mean varies across segments (variance > "
+        f"{diag.get('active_threshold', 0.01)}).",
+    )
+    collapsed = diag.get("collapsed_dims") or []
+    c[4].metric("Collapsed", len(collapsed), help=", ".join(collapsed) or "none")
+    for warning in diag.get("warnings") or []:
+        st.warning(warning)
+
+
+st.subheader("Active run")
+if run is None:
+    st.info(
+        "No run yet. Train one on the **Train** page"
+        + (" — the demo run is being built above." if st.session_state.get(BOOT_KEY) else ".")
+    )
+else:
+    try:
+        _headline(run)
+    except RunNotFoundError:
+        st.error("The active run was deleted. Pick another run in the sidebar.")
+    except RUN_ERRORS as exc:
+        st.warning(f"{exc}")

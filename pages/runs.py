@@ -1,0 +1,169 @@
+"""Runs: every trained configuration, compared side by side, and deleted when no longer needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from core.runs import (
+    METRICS_FILE,
+    STATUS_FILE,
+    ArtifactMissingError,
+    Run,
+    RunBusyError,
+    RunNotFoundError,
+    delete_run,
+    get_run,
+)
+from pages._common import (
+    RUN_ERRORS,
+    available_runs,
+    loss_figure,
+    run_label,
+    run_version,
+    show_error,
+)
+
+CONFIRM_KEY = "runs_confirm_delete"
+
+st.title("Runs")
+st.caption(
+    "Every run is one configuration trained on one dataset, named by a hash of both: "
+    "training the same thing twice reopens the same run."
+)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _summary(run_id: str, status_version: str, metrics_version: str) -> dict[str, Any]:
+    run = get_run(run_id)
+    cfg = run.config()
+    status = run.status()
+    row: dict[str, Any] = {
+        "run": run_id,
+        "state": status.state,
+        "dataset": cfg.dataset,
+        "beta": cfg.vae.beta,
+        "latent_dim": cfg.vae.latent_dim,
+        "hidden": "-".join(str(h) for h in cfg.vae.hidden_dims),
+        "epochs": cfg.vae.n_epochs,
+        "lr": cfg.vae.learning_rate,
+        "batch": cfg.vae.batch_size,
+        "dropout": cfg.vae.dropout,
+        "seed": cfg.vae.random_state,
+        "max_tier": cfg.preprocess.max_tier,
+        "segments": cfg.preprocess.segment_type,
+        "final_total": None,
+        "final_recon": None,
+        "final_kl": None,
+        "created": cfg.created_at.replace("T", " ")[:19],
+    }
+    if run.has(METRICS_FILE):
+        metrics = run.metrics()
+        if metrics.height:
+            last = metrics.row(-1, named=True)
+            row.update(final_total=last["total"], final_recon=last["recon"], final_kl=last["kl"])
+    return row
+
+
+def summary(run: Run) -> dict[str, Any] | None:
+    try:
+        return _summary(run.run_id, run_version(run, STATUS_FILE), run_version(run, METRICS_FILE))
+    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
+        return None
+
+
+runs = available_runs()
+if not runs:
+    st.info("No runs yet. Train one on the **Train** page, or open **Overview** for the demo.")
+    st.stop()
+
+rows = [s for r in runs if (s := summary(r)) is not None]
+table = pl.DataFrame(rows, infer_schema_length=None)
+st.dataframe(
+    table,
+    hide_index=True,
+    key="runs_table",
+    column_config={
+        "final_total": st.column_config.NumberColumn("final total", format="%.4g"),
+        "final_recon": st.column_config.NumberColumn("final recon", format="%.4g"),
+        "final_kl": st.column_config.NumberColumn("final KL", format="%.4g"),
+        "lr": st.column_config.NumberColumn("lr", format="%g"),
+    },
+)
+
+# --- compare ------------------------------------------------------------------------------
+st.subheader("Compare two runs")
+ids = [r["run"] for r in rows]
+labels = {r.run_id: run_label(r) for r in runs}
+c1, c2 = st.columns(2)
+a = c1.selectbox("Run A", ids, index=0, key="cmp_a", format_func=lambda i: labels.get(i, i))
+b = c2.selectbox(
+    "Run B", ids, index=min(1, len(ids) - 1), key="cmp_b", format_func=lambda i: labels.get(i, i)
+)
+if a == b:
+    st.caption("Pick two different runs to compare them.")
+else:
+    curves: dict[str, pl.DataFrame] = {}
+    tables: dict[str, pl.DataFrame | None] = {}
+    for rid in (a, b):
+        try:
+            run = get_run(rid)
+            if run.has(METRICS_FILE):
+                curves[rid] = run.metrics()
+            tables[rid] = run.interpretation() if run.has("interpretation.parquet") else None
+        except RunNotFoundError:
+            st.warning(f"Run {rid} was deleted meanwhile.")
+    if curves:
+        st.plotly_chart(loss_figure(curves), key="cmp_losses")
+        st.caption(
+            "Losses are comparable only between runs with the same beta and data: the total "
+            "includes beta × KL."
+        )
+    cols = st.columns(2)
+    for col, rid in zip(cols, (a, b), strict=True):
+        with col:
+            st.markdown(f"**{rid}** top-5 features per dimension")
+            interp = tables.get(rid)
+            if interp is None:
+                st.caption("No interpretation table yet (the run has not finished).")
+            else:
+                st.dataframe(
+                    interp.select("latent_dim", "rank", "feature", "pearson_r"),
+                    hide_index=True,
+                    key=f"cmp_interp_{col is cols[1]}",
+                    height=300,
+                )
+
+# --- delete -------------------------------------------------------------------------------
+st.subheader("Delete a run")
+victim = st.selectbox(
+    "Run to delete", ids, key="delete_choice", format_func=lambda i: labels.get(i, i)
+)
+pending = st.session_state.get(CONFIRM_KEY)
+if pending != victim:
+    if st.button("Delete…", key="delete_start"):
+        st.session_state[CONFIRM_KEY] = victim
+        st.rerun()
+else:
+    st.warning(
+        f"Delete run {victim} and all its files (model, latents, analyses)? This cannot be undone."
+    )
+    d1, d2, _ = st.columns([1, 1, 4])
+    if d1.button("Yes, delete", type="primary", key="delete_confirm"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        try:
+            delete_run(victim)
+        except RunBusyError as exc:
+            show_error(
+                "This run is still training: cancel its job on the **Train** page first.", exc
+            )
+        except (RunNotFoundError, ArtifactMissingError):
+            st.info(f"Run {victim} was already deleted.")
+        else:
+            st.toast(f"Deleted run {victim}.")
+            st.rerun()
+    if d2.button("Cancel", key="delete_cancel"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()

@@ -1,0 +1,206 @@
+"""Team fingerprints: where each team sits in latent space and how it spends its time in states."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from core.fingerprints import compare_teams, similar_segments, team_fingerprints
+from core.inspect import QUALITATIVE
+from core.states import get_states, states_cached, states_frame
+from core.timeline import match_minute
+from pages._common import friendly_errors, require_run, segment_table
+
+st.title("Team fingerprints")
+st.caption(
+    "A team's fingerprint is its mean position in latent space and the share of its windows "
+    "spent in each tactical state (latent mixture, see the States page), overall or per "
+    "match. Compare two teams, and find the segments of one team most like a segment of "
+    "another."
+)
+
+run = require_run()
+with friendly_errors("the Team fingerprints page"):
+    if not states_cached(run):
+        bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+        get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+        bar.empty()
+    result = get_states(run)
+    frame = states_frame(run, result, space="latent")
+    labels = result.labels.filter(pl.col("space") == "latent")
+    k = labels.height
+    overall = team_fingerprints(frame, frame["state"], k)
+    match_labels = dict(
+        segment_table(run).meta.select("match_id", "match_label").unique("match_id").iter_rows()
+        if "match_label" in segment_table(run).meta.columns
+        else []
+    )
+
+label_of = dict(zip(labels["state"].to_list(), labels["label"].to_list(), strict=True))
+team_name = dict(zip(overall["team_id"].to_list(), overall["team_name"].to_list(), strict=True))
+share_cols = [f"share_{s}" for s in range(k)]
+mean_cols = [c for c in overall.columns if c.endswith("_mean")]
+
+
+def share_chart(fp: pl.DataFrame, names: list[str], key: str, title: str) -> None:
+    fig = go.Figure()
+    for s in range(k):
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=fp[f"share_{s}"].to_list(),
+                orientation="h",
+                name=f"{s}: {label_of.get(s, s)}",
+                marker_color=QUALITATIVE[s % len(QUALITATIVE)],
+                hovertemplate="%{y}<br>%{x:.0%}" + f" in state {s}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="stack",
+        title=title,
+        xaxis={"title": "share of windows", "tickformat": ".0%", "range": [0, 1]},
+        height=160 + 32 * len(names),
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        yaxis={"autorange": "reversed"},
+    )
+    st.plotly_chart(fig, key=key)
+
+
+tab_all, tab_compare, tab_similar = st.tabs(["All teams", "Compare two teams", "Similar segments"])
+
+with tab_all:
+    per_match = st.toggle("Per match", value=False, key="teams_per_match")
+    if per_match:
+        fp = team_fingerprints(frame, frame["state"], k, by=("team_id", "match_id"))
+        names = [
+            f"{team_name.get(t, t)} · {match_labels.get(m, m)}"
+            for t, m in zip(fp["team_id"].to_list(), fp["match_id"].to_list(), strict=True)
+        ]
+    else:
+        fp = overall
+        names = [str(team_name.get(t, t)) for t in fp["team_id"].to_list()]
+    share_chart(fp, names, "teams_shares", "State shares")
+    st.dataframe(
+        fp,
+        hide_index=True,
+        width="stretch",
+        key="teams_table",
+        column_config={
+            **{
+                c: st.column_config.ProgressColumn(
+                    f"{c.split('_')[1]}: {label_of.get(int(c.split('_')[1]), '')}",
+                    format="%.2f",
+                    min_value=0,
+                    max_value=1,
+                )
+                for c in share_cols
+            },
+            **{c: st.column_config.NumberColumn(c, format="%+.2f") for c in mean_cols},
+        },
+    )
+
+teams = overall["team_id"].to_list()
+with tab_compare:
+    if len(teams) < 2:
+        st.info("This run has a single team; fingerprints need two to compare.")
+    else:
+        c1, c2 = st.columns(2)
+        team_a = c1.selectbox(
+            "Team A", teams, index=0, format_func=lambda t: team_name.get(t, t), key="teams_a"
+        )
+        team_b = c2.selectbox(
+            "Team B", teams, index=1, format_func=lambda t: team_name.get(t, t), key="teams_b"
+        )
+        cmp = compare_teams(overall, int(team_a), int(team_b))
+        pair = overall.filter(pl.col("team_id").is_in([team_a, team_b]))
+        share_chart(
+            pair,
+            [str(team_name.get(t, t)) for t in pair["team_id"].to_list()],
+            "teams_compare_shares",
+            "State shares side by side",
+        )
+        means = cmp.filter(pl.col("quantity").str.ends_with("_mean"))
+        fig = go.Figure()
+        for col, team, colour in (
+            ("team_a", team_a, QUALITATIVE[0]),
+            ("team_b", team_b, QUALITATIVE[2]),
+        ):
+            fig.add_trace(
+                go.Bar(
+                    x=[q.removesuffix("_mean") for q in means["quantity"].to_list()],
+                    y=means[col].to_list(),
+                    name=str(team_name.get(team, team)),
+                    marker_color=colour,
+                )
+            )
+        fig.update_layout(
+            barmode="group",
+            title="Mean latent position",
+            yaxis_title="mean code",
+            height=360,
+            margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        )
+        st.plotly_chart(fig, key="teams_compare_means")
+        st.dataframe(
+            cmp.rename(
+                {"team_a": str(team_name.get(team_a)), "team_b": str(team_name.get(team_b))}
+            ),
+            hide_index=True,
+            width="stretch",
+            key="teams_compare_table",
+        )
+
+with tab_similar:
+    c1, c2, c3 = st.columns([2, 2, 3])
+    source_team = c1.selectbox(
+        "Segment of team", teams, format_func=lambda t: team_name.get(t, t), key="teams_sim_src"
+    )
+    others = [t for t in teams if t != source_team] or teams
+    target_team = c2.selectbox(
+        "Most similar segments of",
+        others,
+        format_func=lambda t: team_name.get(t, t),
+        key="teams_sim_target",
+    )
+    own = frame.filter(pl.col("team_id") == source_team).sort("match_id", "period", "start_time")
+    own = own.with_columns(match_minute(pl.col("period"), pl.col("start_time")).alias("_minute"))
+    seg_label = {
+        sid: f"{match_labels.get(m, m)} · {minute:.0f}' · state {s}"
+        for sid, m, minute, s in own.select(
+            "segment_id", "match_id", "_minute", "state"
+        ).iter_rows()
+    }
+    segment_id = c3.selectbox(
+        "Segment",
+        own["segment_id"].to_list(),
+        format_func=lambda sid: seg_label.get(sid, sid),
+        key="teams_sim_segment",
+    )
+    n = st.slider("How many", 3, 30, 10, key="teams_sim_n")
+    if segment_id is not None:
+        near = similar_segments(frame, str(segment_id), team_id=int(target_team), n=n)
+        near = near.with_columns(
+            pl.col("match_id").replace_strict(match_labels, default=None).alias("match"),
+            match_minute(pl.col("period"), pl.col("start_time")).alias("minute"),
+        )
+        st.dataframe(
+            near.select(
+                "distance",
+                "match",
+                "minute",
+                "state",
+                "state_label",
+                "segment_id",
+                *[c for c in near.columns if c.startswith("z") and c[1:].isdigit()],
+            ),
+            hide_index=True,
+            width="stretch",
+            key="teams_similar_table",
+            column_config={
+                "distance": st.column_config.NumberColumn("distance", format="%.3f"),
+                "minute": st.column_config.NumberColumn("minute", format="%.0f"),
+            },
+        )
+        st.caption("Distance is Euclidean between posterior means in latent space.")

@@ -1,0 +1,224 @@
+"""Match timeline: both teams' tactical states window by window, with goals and substitutions."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from core.inspect import QUALITATIVE, Filters, filter_options
+from core.runs import get_run
+from core.states import get_states, states_cached
+from core.timeline import (
+    DEFAULT_NOISE,
+    RunTimeline,
+    load_events,
+    match_markers,
+    match_timeline,
+    run_timeline,
+)
+from pages._common import (
+    current_filters,
+    friendly_errors,
+    require_run,
+    run_version,
+    segment_table,
+)
+
+st.title("Match timeline")
+st.caption(
+    "Each bar is one window of one team, coloured by its tactical state (the latent "
+    "mixture from the States page). Goals and substitutions are marked. Smoothing treats "
+    "the states as noisy readings of a hidden state that tends to persist (a hidden Markov "
+    "model); its learned transition matrix is shown below."
+)
+
+run = require_run()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Smoothing state sequences…")
+def _timeline(run_id: str, version: str, space: str, smooth: bool, noise: float) -> RunTimeline:
+    return run_timeline(get_run(run_id), space=space, smooth=smooth, noise=noise)
+
+
+with friendly_errors("the Match timeline page"):
+    if not states_cached(run):
+        bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+        get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+        bar.empty()
+    options = filter_options(segment_table(run).meta, Filters())
+    matches = options.matches
+    if not matches:
+        st.info("This run has no matches to show.")
+        st.stop()
+    filters = current_filters()
+    preferred = [m for m in filters.match_ids if m in matches]
+    c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    match_id = c1.selectbox(
+        "Match",
+        list(matches),
+        index=list(matches).index(preferred[0]) if preferred else 0,
+        format_func=lambda m: matches.get(m) or str(m),
+        key="timeline_match",
+    )
+    space = c2.radio(
+        "States from",
+        ["latent", "features"],
+        format_func={"latent": "latent codes", "features": "features"}.get,
+        key="timeline_space",
+    )
+    smooth = c3.toggle("HMM smoothing", value=False, key="timeline_smooth")
+    noise = c4.slider(
+        "Noise",
+        0.05,
+        0.6,
+        DEFAULT_NOISE,
+        0.05,
+        key="timeline_noise",
+        disabled=not smooth,
+        help="Assumed chance that a window's state is misread; higher smooths more.",
+    )
+    version = run_version(run, "states/summary.json")
+    tl = _timeline(run.run_id, version, space, smooth, float(noise) if smooth else DEFAULT_NOISE)
+    timeline = match_timeline(tl.frame, int(match_id))
+    try:
+        markers = match_markers(load_events(run, int(match_id)), int(match_id))
+    except Exception as exc:  # events are optional context; the states still show
+        markers = None
+        st.caption(f"Goals and substitutions unavailable: {exc}")
+
+label_of = dict(zip(tl.labels["state"].to_list(), tl.labels["label"].to_list(), strict=True))
+colour = {s: QUALITATIVE[s % len(QUALITATIVE)] for s in range(tl.n_states)}
+teams = (
+    timeline.select("team_id", "team_name").unique(maintain_order=True).sort("team_id")
+    if "team_name" in timeline.columns
+    else timeline.select("team_id")
+    .unique()
+    .with_columns(pl.col("team_id").cast(pl.String).alias("team_name"))
+)
+team_name = dict(zip(teams["team_id"].to_list(), teams["team_name"].to_list(), strict=True))
+rows: list[tuple[int, str, str]] = []  # (team, column, row name)
+for t in teams["team_id"].to_list():
+    rows.append((t, "state", f"{team_name[t]}"))
+    if smooth:
+        rows.append((t, "smoothed_state", f"{team_name[t]} · smoothed"))
+
+fig = go.Figure()
+shown_states: set[int] = set()
+for team_id, column, row_name in rows:
+    part = timeline.filter(pl.col("team_id") == team_id)
+    for s in sorted(part[column].unique().to_list()):
+        sel = part.filter(pl.col(column) == s)
+        start = sel["start_minute"].to_numpy()
+        width = sel["draw_end_minute"].to_numpy() - start
+        fig.add_trace(
+            go.Bar(
+                x=width,
+                base=start,
+                y=[row_name] * sel.height,
+                orientation="h",
+                name=f"{s}: {label_of.get(s, s)}",
+                legendgroup=str(s),
+                showlegend=s not in shown_states,
+                marker_color=colour[s],
+                customdata=np.stack(
+                    [sel["start_minute"].to_numpy(), sel["end_minute"].to_numpy()], axis=1
+                ),
+                hovertemplate=f"{row_name}<br>%{{customdata[0]:.1f}}'-%{{customdata[1]:.1f}}'"
+                f"<br>state {s}: {label_of.get(s, s)}<extra></extra>",
+            )
+        )
+        shown_states.add(s)
+if markers is not None and markers.height:
+    for kind, symbol in (
+        ("goal", "star"),
+        ("own goal", "star-open"),
+        ("substitution", "triangle-down"),
+    ):
+        sel = markers.filter(pl.col("kind") == kind)
+        if sel.height == 0:
+            continue
+        y = [team_name.get(t, str(t)) for t in sel["team_id"].to_list()]
+        fig.add_trace(
+            go.Scatter(
+                x=sel["minute"].to_list(),
+                y=y,
+                mode="markers",
+                name=kind,
+                marker={"symbol": symbol, "size": 14 if "goal" in kind else 10, "color": "black"},
+                customdata=sel["player_name"].fill_null("").to_list(),
+                hovertemplate=f"{kind} %{{x:.0f}}'<br>%{{customdata}}<extra></extra>",
+            )
+        )
+fig.update_layout(
+    barmode="overlay",
+    height=140 + 70 * len(rows),
+    xaxis_title="match minute",
+    legend={"orientation": "h", "y": -0.25},
+    margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    yaxis={"autorange": "reversed"},
+)
+st.plotly_chart(fig, key="timeline_chart")
+
+if markers is not None and markers.height:
+    with st.expander("Goals and substitutions"):
+        st.dataframe(
+            markers.with_columns(
+                pl.col("team_id").replace_strict(team_name, default=None).alias("team")
+            ).select("minute", "team", "kind", "player_name"),
+            hide_index=True,
+            key="timeline_markers",
+            column_config={"minute": st.column_config.NumberColumn("minute", format="%.0f")},
+        )
+
+st.subheader("How states follow each other")
+names = [f"{s}: {label_of.get(s, s)}" for s in range(tl.n_states)]
+c1, c2 = st.columns(2)
+observed = tl.observed_transitions.astype(float)
+with np.errstate(invalid="ignore"):
+    observed_p = observed / observed.sum(axis=1, keepdims=True)
+heat = go.Heatmap(
+    z=np.nan_to_num(observed_p),
+    x=names,
+    y=names,
+    colorscale="Blues",
+    zmin=0,
+    zmax=1,
+    texttemplate="%{z:.2f}",
+    hovertemplate="from %{y}<br>to %{x}<br>%{z:.2f}<extra></extra>",
+)
+fig_obs = go.Figure(heat)
+fig_obs.update_layout(
+    title="Observed: next window's state (all matches)",
+    height=120 + 45 * tl.n_states,
+    yaxis={"autorange": "reversed"},
+    margin={"l": 10, "r": 10, "t": 50, "b": 10},
+)
+c1.plotly_chart(fig_obs, key="timeline_observed")
+if tl.smoothing is not None:
+    fig_hmm = go.Figure(
+        go.Heatmap(
+            z=tl.smoothing.transmat,
+            x=names,
+            y=names,
+            colorscale="Greens",
+            zmin=0,
+            zmax=1,
+            texttemplate="%{z:.2f}",
+            hovertemplate="from %{y}<br>to %{x}<br>%{z:.2f}<extra></extra>",
+        )
+    )
+    fig_hmm.update_layout(
+        title="HMM: learned transition matrix",
+        height=120 + 45 * tl.n_states,
+        yaxis={"autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    c2.plotly_chart(fig_hmm, key="timeline_hmm")
+    c2.caption(
+        f"State switches between consecutive windows, all matches: "
+        f"{tl.smoothing.switches_before:,} observed, {tl.smoothing.switches_after:,} smoothed."
+    )
+else:
+    c2.caption("Turn on HMM smoothing to see the learned transition matrix.")

@@ -1,0 +1,207 @@
+"""Train: configure a beta-VAE, start it as a background job, watch its losses live."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
+from core.jobs import JobError, start_training
+from core.models.preprocessing import PreprocessingError
+from core.models.vae import LOSS_REDUCTION
+from core.pipeline import FeaturesFileError
+from core.runs import RunNotFoundError, get_run
+from core.training import TrainingError
+from pages._common import (
+    dataset_folders,
+    fmt_seconds,
+    job_table,
+    kl_per_dim_figure,
+    loss_figure,
+    set_active_run,
+    show_error,
+)
+
+WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
+MESSAGE_KEY = "train_message"
+POLL_S = 1.5
+
+st.title("Train")
+st.caption(
+    "Train a beta-VAE on a feature dataset. Training runs in a background process: you can "
+    "leave this page or close the browser; the job keeps going and every session sees it."
+)
+with st.expander("What beta means here", expanded=False):
+    st.markdown(
+        f"**Loss reduction.** {LOSS_REDUCTION}\n\n"
+        "So beta weighs the KL of a whole latent code against the squared error of a whole "
+        "segment's features: beta = 1 is the plain VAE; larger beta pushes towards "
+        "independent, more interpretable dimensions at the cost of reconstruction (and can "
+        "switch dimensions off entirely: watch the KL per dimension)."
+    )
+
+folders = dataset_folders()
+if not folders:
+    st.info(
+        "No feature dataset yet. Extract one on the **Data** page, or open **Overview** to "
+        "build the demo dataset."
+    )
+    st.stop()
+
+defaults = VAEConfig()
+with st.form("train_form"):
+    dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="train_dataset")
+    c1, c2, c3 = st.columns(3)
+    beta = c1.slider("beta (KL weight)", 0.0, 20.0, float(defaults.beta), 0.5, key="train_beta")
+    latent_dim = c1.slider("Latent dimensions", 2, 32, defaults.latent_dim, key="train_latent")
+    epochs = c1.number_input("Epochs", 1, 2000, defaults.n_epochs, key="train_epochs")
+    lr = c2.select_slider(
+        "Learning rate",
+        options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+        value=defaults.learning_rate,
+        format_func=lambda v: f"{v:g}",
+        key="train_lr",
+    )
+    batch = c2.select_slider(
+        "Batch size",
+        options=[16, 32, 64, 128, 256, 512, 1024, 2048],
+        value=defaults.batch_size,
+        key="train_batch",
+    )
+    dropout = c2.slider("Dropout", 0.0, 0.6, float(defaults.dropout), 0.05, key="train_dropout")
+    hidden = c3.text_input(
+        "Hidden layer sizes",
+        ",".join(str(h) for h in defaults.hidden_dims),
+        help="Encoder widths, comma separated; the decoder mirrors them.",
+        key="train_hidden",
+    )
+    seed = c3.number_input("Seed", 0, 2**31 - 1, defaults.random_state, key="train_seed")
+    max_tier = c3.selectbox(
+        "Highest feature tier",
+        [1, 2, 3],
+        index=1,
+        key="train_tier",
+        help="t1 event counts, t2 spatial, t3 needs 360 frames (mostly null).",
+    )
+    segment_type = c3.selectbox("Segments", list(SEGMENT_TYPES), key="train_segments")
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    try:
+        hidden_dims = tuple(int(h) for h in hidden.replace(" ", "").split(",") if h)
+    except ValueError:
+        st.error(f"Hidden layer sizes must be whole numbers separated by commas, got {hidden!r}.")
+        st.stop()
+    try:
+        vae_cfg = VAEConfig(
+            latent_dim=int(latent_dim),
+            hidden_dims=hidden_dims,
+            beta=float(beta),
+            learning_rate=float(lr),
+            batch_size=int(batch),
+            n_epochs=int(epochs),
+            dropout=float(dropout),
+            random_state=int(seed),
+        )
+        prep_cfg = PreprocessConfig(max_tier=int(max_tier), segment_type=str(segment_type))
+        request = start_training(dataset / "features.parquet", vae_cfg, prep_cfg)
+    except ConfigError as exc:
+        show_error("This configuration is not valid; change the highlighted value.", exc)
+    except (FeaturesFileError, PreprocessingError, TrainingError) as exc:
+        show_error(
+            f"The dataset {dataset.name} cannot train this configuration. Pick another "
+            "dataset, lower the latent dimensions or batch size, or re-extract the data.",
+            exc,
+        )
+    except (JobError, OSError) as exc:
+        show_error("The training job could not be started.", exc)
+    else:
+        run_id = request.run.run_id
+        st.session_state[WATCH_KEY] = run_id
+        if request.job is None and request.existed:
+            st.session_state[MESSAGE_KEY] = (
+                f"This configuration was trained before: opened run {run_id}."
+            )
+        elif request.existed:
+            st.session_state[MESSAGE_KEY] = (
+                f"This configuration is already training: following run {run_id}."
+            )
+        else:
+            st.session_state[MESSAGE_KEY] = f"Started training run {run_id} in the background."
+        set_active_run(run_id)
+        st.rerun()
+
+if msg := st.session_state.pop(MESSAGE_KEY, None):
+    st.success(msg)
+
+
+def _watched_active() -> bool:
+    run_id = st.session_state.get(WATCH_KEY)
+    if not run_id:
+        return False
+    try:
+        return get_run(run_id).status().is_active
+    except RunNotFoundError:
+        return False
+
+
+def _jobs_active() -> bool:
+    from core.jobs import list_jobs
+
+    return any(j.is_active for j in list_jobs("train")[:12])
+
+
+polling = _watched_active() or _jobs_active()
+
+
+@st.fragment(run_every=POLL_S if polling else None)
+def live() -> None:
+    """Loss curves of the followed run and the job list; refreshed while anything runs."""
+    run_id = st.session_state.get(WATCH_KEY)
+    st.subheader("Loss curves")
+    still_running = False
+    if not run_id:
+        st.caption("Start a training above to follow its losses here.")
+    else:
+        try:
+            run = get_run(run_id)
+            status = run.status()
+        except RunNotFoundError:
+            st.warning(f"Run {run_id} was deleted. Start a new training above.")
+            st.session_state.pop(WATCH_KEY, None)
+            status = None
+        if status is not None:
+            still_running = status.is_active
+            epoch = f"epoch {status.epoch}/{status.n_epochs}" if status.epoch else status.stage
+            st.markdown(f"Run **{run_id}** · `{status.state}` · {epoch}")
+            if status.is_active:
+                st.progress(
+                    min(max(status.progress, 0.0), 1.0),
+                    text=f"{status.message or status.stage} · time left {fmt_seconds(status.eta_s)}",
+                )
+            elif status.state == "failed":
+                st.error(
+                    f"Run {run_id} failed: {status.error or 'no error recorded'}. Change the "
+                    "configuration (lower learning rate or beta for a non-finite loss) and "
+                    "start again."
+                )
+            elif status.state == "cancelled":
+                st.warning(f"Run {run_id} was cancelled. Start it again to resume from scratch.")
+            metrics = run.metrics() if run.has("metrics.jsonl") else None
+            if metrics is not None and metrics.height:
+                st.plotly_chart(loss_figure({run_id: metrics}), key="loss_curves")
+                st.plotly_chart(kl_per_dim_figure(metrics), key="kl_curves")
+                last = metrics.row(-1, named=True)
+                st.caption(
+                    f"Epoch {last['epoch']}: total {last['total']:.4g} = recon "
+                    f"{last['recon']:.4g} + beta × KL {last['kl']:.4g}; learning rate "
+                    f"{last['lr']:.2g}."
+                )
+            else:
+                st.caption("The first epoch's losses appear here as soon as it finishes.")
+    st.subheader("Training jobs")
+    jobs_running = job_table("train", key_prefix="train")
+    if polling and not (still_running or jobs_running):
+        st.rerun()  # everything finished: one full rerun turns polling off
+
+
+live()

@@ -1,0 +1,167 @@
+"""Notebook-layout export and the engine commands (`train`, `export`, `jobs`, `demo`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from core.config import PreprocessConfig, VAEConfig
+from core.demo import demo_configs, ensure_demo
+from core.export import EXPORT_FILES, export_run
+from core.models.vae import TacticalVAEModule
+from core.paths import PROJECT_ROOT
+from core.runs import ArtifactMissingError, Run, create_run, get_run
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+class TestExport:
+    def test_writes_every_notebook_artifact(self, demo_run: Run, tmp_path: Path) -> None:
+        written = export_run(demo_run.run_id, tmp_path / "out")
+        assert sorted(p.name for p in written) == sorted(EXPORT_FILES)
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(EXPORT_FILES)
+        out = tmp_path / "out"
+        cfg = demo_run.config().vae
+
+        ckpt = torch.load(out / "vae_model.pt", weights_only=True)
+        assert ckpt["config_hidden_dims"] == tuple(cfg.hidden_dims)
+        assert ckpt["config_latent_dim"] == cfg.latent_dim and ckpt["config_beta"] == cfg.beta
+        assert ckpt["training_losses"] == pytest.approx(demo_run.metrics()["total"].to_list())
+        module = TacticalVAEModule(ckpt["input_dim"], cfg.latent_dim, cfg.hidden_dims, cfg.dropout)
+        module.load_state_dict(ckpt["state_dict"])  # the notebook's reload path works
+
+        codes = np.load(out / "latent_codes.npy", allow_pickle=False)
+        assert codes.dtype == np.float32
+        np.testing.assert_allclose(codes, demo_run.latent_matrix(), atol=1e-6)
+        with np.load(out / "correlation_matrix.npz", allow_pickle=False) as npz:
+            corr = demo_run.correlations()
+            np.testing.assert_array_equal(npz["corr"], corr.pearson_r)
+            np.testing.assert_array_equal(npz["pval"], corr.pearson_p)
+            assert npz["feature_names"].tolist() == corr.feature_names
+        assert pl.read_parquet(out / "latent_interpretation.parquet").equals(
+            demo_run.interpretation()
+        )
+        assert pl.read_csv(out / "latent_interpretation_pivot.csv").equals(
+            demo_run.interpretation_pivot()
+        )
+        prep = json.loads((out / "preprocessing_pipeline.json").read_text())
+        assert prep["feature_columns"] == corr.feature_names
+        for png in [n for n in EXPORT_FILES if n.endswith(".png")]:
+            data = (out / png).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, png
+        assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+    def test_refuses_unfinished_and_foreign_runs(self, demo_dataset: Path, tmp_path: Path) -> None:
+        run, _ = create_run(
+            demo_dataset / "features.parquet",
+            VAEConfig(latent_dim=2, hidden_dims=(8,), n_epochs=1, batch_size=16, random_state=77),
+            PreprocessConfig(),
+        )
+        with pytest.raises(ArtifactMissingError, match="queued"):
+            export_run(run.run_id, tmp_path)
+        with pytest.raises(LookupError, match="not a run id"):
+            export_run("../../etc", tmp_path)
+
+
+@pytest.mark.slow
+class TestCli:
+    def test_train_then_reuse_then_export(self, demo_dataset: Path, tmp_path: Path) -> None:
+        features = str(demo_dataset / "features.parquet")
+        args = ["train", "--features", features, "--epochs", "3", "--latent-dim", "2",
+                "--hidden-dims", "16,8", "--batch-size", "32", "--beta", "1", "--seed", "9"]  # fmt: skip
+        first = _cli(*args)
+        assert first.returncode == 0, first.stderr
+        folder = Path(first.stdout.strip().splitlines()[-1])
+        assert folder.is_dir() and (folder / "umap.parquet").is_file()
+        run = get_run(folder.name)
+        assert run.status().state == "done"
+        cfg = run.config().vae
+        assert (cfg.n_epochs, cfg.latent_dim, cfg.hidden_dims, cfg.beta, cfg.random_state) == (
+            3,
+            2,
+            (16, 8),
+            1.0,
+            9,
+        )
+        assert "train" in first.stderr  # the progress bar
+
+        t0 = time.monotonic()
+        second = _cli(*args)
+        assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] == str(folder)
+        assert "already exists" in second.stderr
+        assert time.monotonic() - t0 < 60  # no training, no UMAP
+
+        out = tmp_path / "export"
+        exported = _cli("export", folder.name, "--out", str(out))
+        assert exported.returncode == 0, exported.stderr
+        assert sorted(p.name for p in out.iterdir()) == sorted(EXPORT_FILES)
+
+    def test_clear_errors(self, demo_dataset: Path, tmp_path: Path) -> None:
+        bad = _cli("export", "../../etc", "--out", str(tmp_path))
+        assert bad.returncode == 2 and "not a run id" in bad.stderr
+        missing = _cli("train", "--features", str(tmp_path / "none.parquet"))
+        assert missing.returncode == 2 and "does not exist" in missing.stderr
+        big = _cli(
+            "train",
+            "--features",
+            str(demo_dataset / "features.parquet"),
+            "--latent-dim",
+            "999",
+            "--batch-size",
+            "16",
+        )
+        assert big.returncode == 2 and "latent_dim=999" in big.stderr
+        cfg = _cli(
+            "train", "--features", str(demo_dataset / "features.parquet"), "--dropout", "1.5"
+        )
+        assert cfg.returncode == 2 and "dropout" in cfg.stderr
+
+    def test_jobs_listing(self) -> None:
+        res = _cli("jobs")
+        assert res.returncode == 0
+        assert res.stdout.startswith(("no jobs", "job "))
+
+
+@pytest.mark.slow
+def test_ensure_demo_is_the_notebook_config_and_idempotent(demo_dataset: Path) -> None:
+    features = demo_dataset / "features.parquet"
+    vae, prep = demo_configs(features)
+    n_windows = pl.read_parquet(features).filter(pl.col("segment_type") == "window").height
+    default = VAEConfig()
+    assert (vae.latent_dim, vae.hidden_dims, vae.beta, vae.n_epochs, vae.dropout) == (
+        default.latent_dim,
+        default.hidden_dims,
+        default.beta,
+        default.n_epochs,
+        default.dropout,
+    )
+    assert vae.batch_size == min(default.batch_size, n_windows)
+    assert prep == PreprocessConfig()
+
+    calls: list[tuple[int, int, str]] = []
+    run = ensure_demo(progress=lambda d, t, m: calls.append((d, t, m)))
+    assert run.status().state == "done"
+    assert run.config().vae == vae
+    assert run.metrics().height <= default.n_epochs
+    assert calls and calls[-1][0] == calls[-1][1]
+    t0 = time.monotonic()
+    assert ensure_demo() == run
+    assert time.monotonic() - t0 < 2.0

@@ -1,0 +1,261 @@
+"""Background jobs with real detached worker processes on the demo features.
+
+Every transition: queued -> running -> done, attach, cancel, kill -9 -> failed with the log
+tail, one CPU training job at a time (the next waits queued), visibility from a fresh
+process (an app restart), and extraction jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from core.config import PreprocessConfig, VAEConfig
+from core.jobs import (
+    InvalidJobIdError,
+    JobError,
+    JobInfo,
+    JobManager,
+    JobNotFoundError,
+    cancel_job,
+    get_job,
+    list_jobs,
+    start_training,
+    submit_extraction,
+    wait_job,
+)
+from core.paths import PROJECT_ROOT, runs_root
+from core.runs import list_runs, process_alive
+from core.training import TrainingError
+
+pytestmark = pytest.mark.slow
+
+QUICK = VAEConfig(latent_dim=2, hidden_dims=(16,), n_epochs=25, batch_size=32, random_state=101)
+# Long enough that it is still training whenever the test acts on it.
+LONG = dataclasses.replace(QUICK, n_epochs=200_000, random_state=202)
+
+
+def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _training(job_id: str) -> Callable[[], bool]:
+    def cond() -> bool:
+        job = get_job(job_id)
+        assert job.is_active, job
+        return job.state == "running" and job.message.startswith("epoch")
+
+    return cond
+
+
+@pytest.fixture
+def features(demo_dataset: Path) -> Path:
+    return demo_dataset / "features.parquet"
+
+
+def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
+    req = start_training(features, QUICK, PreprocessConfig())
+    assert req.job is not None and not req.existed
+    job_id = req.job.job_id
+    assert req.job.state == "queued" and req.job.pid is not None
+    assert req.run.status().job_id == job_id
+
+    # A second request for the same configuration attaches to the same job.
+    again = start_training(features, QUICK, PreprocessConfig())
+    assert again.existed and again.job is not None and again.job.job_id == job_id
+    assert again.run == req.run
+
+    seen: list[JobInfo] = []
+    final = wait_job(job_id, timeout=240, progress=seen.append)
+    assert final.state == "done", final.error
+    states = [j.state for j in seen]
+    assert "running" in states
+    assert states.index("running") < len(states) - 1  # running observed before done
+    progress = [j.progress for j in seen if j.state == "running"]
+    assert progress == sorted(progress)
+    assert (
+        final.progress == 1.0 and final.eta_s == 0.0 and final.result == {"run_id": req.run.run_id}
+    )
+    assert final.device == "cpu"
+    assert not process_alive(final.pid)
+
+    st = req.run.status()
+    assert st.state == "done" and st.job_id == job_id
+    assert req.run.metrics().height == QUICK.n_epochs
+    assert req.run.interpretation().height == 5 * QUICK.latent_dim
+
+    # Done: returned at once, no job.
+    t0 = time.monotonic()
+    done = start_training(features, QUICK, PreprocessConfig())
+    assert done.job is None and done.existed and done.run == req.run
+    assert time.monotonic() - t0 < 2.0
+
+    # An app restart: a fresh manager and a fresh process see the same job from disk.
+    assert JobManager().get_job(job_id) == get_job(job_id)
+    assert job_id in [j.job_id for j in list_jobs("train")]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from core.jobs import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
+        ],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.split() == ["done", req.run.run_id]
+
+
+def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
+    req = start_training(features, LONG, PreprocessConfig())
+    assert req.job is not None
+    job_id = req.job.job_id
+    _wait_for(_training(job_id), 120, "the job to train")
+    pid = get_job(job_id).pid
+    assert pid is not None and process_alive(pid)
+    # Visible as running from a fresh process (app restarted while it trains).
+    out = subprocess.run(
+        [sys.executable, "-c", f"from core.jobs import get_job; print(get_job({job_id!r}).state)"],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "running"
+
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: get_job(job_id).state == "failed", 10, "the killed job to read failed")
+    job = get_job(job_id)
+    assert f"pid {pid}" in (job.error or "") and "died" in (job.error or "")
+    assert job.log_tail and "Training beta-VAE" in job.log_tail
+    assert "Training beta-VAE" in (job.error or "")
+    st = req.run.status()
+    assert st.state == "failed" and "died" in (st.error or "")
+    assert req.run.metrics().height >= 1  # epochs written before the kill are kept
+
+    # Asking again retries the failed run in a new job.
+    retry = start_training(features, LONG, PreprocessConfig())
+    assert retry.job is not None and retry.job.job_id != job_id and retry.run == req.run
+    assert cancel_job(retry.job.job_id).state == "cancelled"
+
+
+def test_cancel_stops_within_seconds(features: Path) -> None:
+    vae = dataclasses.replace(LONG, random_state=303)
+    req = start_training(features, vae, PreprocessConfig())
+    assert req.job is not None
+    job_id = req.job.job_id
+    _wait_for(_training(job_id), 120, "the job to train")
+    pid = get_job(job_id).pid
+    t0 = time.monotonic()
+    job = cancel_job(job_id)
+    elapsed = time.monotonic() - t0
+    assert job.state == "cancelled" and elapsed < 5.0, (job, elapsed)
+    _wait_for(lambda: not process_alive(pid), 5, "the worker to exit")
+    assert req.run.status().state == "cancelled"
+    assert req.run.metrics().height >= 1
+    assert cancel_job(job_id).state == "cancelled"  # idempotent
+
+
+def test_one_cpu_training_job_at_a_time(features: Path) -> None:
+    first = start_training(
+        features, dataclasses.replace(LONG, random_state=404), PreprocessConfig()
+    )
+    assert first.job is not None
+    _wait_for(_training(first.job.job_id), 120, "the first job to train")
+    second = start_training(
+        features, dataclasses.replace(LONG, random_state=405), PreprocessConfig()
+    )
+    assert second.job is not None
+    _wait_for(lambda: "busy" in get_job(second.job.job_id).message, 60, "the second job to wait")  # type: ignore[union-attr]
+    time.sleep(2.0)
+    waiting = get_job(second.job.job_id)
+    assert waiting.state == "queued" and process_alive(waiting.pid)
+    assert second.run.status().state == "queued"
+
+    assert cancel_job(first.job.job_id).state == "cancelled"
+    _wait_for(_training(second.job.job_id), 60, "the second job to take the CPU")
+    assert get_job(second.job.job_id).device == "cpu"
+    assert cancel_job(second.job.job_id).state == "cancelled"
+
+
+def test_cancel_a_queued_job_without_waiting(features: Path) -> None:
+    blocker = start_training(
+        features, dataclasses.replace(LONG, random_state=505), PreprocessConfig()
+    )
+    queued = start_training(
+        features, dataclasses.replace(LONG, random_state=506), PreprocessConfig()
+    )
+    assert blocker.job is not None and queued.job is not None
+    _wait_for(_training(blocker.job.job_id), 120, "the blocker to train")
+    job = cancel_job(queued.job.job_id)
+    assert job.state == "cancelled" and queued.run.status().state == "cancelled"
+    assert cancel_job(blocker.job.job_id).state == "cancelled"
+
+
+def test_bad_training_input_fails_before_any_run_or_job(features: Path, tmp_path: Path) -> None:
+    runs_before = {r.run_id for r in list_runs()}
+    jobs_before = {j.job_id for j in list_jobs()}
+    with pytest.raises(TrainingError, match="latent_dim=500"):
+        start_training(features, dataclasses.replace(QUICK, latent_dim=500), PreprocessConfig())
+    bad = tmp_path / "features.parquet"
+    pl.read_parquet(features).drop("segment_type").write_parquet(bad)
+    with pytest.raises(ValueError, match="segment_type"):
+        start_training(bad, QUICK, PreprocessConfig())
+    assert {r.run_id for r in list_runs()} == runs_before
+    assert {j.job_id for j in list_jobs()} == jobs_before
+
+
+def test_extraction_job(demo_dataset: Path) -> None:
+    job = submit_extraction("demo", "demo-copy")
+    assert job.kind == "extract" and job.state == "queued"
+    seen: list[JobInfo] = []
+    final = wait_job(job.job_id, timeout=300, progress=seen.append)
+    assert final.state == "done", final.error
+    assert any(0 < j.progress < 1 for j in seen) or final.progress == 1.0
+    out = Path(final.result["out_dir"])  # type: ignore[index]
+    assert out.name == "demo-copy"
+    copy = pl.read_parquet(out / "features.parquet")
+    original = pl.read_parquet(demo_dataset / "features.parquet")
+    assert copy.shape == original.shape
+    assert copy.sort("segment_id").equals(original.sort("segment_id"))
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 80])
+def test_extraction_refuses_bad_names(name: str) -> None:
+    with pytest.raises(JobError, match="not allowed"):
+        submit_extraction("demo", name)
+
+
+def test_extraction_refuses_bad_source_and_filters(tmp_path: Path) -> None:
+    with pytest.raises(JobError, match="neither 'demo' nor a folder"):
+        submit_extraction(tmp_path / "missing", "x1")
+    with pytest.raises(JobError, match="Unknown extraction filter"):
+        submit_extraction("demo", "x2", colour="red")
+
+
+def test_job_ids_are_checked() -> None:
+    for bad in ("../../etc", "20261126T084012-3f9a0c/..", "x"):
+        with pytest.raises(InvalidJobIdError):
+            get_job(bad)
+    with pytest.raises(JobNotFoundError):
+        get_job("20000101T000000-000000")
+    assert (runs_root() / "_jobs").is_dir()

@@ -1,0 +1,148 @@
+"""Stability across seeds: Hungarian matching of dimensions and top-5 agreement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr
+
+from core.stability import (
+    StabilityError,
+    cross_correlation,
+    match_dimensions,
+    seed_config,
+    seed_runs,
+    stability_report,
+    top_k_agreement,
+    top_k_sets,
+)
+
+if TYPE_CHECKING:
+    from core.runs import Run
+
+
+def permuted_flipped_copy(
+    Z: np.ndarray, perm: np.ndarray, signs: np.ndarray, noise: float, seed: int = 0
+) -> np.ndarray:
+    """Column ``perm[i]`` of the copy is ``signs[i] * Z[:, i]`` plus noise."""
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(Z)
+    out[:, perm] = Z * signs + noise * rng.normal(size=Z.shape)
+    return out
+
+
+def test_cross_correlation_equals_scipy() -> None:
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(300, 3))
+    B = A @ rng.normal(size=(3, 4)) + rng.normal(size=(300, 4))
+    C = cross_correlation(A, B)
+    for i in range(3):
+        for j in range(4):
+            assert C[i, j] == pytest.approx(pearsonr(A[:, i], B[:, j])[0], abs=1e-10)
+
+
+def test_hungarian_recovers_a_permuted_sign_flipped_copy() -> None:
+    rng = np.random.default_rng(1)
+    # Correlated codes make the greedy choice ambiguous; the assignment must still be exact.
+    Z = rng.normal(size=(3000, 8)) @ (np.eye(8) + 0.3 * rng.normal(size=(8, 8)))
+    perm = rng.permutation(8)
+    signs = rng.choice([-1, 1], size=8)
+    m = match_dimensions(Z, permuted_flipped_copy(Z, perm, signs, noise=0.5))
+    assert m.match.tolist() == perm.tolist()
+    assert m.sign.tolist() == signs.tolist()
+    assert (m.abs_corr > 0.7).all()
+    # Aligning the copy with the match gives back the original codes (up to the noise).
+    copy = permuted_flipped_copy(Z, perm, signs, noise=0.0)
+    assert np.allclose(copy[:, m.match] * m.sign, Z)
+
+
+def test_matching_with_fewer_dimensions_marks_the_unmatched() -> None:
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(500, 4))
+    other = Z[:, [2, 0, 1]] * [1, -1, 1]
+    m = match_dimensions(Z, other)
+    assert m.match.tolist() == [1, 2, 0, -1]
+    assert m.sign.tolist() == [-1, 1, 1, 1]
+    assert m.abs_corr[3] == 0.0
+
+
+def test_bad_codes_are_refused() -> None:
+    with pytest.raises(StabilityError, match="same segments"):
+        cross_correlation(np.zeros((10, 2)), np.zeros((9, 2)))
+
+
+def test_top_k_sets() -> None:
+    R = np.array([[0.1, -0.9, 0.5, 0.0], [0.3, 0.2, -0.1, 0.8]])
+    assert top_k_sets(R, 2).tolist() == [
+        [False, True, True, False],
+        [True, False, False, True],
+    ]
+
+
+def test_agreement_is_one_for_a_relabelled_copy_and_drops_for_noise() -> None:
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(2000, 4))
+    # 12 features: dimension i drives features 3i..3i+2.
+    W = np.zeros((4, 12))
+    for i in range(4):
+        W[i, 3 * i : 3 * i + 3] = [1.0, 0.8, -0.6]
+    X = Z @ W + 0.3 * rng.normal(size=(2000, 12))
+    perm = np.array([1, 3, 0, 2])
+    signs = np.array([-1, 1, -1, 1])
+    Z2 = permuted_flipped_copy(Z, perm, signs, noise=0.1)
+    R0 = cross_correlation(Z, X)
+    R2 = cross_correlation(Z2, X)
+    m = match_dimensions(Z, Z2)
+    table = top_k_agreement([R0, R2], [None, m], k=3)
+    assert table["mean_jaccard"].to_list() == pytest.approx([1.0] * 4)
+    assert (table["profile_r"].to_numpy() > 0.99).all()
+    assert (table["mean_abs_corr"].to_numpy() > 0.99).all()
+    # A seed whose dimension 0 tracks unrelated features lowers only that dimension.
+    R_bad = R2.copy()
+    R_bad[perm[0]] = np.roll(R_bad[perm[0]], 6)
+    table = top_k_agreement([R0, R2, R_bad], [None, m, m], k=3)
+    jac = table["mean_jaccard"].to_numpy()
+    assert jac[0] == pytest.approx(1 / 3)  # pairs (0,1)=1, (0,2)=0, (1,2)=0
+    assert table["min_jaccard"][0] == 0.0
+    assert jac[1:] == pytest.approx([1.0, 1.0, 1.0])
+    assert table["n_runs"].to_list() == [3, 3, 3, 3]
+
+
+def test_reference_must_come_first() -> None:
+    with pytest.raises(StabilityError, match="reference"):
+        top_k_agreement([np.zeros((2, 3))], [match_dimensions(np.eye(3), np.eye(3))])
+
+
+# --- on real runs -------------------------------------------------------------------------------
+
+
+def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
+    from core.pipeline import execute_run
+    from core.runs import create_run
+
+    cfg = demo_run.config()
+    before = seed_runs(demo_run, seeds=(11,))
+    assert [s.state for s in before] == ["missing"]
+    with pytest.raises(StabilityError, match="No finished seed run"):
+        stability_report(demo_run, seeds=(11,))
+    other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)
+    assert other.run_id == before[0].run_id  # the id is found by content hash
+    execute_run(other.run_id)
+    report = stability_report(demo_run, seeds=(11,))
+    k = cfg.vae.latent_dim
+    assert report.run_ids == [demo_run.run_id, other.run_id]
+    assert report.n_segments == demo_run.latents().height
+    assert report.dimensions.height == k
+    assert report.dimensions["n_runs"].to_list() == [2] * k
+    jac = report.dimensions["mean_jaccard"].to_numpy()
+    assert ((jac >= 0.0) & (jac <= 1.0)).all()
+    # The matched dims are a permutation of the other run's dims.
+    assert sorted(report.matches["matched_dim"].to_list()) == [f"z{i}" for i in range(k)]
+    # Recompute the agreement by hand for dimension 0: |top5 ∩ top5| / |top5 ∪ top5|.
+    first = report.matches.row(0, named=True)
+    ref_top = set(report.dimensions["top_features"][0].to_list())
+    other_top = set(first["top_features"])
+    assert jac[0] == pytest.approx(len(ref_top & other_top) / len(ref_top | other_top))
+    assert 0.0 <= first["abs_corr"] <= 1.0
