@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._common import sidebar
+from pages._common import routing, sidebar
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger("tactical.app")
@@ -61,7 +61,8 @@ sections = {
 page = st.navigation({name: pages for name, pages in sections.items() if pages})
 sidebar()
 try:
-    page.run()
+    with routing():
+        page.run()
 except Exception as exc:  # last resort: our pages catch our typed errors themselves
     logger.exception("Unexpected error on page %s", page.title)
     st.error(

@@ -199,12 +199,17 @@ def _possession_aggregates(se: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns((pl.col("last_t") - pl.col("first_t")).alias("span"))
     )
-    return per_poss.group_by("segment_id").agg(
-        pl.col("duration").mean().alias("possession_duration"),
-        ((pl.col("last_x") - pl.col("first_x")) / pl.col("span"))
-        .filter(pl.col("span") >= MIN_SPEED_SPAN_S)
-        .mean()
-        .alias("direct_speed"),
+    # Sorted so that float sums run in the same order in every process (reproducible bits).
+    return (
+        per_poss.sort("segment_id", "possession")
+        .group_by("segment_id")
+        .agg(
+            pl.col("duration").mean().alias("possession_duration"),
+            ((pl.col("last_x") - pl.col("first_x")) / pl.col("span"))
+            .filter(pl.col("span") >= MIN_SPEED_SPAN_S)
+            .mean()
+            .alias("direct_speed"),
+        )
     )
 
 
@@ -419,7 +424,7 @@ def tier3_features(
     if players is None or frames is None or frames.height == 0:
         return empty
     per_frame = frame_team_metrics(events, players, frames)
-    se = segment_events(per_frame, segments)
+    se = segment_events(per_frame, segments).sort("segment_id", "index")
     if se.height == 0:
         return empty
     agg = se.group_by("segment_id").agg(_t3_aggregates())
@@ -450,7 +455,7 @@ def segment_features(
     Rates are per minute of the segment; shares and means are null when nothing was counted.
     """
     ev = prepare_events(events)
-    se = segment_events(ev, segments)
+    se = segment_events(ev, segments).sort("segment_id", "index")
     agg = se.group_by("segment_id").agg(_event_aggregates())
     poss = _possession_aggregates(se)
     minutes = (pl.col("end_time") - pl.col("start_time")) / 60.0

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from core.config import PreprocessConfig, VAEConfig
 from core.io import atomic_write_json, read_json
@@ -54,6 +54,9 @@ from core.runs import (
     tail_text,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from core.devices import DeviceInfo
 
 logger = logging.getLogger(__name__)
 
@@ -159,9 +162,10 @@ def _reap() -> None:
 class JobManager:
     """Jobs stored under ``root`` (default ``jobs_root()``); stateless apart from the path."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, devices: list[DeviceInfo] | None = None) -> None:
         self.root = Path(root) if root is not None else jobs_root()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._devices = devices  # None: detect when a worker first needs one
 
     # -- files ----------------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -454,16 +458,17 @@ class JobManager:
             else:
                 raise JobError(f"Unknown job kind {job.kind!r}.")
             return 0
-        except (JobTerminated, _Cancelled, KeyboardInterrupt):
-            self._update(
+        except (JobTerminated, JobCancelled, KeyboardInterrupt):
+            done = self._update(
                 job_id, state="cancelled", message="cancelled", finished_at=utc_now(), eta_s=None
             )
+            self._mirror_run(done)
             logger.info("job %s cancelled", job_id)
             return 0
         except Exception as exc:
             logger.exception("job %s failed", job_id)
             tail = self.log_tail(job_id)
-            self._update(
+            failed = self._update(
                 job_id,
                 state="failed",
                 error=f"{type(exc).__name__}: {exc}",
@@ -472,6 +477,7 @@ class JobManager:
                 finished_at=utc_now(),
                 eta_s=None,
             )
+            self._mirror_run(failed)
             return 1
         finally:
             stop.set()
@@ -518,7 +524,7 @@ class JobManager:
         world_size = int(job.params.get("world_size", 1))
         run = get_run(run_id)
         self._update(job.job_id, message="waiting for a free device")
-        with self._device_slot(job.job_id, world_size, cancel_flag) as device:
+        with self.device_slot(job.job_id, world_size, cancel_flag) as device:
             self._update(
                 job.job_id,
                 state="running",
@@ -541,7 +547,7 @@ class JobManager:
             )
         st = run.status()
         if st.state == "cancelled":
-            raise _Cancelled()
+            raise JobCancelled()
         if st.state != "done":
             raise JobError(st.error or f"run {run_id} ended in state {st.state}")
         self._update(
@@ -564,7 +570,7 @@ class JobManager:
 
         def progress(done: int, total: int, message: str) -> None:
             if cancel_flag.exists():
-                raise _Cancelled()
+                raise JobCancelled()
             writer(done, total, message)
 
         summary = extract_features(
@@ -588,11 +594,11 @@ class JobManager:
         )
 
     @contextlib.contextmanager
-    def _device_slot(self, job_id: str, world_size: int, cancel_flag: Path) -> Iterator[str]:
+    def device_slot(self, job_id: str, world_size: int, cancel_flag: Path) -> Iterator[str]:
         """Hold an exclusive lock on a free device (all devices for DDP) while training."""
         from core.devices import assign_device, detect_devices
 
-        devices = detect_devices()
+        devices = self._devices if self._devices is not None else detect_devices()
         gpus = [d.torch_name for d in devices if d.kind == "cuda"]
         lock_dir = self.root / DEVICE_LOCKS
         lock_dir.mkdir(exist_ok=True)
@@ -601,7 +607,7 @@ class JobManager:
         try:
             while True:
                 if cancel_flag.exists():
-                    raise _Cancelled()
+                    raise JobCancelled()
                 if world_size > 1:
                     wanted = gpus[:world_size] if len(gpus) >= world_size else ["cpu"]
                     held = [h for h in (_try_lock(lock_dir, n) for n in wanted) if h is not None]
@@ -628,7 +634,7 @@ class JobManager:
             _release(held)
 
 
-class _Cancelled(Exception):
+class JobCancelled(Exception):
     """The cancel flag was seen; unwinds the worker to a clean ``cancelled`` state."""
 
 
@@ -811,11 +817,14 @@ def submit_extraction(
     name: str,
     window_s: float = 300.0,
     stride_s: float = 150.0,
+    *,
+    overwrite: bool = False,
     **filters: Any,
 ) -> JobInfo:
     """Queue a feature extraction of ``source`` ("demo" or an open-data folder) into
     ``datasets_root()/<name>``. ``filters``: competitions, seasons, match_ids, max_matches,
-    workers (as ``core.extract.extract_features``)."""
+    workers (as ``core.extract.extract_features``). An existing dataset is refused unless
+    ``overwrite``."""
     if not DATASET_NAME_RE.match(name):
         raise JobError(
             f"Dataset name {name!r} is not allowed: use letters, digits, '_', '-' or '.', "
@@ -825,6 +834,11 @@ def submit_extraction(
         out_dir = resolve_under(datasets_root(), name)
     except UnsafePathError as exc:
         raise JobError(str(exc)) from exc
+    if (out_dir / "features.parquet").exists() and not overwrite:
+        raise JobError(
+            f"Dataset {name!r} already exists ({out_dir}); runs trained on it refer to its "
+            "features. Choose another name, or pass overwrite=True to replace it."
+        )
     if window_s <= 0 or stride_s <= 0:
         raise JobError(f"window_s and stride_s must be > 0, got {window_s} and {stride_s}.")
     src = str(source)

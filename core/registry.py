@@ -390,7 +390,7 @@ FEATURES: Final[tuple[FeatureInfo, ...]] = (
     ),
     _f(
         "t3_opponents_behind_ball",
-        "In possession: mean number of visible opponents goal-side of the ball (larger x) at the team's on-ball actions, over frames that show the pitch from the ball to 30 yards ahead (or to the goal line); null with fewer than 5 frames.",
+        "In possession: mean number of visible outfield opponents goal-side of the ball (larger x) at the team's on-ball actions, over frames that show the pitch from the ball to 30 yards ahead (or to the goal line); null with fewer than 5 frames.",
         "players",
         "higher = attacks face a more settled defence",
     ),

@@ -364,6 +364,17 @@ class Run:
         st = self._status_raw()
         if st is None:
             return RunStatus(state="queued", stage="queued", message="no status yet")
+        if st.is_active and st.job_id:
+            # A background job computes it: the job layer notices a dead worker (and keeps
+            # its log tail), then mirrors the final state here.
+            from core.jobs import JobNotFoundError, get_job
+
+            try:
+                if get_job(st.job_id).is_final:
+                    return self._status_raw() or st
+            except JobNotFoundError:
+                pass
+            return st
         if st.state == "running" and st.pid and not process_alive(st.pid, st.pid_start):
             # The job layer usually records the death first (with its log tail); this is the
             # fallback for in-process runs (CLI `train`) whose process was killed.

@@ -7,8 +7,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.inspect import adjust_pvalues, feature_order, feature_tier
-from pages._common import definitions, friendly_errors, require_run
+from pages._common import definitions, ensure_routed, friendly_errors, require_run
 
+ensure_routed()
 st.title("Correlations")
 st.caption(
     "Each cell is the correlation between one latent dimension (rows) and one feature "

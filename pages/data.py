@@ -15,11 +15,12 @@ from core.io import atomic_path
 from core.jobs import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
 from core.paths import UnsafePathError, data_root, datasets_root, resolve_under
 from core.pipeline import FeaturesFileError, load_features
-from pages._common import dataset_folders, job_table, registry, show_error
+from pages._common import dataset_folders, ensure_routed, job_table, registry, show_error
 
 MAX_UPLOAD_MB = 100  # our own limit, below the server's maxUploadSize
 POLL_S = 1.5
 
+ensure_routed()
 st.title("Data")
 st.caption(
     "A dataset is one folder of features (one row per team segment), match names and the "

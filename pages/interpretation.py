@@ -10,8 +10,9 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.inspect import QUALITATIVE
-from pages._common import friendly_errors, registry, require_run
+from pages._common import ensure_routed, friendly_errors, registry, require_run
 
+ensure_routed()
 st.title("Interpretation")
 st.caption(
     "For every latent dimension, the five features with the largest absolute Pearson "

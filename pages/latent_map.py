@@ -24,6 +24,7 @@ from pages._common import (
     INSPECT_KEY,
     current_filters,
     dataset_events,
+    ensure_routed,
     friendly_errors,
     registry,
     require_run,
@@ -34,6 +35,7 @@ MAP_KEY = "latent_map"
 SELECTION_KEY = "map_selection"  # rows of a box/lasso selection
 N_NEAREST = 5
 
+ensure_routed()
 st.title("Latent map")
 st.caption(
     "Each point is one segment (a team's few minutes of a match), placed by a 2-D UMAP "
@@ -124,12 +126,11 @@ if inspected is not None:
     if close.button("Close inspector", key="close_inspector"):
         st.session_state.pop(INSPECT_KEY, None)
         st.rerun()
-    m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("Opponent", summary.opponent_name)
-    m2.metric("Period", summary.period if summary.period is not None else "?")
-    m3.metric("Minutes", summary.minute_range)
-    m4.metric("Score state", summary.score_text)
-    m5.metric("Segment", summary.segment_type or "?")
+    head.markdown(
+        f"against **{summary.opponent_name}** · period **{summary.period}** · minutes "
+        f"**{summary.minute_range}** · **{summary.score_text}** · {summary.segment_type} "
+        f"segment `{summary.segment_id}`"
+    )
 
     left, right = st.columns([3, 2])
     with left:

@@ -17,6 +17,7 @@ from pages._common import (
     active_run,
     available_runs,
     dataset_folders,
+    ensure_routed,
     file_version,
     fmt_seconds,
     friendly_errors,
@@ -27,6 +28,7 @@ from pages._common import (
 BOOT_KEY = "overview_bootstrap"  # this session started (or follows) the demo build
 POLL_S = 1.5
 
+ensure_routed()
 st.title("Tactical states")
 st.caption(
     "Discover recurring tactical states in football matches: every match is cut into "

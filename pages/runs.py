@@ -18,8 +18,8 @@ from core.runs import (
     get_run,
 )
 from pages._common import (
-    RUN_ERRORS,
     available_runs,
+    ensure_routed,
     loss_figure,
     run_label,
     run_version,
@@ -28,6 +28,7 @@ from pages._common import (
 
 CONFIRM_KEY = "runs_confirm_delete"
 
+ensure_routed()
 st.title("Runs")
 st.caption(
     "Every run is one configuration trained on one dataset, named by a hash of both: "

@@ -13,6 +13,7 @@ from core.runs import RunNotFoundError, get_run
 from core.training import TrainingError
 from pages._common import (
     dataset_folders,
+    ensure_routed,
     fmt_seconds,
     job_table,
     kl_per_dim_figure,
@@ -25,6 +26,7 @@ WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
 MESSAGE_KEY = "train_message"
 POLL_S = 1.5
 
+ensure_routed()
 st.title("Train")
 st.caption(
     "Train a beta-VAE on a feature dataset. Training runs in a background process: you can "

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,10 @@ import polars as pl
 import pytest
 
 from core.config import PreprocessConfig, VAEConfig
+from core.devices import DeviceInfo
 from core.jobs import (
     InvalidJobIdError,
+    JobCancelled,
     JobError,
     JobInfo,
     JobManager,
@@ -91,7 +94,7 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
         final.progress == 1.0 and final.eta_s == 0.0 and final.result == {"run_id": req.run.run_id}
     )
     assert final.device == "cpu"
-    assert not process_alive(final.pid)
+    _wait_for(lambda: not process_alive(final.pid), 10, "the worker to exit after done")
 
     st = req.run.status()
     assert st.state == "done" and st.job_id == job_id
@@ -197,18 +200,23 @@ def test_one_cpu_training_job_at_a_time(features: Path) -> None:
     assert cancel_job(second.job.job_id).state == "cancelled"
 
 
-def test_cancel_a_queued_job_without_waiting(features: Path) -> None:
-    blocker = start_training(
-        features, dataclasses.replace(LONG, random_state=505), PreprocessConfig()
+def test_cancel_a_queued_job(features: Path) -> None:
+    a = start_training(features, dataclasses.replace(LONG, random_state=505), PreprocessConfig())
+    b = start_training(features, dataclasses.replace(LONG, random_state=506), PreprocessConfig())
+    assert a.job is not None and b.job is not None
+    ids = [a.job.job_id, b.job.job_id]
+    _wait_for(
+        lambda: any(get_job(i).message.startswith("epoch") for i in ids), 120, "one job to train"
     )
-    queued = start_training(
-        features, dataclasses.replace(LONG, random_state=506), PreprocessConfig()
-    )
-    assert blocker.job is not None and queued.job is not None
-    _wait_for(_training(blocker.job.job_id), 120, "the blocker to train")
-    job = cancel_job(queued.job.job_id)
-    assert job.state == "cancelled" and queued.run.status().state == "cancelled"
-    assert cancel_job(blocker.job.job_id).state == "cancelled"
+    training, waiting = ids if get_job(ids[0]).message.startswith("epoch") else ids[::-1]
+    assert get_job(waiting).state == "queued"
+    t0 = time.monotonic()
+    job = cancel_job(waiting)
+    assert job.state == "cancelled" and time.monotonic() - t0 < 5.0
+    run = a.run if waiting == ids[0] else b.run
+    assert run.status().state == "cancelled"
+    assert get_job(training).state == "running"
+    assert cancel_job(training).state == "cancelled"
 
 
 def test_bad_training_input_fails_before_any_run_or_job(features: Path, tmp_path: Path) -> None:
@@ -245,7 +253,9 @@ def test_extraction_refuses_bad_names(name: str) -> None:
         submit_extraction("demo", name)
 
 
-def test_extraction_refuses_bad_source_and_filters(tmp_path: Path) -> None:
+def test_extraction_refuses_bad_source_and_filters(tmp_path: Path, demo_dataset: Path) -> None:
+    with pytest.raises(JobError, match="already exists"):
+        submit_extraction("demo", demo_dataset.name)
     with pytest.raises(JobError, match="neither 'demo' nor a folder"):
         submit_extraction(tmp_path / "missing", "x1")
     with pytest.raises(JobError, match="Unknown extraction filter"):
@@ -259,3 +269,42 @@ def test_job_ids_are_checked() -> None:
     with pytest.raises(JobNotFoundError):
         get_job("20000101T000000-000000")
     assert (runs_root() / "_jobs").is_dir()
+
+
+def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:
+    """The slot logic the worker runs, with a two-GPU device list (this machine has none)."""
+    devices = [
+        DeviceInfo(0, "cuda", "GPU A", 80.0),
+        DeviceInfo(1, "cuda", "GPU B", 80.0),
+        DeviceInfo(0, "cpu", "CPU", None),
+    ]
+    mgr = JobManager(tmp_path / "jobs", devices=devices)
+    ids = [mgr.submit_job("train", {"run_id": "x"}, spawn=False).job_id for _ in range(4)]
+    flag = tmp_path / "cancel"
+    result: dict[str, str] = {}
+
+    def third() -> None:
+        try:
+            with mgr.device_slot(ids[2], 1, flag) as dev:
+                result["device"] = dev
+        except JobCancelled:
+            result["device"] = "cancelled"
+
+    with mgr.device_slot(ids[0], 1, flag) as d0, mgr.device_slot(ids[1], 1, flag) as d1:
+        assert {d0, d1} == {"cuda:0", "cuda:1"}  # one job per GPU, never the CPU
+        waiter = threading.Thread(target=third)
+        waiter.start()
+        time.sleep(1.5)
+        assert result == {}  # both GPUs busy: the third job waits
+        assert "busy" in mgr.get_job(ids[2]).message
+        assert mgr.get_job(ids[2]).state == "queued"
+    waiter.join(10)
+    assert result["device"] in {"cuda:0", "cuda:1"}
+    # A data-parallel job takes every GPU at once.
+    with mgr.device_slot(ids[3], 2, flag) as ddp:
+        assert ddp == "ddp:2xcuda"
+    # A cancel flag ends the wait.
+    with mgr.device_slot(ids[0], 1, flag), mgr.device_slot(ids[1], 1, flag):
+        flag.touch()
+        with pytest.raises(JobCancelled), mgr.device_slot(ids[2], 1, flag):
+            pass

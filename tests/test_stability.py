@@ -15,6 +15,7 @@ from core.stability import (
     seed_config,
     seed_runs,
     stability_report,
+    start_seed_runs,
     top_k_agreement,
     top_k_sets,
 )
@@ -146,3 +147,24 @@ def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
     other_top = set(first["top_features"])
     assert jac[0] == pytest.approx(len(ref_top & other_top) / len(ref_top | other_top))
     assert 0.0 <= first["abs_corr"] <= 1.0
+
+
+@pytest.mark.slow
+def test_seed_runs_train_as_background_jobs(demo_run: Run) -> None:
+    from core.jobs import wait_job
+
+    requests = start_seed_runs(demo_run, seeds=(demo_run.config().seed, 13))
+    assert len(requests) == 1  # the run's own seed is not trained again
+    req = requests[0]
+    assert req.run.config().vae.random_state == 13
+    assert req.job is not None  # a background job, not trained in this process
+    again = start_seed_runs(demo_run, seeds=(13,))[0]
+    assert again.run.run_id == req.run.run_id  # a second request attaches to the same run
+    assert again.job is None or again.job.job_id == req.job.job_id
+    job = wait_job(req.job.job_id, timeout=300)
+    assert job.state == "done", job
+    found = {s.seed: s.state for s in seed_runs(demo_run, seeds=(13,))}
+    assert found == {13: "done"}
+    report = stability_report(demo_run, seeds=(13,))
+    assert report.run_ids == [demo_run.run_id, req.run.run_id]
+    assert report.dimensions["n_runs"].to_list() == [2] * demo_run.config().vae.latent_dim

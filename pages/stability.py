@@ -1,0 +1,159 @@
+"""Stability: does each latent dimension mean the same thing when the seed changes?"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from core.inspect import QUALITATIVE
+from core.stability import (
+    DEFAULT_SEEDS,
+    StabilityError,
+    seed_runs,
+    stability_report,
+    start_seed_runs,
+)
+from pages._common import friendly_errors, poll, require_run, show_error
+
+st.title("Stability across seeds")
+st.caption(
+    "Train the active run's configuration again under other seeds (background jobs), match "
+    "each seed's dimensions to this run's by the absolute correlation of their codes "
+    "(Hungarian assignment, signs aligned), and check whether each dimension keeps its top-5 "
+    "features. A dimension whose top features agree across seeds (Jaccard near 1) means "
+    "something stable; one that does not is an artefact of the seed."
+)
+
+run = require_run()
+
+
+def _parse_seeds(text: str) -> list[int]:
+    return sorted({int(tok) for tok in text.replace(",", " ").split() if tok.strip()})
+
+
+with friendly_errors("the Stability page"):
+    own_seed = run.config().seed
+    default = " ".join(str(s) for s in DEFAULT_SEEDS if s != own_seed)
+    c1, c2 = st.columns([3, 1])
+    text = c1.text_input(
+        "Seeds to compare with",
+        value=default,
+        key="stab_seeds",
+        help=f"Integers separated by spaces or commas. This run's own seed is {own_seed}.",
+    )
+    try:
+        seeds = [s for s in _parse_seeds(text) if s != own_seed]
+    except ValueError:
+        st.error(f"Seeds must be whole numbers separated by spaces or commas, got {text!r}.")
+        st.stop()
+    if not seeds:
+        st.info("Enter at least one seed other than this run's own.")
+        st.stop()
+    found = seed_runs(run, seeds)
+    missing = [s for s in found if s.state in ("missing", "failed", "cancelled")]
+    if c2.button(
+        f"Train {len(missing)} seed run(s)" if missing else "All seed runs started",
+        disabled=not missing,
+        key="stab_start",
+        type="primary",
+    ):
+        try:
+            start_seed_runs(run, [s.seed for s in missing])
+        except (ValueError, RuntimeError) as exc:
+            show_error("Could not start the seed runs.", exc)
+        else:
+            st.rerun()
+
+    states = pl.DataFrame(
+        {
+            "seed": [s.seed for s in found],
+            "run_id": [s.run_id for s in found],
+            "state": [s.state for s in found],
+            "progress": [
+                s.run.status().progress if s.run is not None else 0.0 for s in found
+            ],
+        }
+    )
+    st.dataframe(
+        states,
+        hide_index=True,
+        key="stab_runs",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)
+        },
+    )
+    active = [s for s in found if s.state in ("queued", "running")]
+    follow = False
+    if active:
+        st.caption(
+            f"{len(active)} seed run(s) still training (follow them on the **Train** page); "
+            "the report below uses the finished ones."
+        )
+        follow = st.toggle("Refresh while they train", value=True, key="stab_follow")
+
+    try:
+        report = stability_report(run, seeds)
+    except StabilityError as exc:
+        st.info(str(exc))
+        poll(3.0, lambda: follow)
+        st.stop()
+
+dims = report.dimensions
+st.subheader("Per dimension")
+st.caption(
+    f"Compared over {report.n_segments:,} shared segments with "
+    f"{len(report.run_ids) - 1} seed run(s). Jaccard = |A∩B| / |A∪B| of two runs' top-5 "
+    "feature sets, averaged over every pair of runs; |r| of codes = how closely the matched "
+    "dimension's codes follow this run's; profile r = correlation of the sign-aligned "
+    "feature-correlation profiles."
+)
+fig = go.Figure(
+    go.Bar(
+        x=dims["dim"].to_list(),
+        y=dims["mean_jaccard"].to_list(),
+        marker_color=[
+            QUALITATIVE[0] if j >= 0.6 else QUALITATIVE[2] if j >= 0.3 else QUALITATIVE[3]
+            for j in dims["mean_jaccard"].fill_null(0).to_list()
+        ],
+        hovertemplate="%{x}: mean Jaccard %{y:.2f}<extra></extra>",
+    )
+)
+fig.update_layout(
+    yaxis={"range": [0, 1], "title": "mean top-5 Jaccard"},
+    height=320,
+    margin={"l": 10, "r": 10, "t": 20, "b": 10},
+)
+st.plotly_chart(fig, key="stab_chart")
+st.dataframe(
+    dims.select(
+        "dim",
+        "top_features",
+        "mean_jaccard",
+        "min_jaccard",
+        "mean_abs_corr",
+        "profile_r",
+        "n_runs",
+    ),
+    hide_index=True,
+    width="stretch",
+    key="stab_table",
+    column_config={
+        "mean_jaccard": st.column_config.ProgressColumn(
+            "mean Jaccard", format="%.2f", min_value=0, max_value=1
+        ),
+        "min_jaccard": st.column_config.NumberColumn("min Jaccard", format="%.2f"),
+        "mean_abs_corr": st.column_config.NumberColumn("|r| of codes", format="%.2f"),
+        "profile_r": st.column_config.NumberColumn("profile r", format="%+.2f"),
+    },
+)
+with st.expander("How each seed's dimensions were matched"):
+    st.dataframe(
+        report.matches,
+        hide_index=True,
+        width="stretch",
+        key="stab_matches",
+        column_config={"abs_corr": st.column_config.NumberColumn("|r|", format="%.2f")},
+    )
+
+poll(3.0, lambda: follow)

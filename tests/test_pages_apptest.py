@@ -1,0 +1,393 @@
+"""Every dashboard page rendered by Streamlit's AppTest over the real demo run.
+
+Each test starts the app from ``app.py`` (sidebar, navigation, URL state included), moves
+to a page and checks what it shows against the run's own files.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import PreprocessConfig, VAEConfig
+from core.inspect import adjust_pvalues, feature_order, nearest_segments
+from core.registry import registry_frame
+from core.runs import Run, create_run, delete_run, get_run, list_runs
+from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+MY_PAGES = ["overview", "data", "train", "correlations", "interpretation", "latent_map", "runs"]
+STATE_PAGES = ["states", "timeline", "teams", "traversal", "stability"]
+TURKEY_ITALY = 3788741
+
+
+def _page(name: str) -> str:
+    return f"pages/{name}.py"
+
+
+def _decode(value: Any) -> np.ndarray:
+    """A plotly array from figure JSON: a list, or a base64 typed array ``{dtype, bdata, shape}``."""
+    if isinstance(value, dict) and "bdata" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if shape:
+            arr = arr.reshape([int(s) for s in str(shape).split(",")])
+        return arr
+    return np.asarray(value, dtype=float)
+
+
+def chart(at: AppTest, key: str) -> dict[str, Any]:
+    """The figure JSON of the plotly chart with ``key``."""
+    for el in at.get("plotly_chart"):
+        if el.proto.id.endswith(key):
+            spec: dict[str, Any] = json.loads(el.proto.spec)
+            return spec
+    raise AssertionError(f"no plotly chart with key {key!r}")
+
+
+def healthy(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    unexpected = [e.value for e in at.error if "Unexpected error" in e.value]
+    assert not unexpected, unexpected
+
+
+def texts(at: AppTest) -> str:
+    """Every markdown, caption, header, info/warning/error/success text on the page."""
+    parts: list[str] = []
+    for kind in (
+        "markdown",
+        "caption",
+        "subheader",
+        "header",
+        "title",
+        "info",
+        "warning",
+        "error",
+        "success",
+    ):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+@pytest.fixture
+def app(demo_run: Run) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["active_run"] = demo_run.run_id
+    at.run()
+    healthy(at)
+    return at
+
+
+@pytest.fixture
+def spare_run(demo_dataset: Path) -> Iterator[Run]:
+    """A second, untrained (queued) run of the demo features; removed afterwards."""
+    vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 99})  # type: ignore[arg-type]
+    run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
+    yield run
+    if run.path.exists():
+        delete_run(run.run_id, force=True)
+
+
+class TestNavigation:
+    def test_every_page_renders_without_exception(self, app: AppTest) -> None:
+        for name in MY_PAGES + [p for p in STATE_PAGES if (PROJECT_ROOT / _page(p)).is_file()]:
+            app.switch_page(_page(name)).run()
+            healthy(app)
+            assert app.title, f"{name} has no title"
+            # The shared sidebar is drawn on every page, also on reruns.
+            assert app.selectbox(key="active_run").value is not None, name
+
+    def test_filters_narrow_and_are_mirrored_in_the_url(self, app: AppTest) -> None:
+        app.multiselect(key="filter_competitions").select("La Liga").run()
+        healthy(app)
+        assert app.query_params["competition"] == "La Liga"
+        matches = app.multiselect(key="filter_matches")
+        assert TURKEY_ITALY not in matches.options and len(matches.options) == 2
+        app.multiselect(key="filter_periods").select(2).run()
+        assert app.query_params["period"] == "2"
+        app.switch_page(_page("latent_map")).run()
+        healthy(app)
+        # The filters survived the page switch.
+        assert app.multiselect(key="filter_periods").value == [2]
+
+    def test_url_reproduces_the_view(self, demo_run: Run) -> None:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["run"] = demo_run.run_id
+        at.query_params["match"] = str(TURKEY_ITALY)
+        at.query_params["team"] = "999999"  # no such team: dropped, not an error
+        at.run()
+        healthy(at)
+        assert at.session_state["filter_matches"] == [TURKEY_ITALY]
+        assert at.session_state["filter_teams"] == []
+        at.switch_page(_page("latent_map")).run()
+        n_match = demo_run.latents().filter(pl.col("match_id") == TURKEY_ITALY).height
+        assert f"Showing {n_match:,} of {demo_run.latents().height:,} segments" in texts(at)
+
+
+class TestOverview:
+    def test_dataset_and_run_headline(
+        self, app: AppTest, demo_run: Run, demo_dataset: Path
+    ) -> None:
+        metrics = {m.label: m.value for m in app.metric}
+        features = pl.read_parquet(demo_dataset / "features.parquet")
+        assert metrics["Matches"] == "3"
+        assert metrics["Segments"] == f"{features.height:,}"
+        diag = demo_run.diagnostics()
+        assert metrics["Active units"] == f"{diag['active_units']} / {diag['latent_dim']}"
+        last = demo_run.metrics().row(-1, named=True)
+        assert metrics["Final total loss"] == f"{last['total']:.4g}"
+        assert demo_run.run_id in texts(app)
+
+
+class TestCorrelations:
+    def test_heatmap_values_ordering_and_masking(self, app: AppTest, demo_run: Run) -> None:
+        app.switch_page(_page("correlations")).run()
+        healthy(app)
+        corr = demo_run.correlations()
+        order = feature_order(corr.pearson_r, corr.feature_names, by="tier")
+        trace = chart(app, "corr_heatmap")["data"][0]
+        assert trace["x"] == [corr.feature_names[i] for i in order]
+        np.testing.assert_allclose(_decode(trace["z"]), corr.pearson_r[:, order], rtol=1e-9)
+        assert (trace["zmin"], trace["zmax"]) == (-1, 1)
+
+        app.toggle(key="corr_mask").set_value(True).run()
+        healthy(app)
+        z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
+        significant = adjust_pvalues(corr.pearson_p[:, order], "bh") <= 0.05
+        assert np.isfinite(z).sum() == significant.sum() < z.size
+
+        app.radio(key="corr_method").set_value("spearman").run()
+        app.toggle(key="corr_mask").set_value(False).run()
+        z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
+        np.testing.assert_allclose(z, corr.spearman_r[:, order], rtol=1e-9)
+
+        app.radio(key="corr_order").set_value("cluster").run()
+        healthy(app)
+        x = chart(app, "corr_heatmap")["data"][0]["x"]
+        assert sorted(x) == sorted(corr.feature_names) and x != [
+            corr.feature_names[i] for i in order
+        ]
+
+
+class TestInterpretation:
+    def test_table_with_definitions_pivot_and_downloads(self, app: AppTest, demo_run: Run) -> None:
+        app.switch_page(_page("interpretation")).run()
+        healthy(app)
+        expected = demo_run.interpretation()
+        frames = [d.value for d in app.dataframe]
+        table = next(f for f in frames if "abs_r" in f.columns)
+        assert len(table) == expected.height == 5 * demo_run.config().vae.latent_dim
+        assert table["feature"].tolist() == expected["feature"].to_list()
+        defs = dict(zip(registry_frame()["name"], registry_frame()["definition"], strict=True))
+        assert table["definition"].tolist() == [defs[f] for f in expected["feature"]]
+        pivot = next(f for f in frames if "#1" in f.columns)
+        assert len(pivot) == demo_run.config().vae.latent_dim
+        downloads = app.get("download_button")
+        assert len(downloads) == 3
+        bars = chart(app, "interp_bars")["data"]
+        assert len(bars) == demo_run.config().vae.latent_dim
+
+
+class TestLatentMap:
+    def test_colourings_follow_filters(self, app: AppTest, demo_run: Run) -> None:
+        app.switch_page(_page("latent_map")).run()
+        healthy(app)
+        fig = chart(app, "latent_map")
+        n = demo_run.latents().height
+        assert sum(len(_decode(t["customdata"])) for t in fig["data"]) == n
+        app.selectbox(key="map_color").select("team").run()
+        names = {t["name"] for t in chart(app, "latent_map")["data"]}
+        assert names == set(demo_run.latents()["team_name"].unique().to_list())
+        app.multiselect(key="filter_matches").set_value([TURKEY_ITALY]).run()
+        healthy(app)
+        fig = chart(app, "latent_map")
+        assert {t["name"] for t in fig["data"]} == {"Turkey", "Italy"}
+        rows = np.concatenate([_decode(t["customdata"]) for t in fig["data"]])
+        latents = demo_run.latents()
+        assert set(latents[rows.astype(int).tolist()]["match_id"].to_list()) == {TURKEY_ITALY}
+        for mode in ("latent", "minute", "score_state", "match", "dominant"):
+            app.selectbox(key="map_color").select(mode).run()
+            healthy(app)
+
+    def test_inspector_and_nearest_segments(self, app: AppTest, demo_run: Run) -> None:
+        app.switch_page(_page("latent_map")).run()
+        latents = demo_run.latents()
+        row = 7
+        app.session_state["inspect_row"] = row
+        app.run()
+        healthy(app)
+        seg = latents.row(row, named=True)
+        minute = seg["match_minute"]
+        end = minute + (seg["end_time"] - seg["start_time"]) / 60
+        page = texts(app)
+        assert f"{seg['team_name']} · {int(minute)}'–{int(end)}'" in page
+        assert seg["opponent_name"] in page
+        pitch = chart(app, "inspector_pitch")
+        assert pitch["data"], "the segment's events are not drawn"
+        z = latents.select(demo_run.latent_columns()).to_numpy()
+        nearest, _ = nearest_segments(z, row, k=5)
+        app.button(key="nearest_2").click().run()
+        healthy(app)
+        assert app.session_state["inspect_row"] == int(nearest[1])
+        app.button(key="close_inspector").click().run()
+        assert "inspect_row" not in app.session_state
+
+    def test_selection_compared_with_the_rest(self, app: AppTest, demo_run: Run) -> None:
+        app.switch_page(_page("latent_map")).run()
+        app.session_state["map_selection"] = list(range(40))
+        app.run()
+        healthy(app)
+        assert "Selection: 40 segments" in texts(app)
+        contrast = next(d.value for d in app.dataframe if "effect" in d.columns)
+        assert len(contrast) > 0 and contrast["effect"].abs().is_monotonic_decreasing
+        assert len(app.get("download_button")) == 1
+
+
+class TestTrain:
+    def _fill(self, at: AppTest, demo_dataset: Path, **vae: Any) -> None:
+        at.selectbox(key="train_dataset").set_value(demo_dataset)
+        at.slider(key="train_beta").set_value(float(vae["beta"]))
+        at.slider(key="train_latent").set_value(vae["latent_dim"])
+        at.number_input(key="train_epochs").set_value(vae["n_epochs"])
+        at.select_slider(key="train_lr").set_value(vae["learning_rate"])
+        at.select_slider(key="train_batch").set_value(vae["batch_size"])
+        at.slider(key="train_dropout").set_value(vae["dropout"])
+        at.text_input(key="train_hidden").input(",".join(map(str, vae["hidden_dims"])))
+        at.number_input(key="train_seed").set_value(vae["random_state"])
+
+    def test_a_trained_config_opens_its_run(
+        self, app: AppTest, demo_run: Run, demo_dataset: Path
+    ) -> None:
+        app.switch_page(_page("train")).run()
+        healthy(app)
+        assert "Per-sample sums" in texts(app)  # the loss reduction is stated next to beta
+        self._fill(app, demo_dataset, **DEMO_RUN_VAE)
+        app.button[0].click().run()  # the form's submit button
+        healthy(app)
+        assert f"This configuration was trained before: opened run {demo_run.run_id}." in texts(app)
+        assert app.session_state["active_run"] == demo_run.run_id
+        losses = chart(app, "loss_curves")["data"]
+        assert len(_decode(losses[0]["y"])) == demo_run.metrics().height
+
+    def test_bad_hidden_sizes_say_what_is_wrong(self, app: AppTest, demo_dataset: Path) -> None:
+        app.switch_page(_page("train")).run()
+        self._fill(app, demo_dataset, **{**DEMO_RUN_VAE, "hidden_dims": ("64", "x")})
+        app.button[0].click().run()
+        healthy(app)
+        assert any("whole numbers separated by commas" in e.value for e in app.error)
+
+
+class TestRuns:
+    def test_table_compare_and_delete(self, app: AppTest, demo_run: Run, spare_run: Run) -> None:
+        app.switch_page(_page("runs")).run()
+        healthy(app)
+        table = next(d.value for d in app.dataframe if "final_total" in d.columns)
+        row = table[table["run"] == demo_run.run_id].iloc[0]
+        assert row["final_total"] == pytest.approx(demo_run.metrics()["total"][-1])
+        assert row["state"] == "done"
+        assert spare_run.run_id in table["run"].tolist()
+
+        app.selectbox(key="cmp_a").set_value(demo_run.run_id)
+        app.selectbox(key="cmp_b").set_value(spare_run.run_id).run()
+        healthy(app)
+        assert "No interpretation table yet" in texts(app)
+
+        app.selectbox(key="delete_choice").set_value(spare_run.run_id).run()
+        app.button(key="delete_start").click().run()
+        assert "cannot be undone" in texts(app)
+        app.button(key="delete_confirm").click().run()
+        healthy(app)
+        assert not spare_run.path.exists()
+        assert demo_run.path.exists()
+        assert spare_run.run_id not in [r.run_id for r in list_runs()]
+
+
+class TestData:
+    def test_registry_with_coverage(self, app: AppTest, demo_dataset: Path) -> None:
+        app.switch_page(_page("data")).run()
+        healthy(app)
+        reg = next(d.value for d in app.dataframe if "definition" in d.columns)
+        assert len(reg) == registry_frame().height
+        features = pl.read_parquet(demo_dataset / "features.parquet")
+        first = reg.iloc[0]
+        assert first["coverage"] == pytest.approx(features[first["name"]].is_not_null().mean())
+
+    def test_upload_refuses_non_parquet_and_missing_columns(
+        self, app: AppTest, tmp_path: Path, demo_dataset: Path
+    ) -> None:
+        app.switch_page(_page("data")).run()
+        app.radio(key="data_source").set_value("upload").run()
+        app.file_uploader(key="data_upload").upload("features.parquet", b"match_id,team_id\n1,2\n")
+        app.text_input(key="data_upload_name").input("bad-upload")
+        app.run()
+        app.button(key="data_add").click().run()
+        healthy(app)
+        assert any("not a readable parquet" in e.value for e in app.error)
+
+        no_meta = tmp_path / "no_meta.parquet"
+        pl.DataFrame({"t1_passes_per_min": [1.0, 2.0]}).write_parquet(no_meta)
+        app.file_uploader(key="data_upload").set_value(
+            ("features.parquet", no_meta.read_bytes(), "application/octet-stream")
+        )
+        app.run()
+        app.button(key="data_add").click().run()
+        healthy(app)
+        assert any("lacks the metadata column" in e.value for e in app.error)
+        assert not (demo_dataset.parent / "bad-upload" / "features.parquet").exists()
+
+    def test_folder_outside_root_or_without_matches(self, app: AppTest, session_root: Path) -> None:
+        app.switch_page(_page("data")).run()
+        app.radio(key="data_source").set_value("folder").run()
+        app.text_input(key="data_folder").input("../../etc")
+        app.text_input(key="data_name").input("outside")
+        app.button[0].click().run()
+        healthy(app)
+        assert any("outside" in e.value for e in app.error)
+
+        empty = session_root / "data" / "empty-open-data"
+        (empty / "matches").mkdir(parents=True, exist_ok=True)
+        (empty / "competitions.json").write_text("[]")
+        app.text_input(key="data_folder").input("empty-open-data")
+        app.text_input(key="data_name").input("empty")
+        app.button[0].click().run()
+        healthy(app)
+        assert any("No matches found" in e.value for e in app.error)
+
+
+class TestBadRuns:
+    def test_failed_run_says_what_happened(self, demo_dataset: Path) -> None:
+        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 123})  # type: ignore[arg-type]
+        run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
+        try:
+            run.update_status(state="failed", error="loss became NaN at epoch 3")
+            at = AppTest.from_file(APP, default_timeout=120)
+            at.session_state["active_run"] = run.run_id
+            at.run()
+            at.switch_page(_page("latent_map")).run()
+            healthy(at)
+            assert any("loss became NaN at epoch 3" in e.value for e in at.error)
+        finally:
+            delete_run(run.run_id, force=True)
+
+    def test_run_deleted_while_shown(self, demo_dataset: Path) -> None:
+        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 321})  # type: ignore[arg-type]
+        run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["active_run"] = run.run_id
+        at.run()
+        at.switch_page(_page("interpretation")).run()
+        healthy(at)
+        delete_run(run.run_id, force=True)
+        at.run()
+        healthy(at)
+        assert any(f"Run {run.run_id} no longer exists" in w.value for w in at.warning)
+        with pytest.raises(LookupError):
+            get_run(run.run_id)
