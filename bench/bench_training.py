@@ -50,7 +50,7 @@ def load_features(features: Path | None, max_matches: int | None) -> tuple[pl.Da
         from core.extract import extract_features
 
         print(f"extracting features of the shared matches into {cache} (once) ...", flush=True)
-        extract_features(str(SHARED_DATA), cache, max_matches=max_matches)
+        extract_features(str(SHARED_DATA), cache, max_matches=max_matches, workers=1)
     return pl.read_parquet(path), f"shared open-data matches ({path})"
 
 
@@ -110,7 +110,9 @@ def notebook_loop(
         scheduler.step(mean_loss)
         seconds.append(time.perf_counter() - t0)
         label = "notebook+masks" if fast_masks else "notebook"
-        print(f"  {label:14} epoch {_epoch + 1}: {seconds[-1]:.2f}s loss {mean_loss:.4f}", flush=True)
+        print(
+            f"  {label:14} epoch {_epoch + 1}: {seconds[-1]:.2f}s loss {mean_loss:.4f}", flush=True
+        )
     return losses, seconds
 
 

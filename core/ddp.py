@@ -134,6 +134,8 @@ def _spawned_worker(
     dev = torch.device(device_names[rank])
     if dev.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    else:
+        torch.cuda.set_device(dev)  # before the process group, so nccl binds the right GPU
     dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size)
     try:
         X = np.load(data_path, allow_pickle=False)
@@ -305,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = VAEConfig.from_dict(json.loads(Path(args.config).read_text()))
     X = validate_matrix(np.load(args.data, allow_pickle=False), cfg)
 
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world_size)
     try:
         callbacks: list[Callback] = [JsonlMetricsWriter(out / "metrics.jsonl")] if rank == 0 else []

@@ -111,7 +111,8 @@ def register(subparsers: Any) -> None:
     j.add_argument("--cancel", metavar="JOB_ID", help="cancel this job")
     j.set_defaults(func=_cmd_jobs)
 
-    w = subparsers.add_parser("job-worker", help=argparse.SUPPRESS)
+    # Internal: no help text, so it is not listed among the commands.
+    w = subparsers.add_parser("job-worker", description="(internal) run one background job")
     w.add_argument("job_id")
     w.set_defaults(func=_cmd_job_worker)
 
@@ -152,10 +153,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(f"Run {run_id} already exists (done): {existing.path}", file=sys.stderr)
             print(existing.path)
             return 0
-        if st.state == "running" and process_alive(st.pid, st.pid_start):
+        busy = st.state == "running" and process_alive(st.pid, st.pid_start)
+        if st.is_active and st.job_id:
+            from core.jobs import get_job
+
+            busy = busy or get_job(st.job_id).is_active
+        if busy:
             print(
-                f"error: run {run_id} is being trained by process {st.pid}"
-                f"{' (job ' + st.job_id + ')' if st.job_id else ''}; wait for it or cancel it.",
+                f"error: run {run_id} is {st.state}"
+                f"{' in job ' + st.job_id if st.job_id else ' in process ' + str(st.pid)}; "
+                "wait for it (`python -m core jobs`) or cancel it "
+                "(`python -m core jobs --cancel JOB_ID`).",
                 file=sys.stderr,
             )
             return 3

@@ -116,11 +116,11 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 
 def append_line(path: str | os.PathLike[str], line: str) -> None:
-    """Append one line and flush it to disk (one ``write`` call, so readers see whole lines)."""
+    """Append one line with a single unbuffered ``write`` (O_APPEND), so a reader sees every
+    finished line at once and never half of one (a torn line can only be the last)."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)

@@ -493,7 +493,9 @@ class JobManager:
                     if st is not None and st.state == "running":
                         run.update_status(heartbeat=time.time())
 
-    def _progress_writer(self, job_id: str) -> Callable[[int, int, str], None]:
+    def _progress_writer(
+        self, job_id: str, eta_hint: Callable[[], float | None] | None = None
+    ) -> Callable[[int, int, str], None]:
         started = time.monotonic()
         last = [0.0]
         last_kind = [""]
@@ -506,7 +508,12 @@ class JobManager:
             last[0] = now
             last_kind[0] = kind
             frac = done / total if total else 0.0
-            eta = (now - started) / frac * (1 - frac) if frac > 0 else None
+            hint = eta_hint() if eta_hint is not None else None
+            eta = (
+                hint
+                if hint is not None
+                else ((now - started) / frac * (1 - frac) if frac > 0 else None)
+            )
             self._update(
                 job_id,
                 progress=round(frac, 4),
@@ -532,15 +539,16 @@ class JobManager:
                 started_at=utc_now(),
                 message=f"training on {device}",
             )
-            run_progress = self._progress_writer(job.job_id)
 
-            def progress(done: int, total: int, message: str) -> None:
-                run_progress(done, total, message)
+            def training_eta() -> float | None:
+                # The run's own estimate (epoch times) beats extrapolating from job start.
+                st = run._status_raw()
+                return st.eta_s if st is not None and st.stage == "training" else None
 
             execute_run(
                 run_id,
                 device=None if device.startswith("ddp") else device,
-                progress=progress,
+                progress=self._progress_writer(job.job_id, training_eta),
                 should_stop=cancel_flag.exists,
                 world_size=world_size,
                 job_id=job.job_id,

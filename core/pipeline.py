@@ -43,7 +43,9 @@ from core.runs import (
     PREPROCESSING_FILE,
     UMAP_FILE,
     Run,
+    RunBusyError,
     get_run,
+    process_alive,
     process_start_time,
     utc_now,
 )
@@ -65,7 +67,18 @@ REQUIRED_METADATA = (
 FEATURE_RE = re.compile(r"^t(\d+)_")
 ANALYSIS_STAGES = ("encoding", "correlations", "interpretation", "umap", "diagnostics")
 TOP_K = 5
-STATUS_EVERY_S = 0.5  # at most this often a status.json rewrite during training
+STATUS_EVERY_S = 0.5
+STALE_ON_RETRY = (
+    METRICS_FILE,
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    LATENTS_FILE,
+    CORRELATIONS_FILE,
+    INTERPRETATION_FILE,
+    PIVOT_FILE,
+    UMAP_FILE,
+    DIAGNOSTICS_FILE,
+)  # at most this often a status.json rewrite during training
 
 
 class FeaturesFileError(ValueError):
@@ -252,6 +265,22 @@ def execute_run(
     """
     run = get_run(run_id)
     cfg = run.config()
+    current = run._status_raw()
+    if (
+        current is not None
+        and current.state == "running"
+        and current.pid not in (None, os.getpid())
+        and process_alive(current.pid, current.pid_start)
+    ):
+        raise RunBusyError(
+            f"Run {run_id} is already being computed by process {current.pid}"
+            f"{' (job ' + current.job_id + ')' if current.job_id else ''}; wait for it or "
+            "cancel that job first."
+        )
+    # A retry (after a failure or cancel) starts clean: no stale artifact of an earlier
+    # attempt can be mistaken for this one's.
+    for name in STALE_ON_RETRY:
+        run.artifact_path(name).unlink(missing_ok=True)
     handler = _attach_log(run)
     rep = _RunReporter(run, cfg.vae.n_epochs, progress)
     pid = os.getpid()

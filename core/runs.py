@@ -624,11 +624,20 @@ def list_runs() -> list[Run]:
 def delete_run(run_id: str, *, force: bool = False) -> None:
     """Delete a run folder. Refuses a run a live process is computing unless ``force``."""
     run = get_run(run_id)
-    st = run.status()
-    if st.state == "running" and not force and process_alive(st.pid, st.pid_start):
-        raise RunBusyError(
-            f"Run {run_id} is being trained by process {st.pid}; cancel its job first."
-        )
+    st = run.status()  # reconciles a dead worker first
+    if not force and st.is_active:
+        live = st.state == "running" and process_alive(st.pid, st.pid_start)
+        if st.job_id:
+            from core.jobs import JobNotFoundError, get_job
+
+            with contextlib.suppress(JobNotFoundError):
+                live = live or get_job(st.job_id).is_active
+        if live:
+            raise RunBusyError(
+                f"Run {run_id} is {st.state}"
+                f"{' in job ' + st.job_id if st.job_id else ' in process ' + str(st.pid)}; "
+                "cancel it first."
+            )
     # Rename first so the store never lists a half-deleted run.
     trash = run.path.with_name(f".deleted-{run_id}-{uuid.uuid4().hex[:6]}")
     run.path.replace(trash)

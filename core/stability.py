@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
 
 STABILITY_DIR = "stability"
 TOP_K = 5
@@ -143,19 +142,18 @@ def top_k_agreement(
     iu = np.triu_indices(S, k=1)
     pair_valid = valid.T[:, iu[0]] & valid.T[:, iu[1]]  # (kd, pairs)
     pair_jac = jac[:, iu[0], iu[1]]
-    with np.errstate(invalid="ignore"):
-        mean_j = np.where(
-            pair_valid.any(axis=1),
-            np.nansum(np.where(pair_valid, pair_jac, np.nan), axis=1)
-            / np.maximum(pair_valid.sum(axis=1), 1),
-            np.nan,
-        )
-        min_j = np.nanmin(np.where(pair_valid, pair_jac, np.nan), axis=1) if iu[0].size else mean_j
-        ref_c = R0 - R0.mean(axis=1, keepdims=True)
-        oth_c = aligned - np.nanmean(aligned, axis=2, keepdims=True)
-        num = (oth_c * ref_c[None]).sum(axis=2)
-        den = np.sqrt((oth_c**2).sum(axis=2) * (ref_c**2).sum(axis=1)[None])
-        prof = num / den  # (S, kd)
+    n_pairs = pair_valid.sum(axis=1)
+    mean_j = np.where(n_pairs > 0, np.where(pair_valid, pair_jac, 0.0).sum(axis=1), np.nan)
+    mean_j = mean_j / np.maximum(n_pairs, 1)
+    min_j = np.where(pair_valid, pair_jac, np.inf).min(axis=1, initial=np.inf)
+    min_j = np.where(np.isfinite(min_j), min_j, np.nan)
+    # Correlation of each run's sign-aligned profile with the reference's (NaN if unmatched).
+    filled = np.where(valid[:, :, None], aligned, 0.0)
+    ref_c = R0 - R0.mean(axis=1, keepdims=True)
+    oth_c = filled - filled.mean(axis=2, keepdims=True)
+    num = (oth_c * ref_c[None]).sum(axis=2)
+    den = np.sqrt((oth_c**2).sum(axis=2) * (ref_c**2).sum(axis=1)[None])
+    prof = np.where(valid & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)  # (S, kd)
     others = slice(1, None)
     return pl.DataFrame(
         {
@@ -173,9 +171,7 @@ def _nanmean_rows(a: np.ndarray) -> np.ndarray:
     if a.size == 0:
         return np.full(a.shape[0], np.nan)
     cnt = np.isfinite(a).sum(axis=1)
-    return np.where(
-        cnt > 0, np.nansum(np.nan_to_num(a, nan=0.0), axis=1) / np.maximum(cnt, 1), np.nan
-    )
+    return np.where(cnt > 0, np.nan_to_num(a, nan=0.0).sum(axis=1) / np.maximum(cnt, 1), np.nan)
 
 
 # --- per run ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,12 +27,14 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
+from core.io import to_json
+
 if TYPE_CHECKING:
     from core.runs import Run
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
+Progress = Callable[[int, int, str], object]  # progress(done, total, message)
 Space = Literal["latent", "features"]
 SPACES: tuple[Space, ...] = ("latent", "features")
 
@@ -295,7 +297,7 @@ def direction_words(direction: str | None) -> tuple[str, str]:
 def state_labels(
     profiles: pl.DataFrame,
     *,
-    directions: dict[str, str | None] | None = None,
+    directions: Mapping[str, str | None] | None = None,
     n_features: int = LABEL_FEATURES,
     min_effect: float = MIN_LABEL_EFFECT,
 ) -> pl.DataFrame:
@@ -457,7 +459,8 @@ def compute_states(
     """
     seed = _run_seed(run) if random_state is None else int(random_state)
     params = _params(k_range, seed)
-    ks = params["k_values"]
+    latents = run.latents()
+    ks = [k for k in params["k_values"] if k < latents.height]  # as select_mixture does
     total = 2 * (len(ks) + 1) + 3
     done = 0
     bar = tqdm(total=total, desc="tactical states", disable=None, leave=False)
@@ -470,7 +473,6 @@ def compute_states(
         if progress is not None:
             progress(min(done, total), total, message)
 
-    latents = run.latents()
     zcols = [c for c in latents.columns if re.fullmatch(r"z\d+", c)]
     Z = latents.select(zcols).to_numpy().astype(np.float64)
     pipeline = run.load_pipeline()
@@ -492,7 +494,7 @@ def compute_states(
             def sub(_d: int, _t: int, msg: str, space: str = space) -> None:
                 step(f"{space}: {msg}")
 
-            fit = select_mixture(X, ks, random_state=seed, progress=sub)
+            fit = select_mixture(X, ks or params["k_values"], random_state=seed, progress=sub)
             t1 = time.perf_counter()
             sil = silhouette_on_sample(X, fit.labels, random_state=seed)
             step(f"{space}: silhouette")
@@ -570,7 +572,7 @@ def _write_states(target: Path, result: StatesResult) -> None:
             arrays |= {f"{space}_{name}": arr for name, arr in parts.items()}
         np.savez(tmp / "mixtures.npz", **arrays)  # type: ignore[arg-type]
         # summary.json last: its presence marks a complete folder.
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=1))
+        (tmp / "summary.json").write_text(to_json(result.summary) + "\n")
         if target.exists():
             old = target.with_name(f".{target.name}-old-{os.getpid()}-{time.time_ns()}")
             target.replace(old)

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 # Match clock at the start of each period (minutes), as StatsBomb counts it.
 PERIOD_START_MINUTE: dict[int, float] = {1: 0.0, 2: 45.0, 3: 90.0, 4: 105.0, 5: 120.0}
 DEFAULT_NOISE = 0.3  # probability that a window's mixture state is not its hidden state
+HMM_FIT_SAMPLE = 20_000  # windows (whole sequences) the transition matrix is learned from
 
 
 class TimelineError(ValueError):
@@ -80,6 +81,20 @@ def transition_counts(
     return counts
 
 
+def _sequence_sample(
+    states: np.ndarray, lengths: np.ndarray, size: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole sequences drawn at random until about ``size`` windows (all when fewer)."""
+    if states.size <= size:
+        return states, lengths
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(lengths.size)
+    keep = np.sort(order[: int(np.searchsorted(np.cumsum(lengths[order]), size)) + 1])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    idx = np.concatenate([np.arange(starts[i], starts[i] + lengths[i]) for i in keep])
+    return states[idx], lengths[keep]
+
+
 @dataclass(frozen=True)
 class Smoothing:
     """A fitted sticky HMM over mixture states and the smoothed (Viterbi) states."""
@@ -104,7 +119,9 @@ def smooth_states(
     """Smooth state sequences with a categorical HMM (fixed emissions, learned transitions).
 
     ``noise`` is the chance that a window's observed state differs from its hidden state
-    (spread evenly over the other states); larger values smooth more.
+    (spread evenly over the other states); larger values smooth more. The transitions are
+    learned from a seeded sample of whole sequences (about ``HMM_FIT_SAMPLE`` windows);
+    Viterbi then decodes every sequence.
     """
     from hmmlearn.hmm import CategoricalHMM
 
@@ -133,12 +150,14 @@ def smooth_states(
         init_params="",
         n_iter=n_iter,
         random_state=random_state,
+        implementation="scaling",  # ~7x faster than "log" here, same result
     )
     model.startprob_ = np.full(n_states, 1.0 / n_states)
     model.transmat_ = transmat
     model.emissionprob_ = emission
     X = s.reshape(-1, 1)
-    model.fit(X, lens)
+    fit_X, fit_lens = _sequence_sample(s, lens, HMM_FIT_SAMPLE, random_state)
+    model.fit(fit_X.reshape(-1, 1), fit_lens)
     _, smoothed = model.decode(X, lens, algorithm="viterbi")
     smoothed = np.asarray(smoothed, dtype=np.int64)
     return Smoothing(

@@ -70,9 +70,7 @@ with friendly_errors("the Stability page"):
             "seed": [s.seed for s in found],
             "run_id": [s.run_id for s in found],
             "state": [s.state for s in found],
-            "progress": [
-                s.run.status().progress if s.run is not None else 0.0 for s in found
-            ],
+            "progress": [s.run.status().progress if s.run is not None else 0.0 for s in found],
         }
     )
     st.dataframe(

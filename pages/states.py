@@ -8,8 +8,8 @@ import polars as pl
 import streamlit as st
 
 from core.inspect import QUALITATIVE, filter_mask
-from core.states import DEFAULT_K_RANGE, get_states, load_states, states_cached
-from pages._common import current_filters, friendly_errors, registry, require_run
+from core.states import DEFAULT_K_RANGE, StatesError, get_states, load_states, states_cached
+from pages._common import current_filters, friendly_errors, registry, require_run, show_error
 
 SPACE_NAMES = {"latent": "Latent codes", "features": "Z-scored features"}
 
@@ -40,17 +40,21 @@ with friendly_errors("the States page"):
         "the one with the lowest BIC is refitted on all segments.",
     )
     recompute = c2.button("Recompute", key="states_recompute", help="Fit the mixtures again.")
-    if recompute or not states_cached(run, k_range=k_range):
-        bar = st.progress(0.0, text="Fitting mixtures…")
-        result = get_states(
-            run,
-            k_range=k_range,
-            recompute=recompute,
-            progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m),
-        )
-        bar.empty()
-    else:
-        result = get_states(run, k_range=k_range)
+    try:
+        if recompute or not states_cached(run, k_range=k_range):
+            bar = st.progress(0.0, text="Fitting mixtures…")
+            result = get_states(
+                run,
+                k_range=k_range,
+                recompute=recompute,
+                progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m),
+            )
+            bar.empty()
+        else:
+            result = get_states(run, k_range=k_range)
+    except StatesError as exc:
+        show_error("The tactical states cannot be computed for this run.", exc)
+        st.stop()
 
 summary = result.summary
 m1, m2, m3, m4, m5 = st.columns(5)

@@ -7,10 +7,16 @@ import polars as pl
 import streamlit as st
 
 from core.fingerprints import compare_teams, similar_segments, team_fingerprints
-from core.inspect import QUALITATIVE
-from core.states import get_states, states_cached, states_frame
+from core.inspect import QUALITATIVE, Filters, filter_expr
+from core.states import StatesError, get_states, states_cached, states_frame
 from core.timeline import match_minute
-from pages._common import friendly_errors, require_run, segment_table
+from pages._common import (
+    current_filters,
+    friendly_errors,
+    require_run,
+    segment_table,
+    show_error,
+)
 
 st.title("Team fingerprints")
 st.caption(
@@ -22,12 +28,28 @@ st.caption(
 
 run = require_run()
 with friendly_errors("the Team fingerprints page"):
-    if not states_cached(run):
-        bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
-        get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
-        bar.empty()
+    try:
+        if not states_cached(run):
+            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+            bar.empty()
+    except StatesError as exc:
+        show_error("The tactical states cannot be computed for this run.", exc)
+        st.stop()
     result = get_states(run)
     frame = states_frame(run, result, space="latent")
+    # The sidebar's competition, match and period filters narrow the segments; its team
+    # filter is left out here, where teams are compared.
+    sidebar = current_filters()
+    scope = Filters(
+        competitions=sidebar.competitions, match_ids=sidebar.match_ids, periods=sidebar.periods
+    )
+    if scope.active:
+        frame = frame.filter(filter_expr(scope, frame.columns))
+        st.caption(f"Sidebar filters apply: {frame.height:,} segments.")
+    if frame.height == 0:
+        st.info("No segments pass the sidebar's filters; widen them.")
+        st.stop()
     labels = result.labels.filter(pl.col("space") == "latent")
     k = labels.height
     overall = team_fingerprints(frame, frame["state"], k)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.inspect import QUALITATIVE, Filters, filter_options
 from core.runs import get_run
-from core.states import get_states, states_cached
+from core.states import StatesError, get_states, states_cached
 from core.timeline import (
     DEFAULT_NOISE,
     RunTimeline,
@@ -24,6 +24,7 @@ from pages._common import (
     require_run,
     run_version,
     segment_table,
+    show_error,
 )
 
 st.title("Match timeline")
@@ -43,10 +44,14 @@ def _timeline(run_id: str, version: str, space: str, smooth: bool, noise: float)
 
 
 with friendly_errors("the Match timeline page"):
-    if not states_cached(run):
-        bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
-        get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
-        bar.empty()
+    try:
+        if not states_cached(run):
+            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+            bar.empty()
+    except StatesError as exc:
+        show_error("The tactical states cannot be computed for this run.", exc)
+        st.stop()
     options = filter_options(segment_table(run).meta, Filters())
     matches = options.matches
     if not matches:
@@ -82,6 +87,7 @@ with friendly_errors("the Match timeline page"):
     version = run_version(run, "states/summary.json")
     tl = _timeline(run.run_id, version, space, smooth, float(noise) if smooth else DEFAULT_NOISE)
     timeline = match_timeline(tl.frame, int(match_id))
+    markers: pl.DataFrame | None
     try:
         markers = match_markers(load_events(run, int(match_id)), int(match_id))
     except Exception as exc:  # events are optional context; the states still show
@@ -120,6 +126,7 @@ for team_id, column, row_name in rows:
                 orientation="h",
                 name=f"{s}: {label_of.get(s, s)}",
                 legendgroup=str(s),
+                legendrank=s,
                 showlegend=s not in shown_states,
                 marker_color=colour[s],
                 customdata=np.stack(
@@ -173,7 +180,8 @@ if markers is not None and markers.height:
         )
 
 st.subheader("How states follow each other")
-names = [f"{s}: {label_of.get(s, s)}" for s in range(tl.n_states)]
+names = [f"S{s}" for s in range(tl.n_states)]
+st.caption(" · ".join(f"**S{s}** {label_of.get(s, s)}" for s in range(tl.n_states)))
 c1, c2 = st.columns(2)
 observed = tl.observed_transitions.astype(float)
 with np.errstate(invalid="ignore"):

@@ -57,8 +57,9 @@ os.environ["TACTICAL_TEST_SESSION"] = _SESSION_TAG
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+
 # The small configuration every page and browser test reads: fast to train, still real.
-DEMO_RUN_VAE = {
+DEMO_RUN_VAE: dict[str, Any] = {
     "latent_dim": 4,
     "hidden_dims": (64, 32),
     "beta": 1.0,

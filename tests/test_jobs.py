@@ -8,6 +8,7 @@ process (an app restart), and extraction jobs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import pytest
 from core.config import PreprocessConfig, VAEConfig
 from core.devices import DeviceInfo
 from core.jobs import (
+    HEARTBEAT_TIMEOUT_S,
     InvalidJobIdError,
     JobCancelled,
     JobError,
@@ -37,7 +39,7 @@ from core.jobs import (
     wait_job,
 )
 from core.paths import PROJECT_ROOT, runs_root
-from core.runs import list_runs, process_alive
+from core.runs import RunBusyError, delete_run, list_runs, process_alive
 from core.training import TrainingError
 
 pytestmark = pytest.mark.slow
@@ -159,6 +161,26 @@ def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
     retry = start_training(features, LONG, PreprocessConfig())
     assert retry.job is not None and retry.job.job_id != job_id and retry.run == req.run
     assert cancel_job(retry.job.job_id).state == "cancelled"
+
+
+def test_silent_worker_is_reported_failed_and_killed(features: Path) -> None:
+    """A worker that is alive but frozen (SIGSTOP: no heartbeat) is failed after the timeout."""
+    req = start_training(features, dataclasses.replace(LONG, random_state=606), PreprocessConfig())
+    assert req.job is not None
+    job_id = req.job.job_id
+    _wait_for(_training(job_id), 120, "the job to train")
+    pid = get_job(job_id).pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    # Pretend the last heartbeat is older than the timeout (the frozen worker cannot write).
+    job_file = runs_root() / "_jobs" / job_id / "job.json"
+    data = json.loads(job_file.read_text())
+    data["heartbeat"] = time.time() - HEARTBEAT_TIMEOUT_S - 5
+    job_file.write_text(json.dumps(data))
+    job = get_job(job_id)
+    assert job.state == "failed" and "stopped responding" in (job.error or "")
+    _wait_for(lambda: not process_alive(pid), 10, "the frozen worker to be killed")
+    assert req.run.status().state == "failed"
 
 
 def test_cancel_stops_within_seconds(features: Path) -> None:
@@ -308,3 +330,13 @@ def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:
         flag.touch()
         with pytest.raises(JobCancelled), mgr.device_slot(ids[2], 1, flag):
             pass
+
+
+def test_delete_refuses_a_run_its_job_is_computing(features: Path) -> None:
+    req = start_training(features, dataclasses.replace(LONG, random_state=707), PreprocessConfig())
+    assert req.job is not None
+    with pytest.raises(RunBusyError, match=req.job.job_id):
+        delete_run(req.run.run_id)
+    assert cancel_job(req.job.job_id).state == "cancelled"
+    delete_run(req.run.run_id)
+    assert not req.run.path.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from core.config import PreprocessConfig, VAEConfig
 from core.models.preprocessing import PreprocessingError
 from core.pipeline import FeaturesFileError, execute_run, load_features
-from core.runs import Run, create_run, get_run
+from core.runs import Run, RunBusyError, create_run, get_run, process_start_time
 from core.training import NonFiniteLossError, TrainingError
 
 TINY = VAEConfig(
@@ -169,3 +170,26 @@ def test_progress_and_stages(demo_dataset: Path) -> None:
     assert st.state == "done" and st.pid is not None and st.finished_at
     assert "log.txt" in {p.name for p in run.path.iterdir()}
     assert "UMAP" in run.log_tail()
+
+
+def test_refuses_a_run_another_live_process_computes(demo_dataset: Path) -> None:
+    vae = dataclasses.replace(TINY, random_state=321)
+    run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        run.update_status(
+            state="running",
+            stage="training",
+            pid=other.pid,
+            pid_start=process_start_time(other.pid),
+        )
+        with pytest.raises(RunBusyError, match=f"process {other.pid}"):
+            execute_run(run.run_id)
+        st = run.status()
+        assert st.state == "running" and st.pid == other.pid  # untouched
+    finally:
+        other.kill()
+        other.wait()
+    assert run.status().state == "failed"  # its process is gone now
+    execute_run(run.run_id)  # a retry starts clean and finishes
+    assert run.status().state == "done" and run.metrics().height == vae.n_epochs

@@ -76,9 +76,9 @@ class TestSelection:
         np.testing.assert_allclose(X.std(axis=0), 1.0, atol=1e-3)
         # every dropped or kept feature is accounted for
         candidates = pipe.candidate_columns(demo_features)
-        assert sorted(pipe.feature_columns_ + pipe.dropped_null_ + pipe.dropped_constant_) == sorted(
-            candidates
-        )
+        assert sorted(
+            pipe.feature_columns_ + pipe.dropped_null_ + pipe.dropped_constant_
+        ) == sorted(candidates)
 
 
 class TestNullsAndConstants:
@@ -136,7 +136,9 @@ class TestTransform:
         X = pipe.transform(new)
         col = pipe.feature_columns_.index("t1_passes")
         passes = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0])
-        np.testing.assert_allclose(X[:, col], (2 * passes - passes.mean()) / passes.std(), rtol=1e-6)
+        np.testing.assert_allclose(
+            X[:, col], (2 * passes - passes.mean()) / passes.std(), rtol=1e-6
+        )
 
     def test_to_feature_units_inverts_the_zscores(self) -> None:
         df = small_frame()
@@ -192,7 +194,10 @@ class TestPCA:
         X = pipe.fit_transform(demo_features)
         plain = PreprocessingPipeline().fit_transform(demo_features)
         np.testing.assert_allclose(
-            pipe.inverse_transform(X), PreprocessingPipeline().fit(demo_features).to_feature_units(plain), rtol=1e-3, atol=1e-3
+            pipe.inverse_transform(X),
+            PreprocessingPipeline().fit(demo_features).to_feature_units(plain),
+            rtol=1e-3,
+            atol=1e-3,
         )
 
 

@@ -111,6 +111,19 @@ def test_agreement_is_one_for_a_relabelled_copy_and_drops_for_noise() -> None:
     assert table["n_runs"].to_list() == [3, 3, 3, 3]
 
 
+def test_agreement_leaves_out_a_dimension_another_seed_lacks() -> None:
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(800, 3))
+    X = np.hstack([Z, Z**2, rng.normal(size=(800, 4))])
+    Z2 = Z[:, [1, 0]] * [1, -1]  # a seed with only two dimensions: z2 has no partner
+    m = match_dimensions(Z, Z2)
+    table = top_k_agreement([cross_correlation(Z, X), cross_correlation(Z2, X)], [None, m], k=2)
+    assert table["n_runs"].to_list() == [2, 2, 1]
+    assert table["mean_jaccard"][:2].to_list() == pytest.approx([1.0, 1.0])
+    assert table["mean_jaccard"][2] is None or np.isnan(table["mean_jaccard"][2])
+    assert np.isnan(table["profile_r"][2]) and np.isnan(table["mean_abs_corr"][2])
+
+
 def test_reference_must_come_first() -> None:
     with pytest.raises(StabilityError, match="reference"):
         top_k_agreement([np.zeros((2, 3))], [match_dimensions(np.eye(3), np.eye(3))])

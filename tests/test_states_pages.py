@@ -65,7 +65,7 @@ def test_states_page(demo_run: Run) -> None:
         (pl.col("space") == "features") & (pl.col("state") == 1)
     ).sort(pl.col("effect").abs(), descending=True)
     assert list(prof["feature"])[:3] == expected["feature"].to_list()[:3]
-    assert list(prof["state_mean"])[0] == pytest.approx(expected["state_mean"][0])
+    assert prof["state_mean"].iloc[0] == pytest.approx(expected["state_mean"][0])
 
 
 def test_states_page_recomputes_for_a_new_k_range(demo_run: Run) -> None:
@@ -114,6 +114,17 @@ def test_teams_page(demo_run: Run) -> None:
     team_of = dict(zip(latents["segment_id"], latents["team_id"], strict=True))
     assert {team_of[s] for s in near["segment_id"]} == {target}
     assert list(near["distance"]) == sorted(near["distance"])
+
+
+def test_teams_page_follows_the_sidebar_match_filter(demo_run: Run) -> None:
+    at = page("teams", demo_run)
+    at.session_state["filter_matches"] = [3788741]
+    at.run()
+    no_errors(at)
+    table = frame_with(at, "n_segments")
+    assert sorted(table["team_name"]) == ["Italy", "Turkey"]
+    latents = demo_run.latents().filter(pl.col("match_id") == 3788741)
+    assert table["n_segments"].sum() == latents.height
 
 
 def test_traversal_page(demo_run: Run) -> None:

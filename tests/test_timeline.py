@@ -52,6 +52,15 @@ def test_hmm_smoothing_reduces_switches_and_recovers_truth() -> None:
     assert sm.smoothed.shape == observed.shape
 
 
+def test_smoothing_learns_from_a_sample_of_many_sequences() -> None:
+    # 24,000 windows: the transitions are learned on ~20,000 of them, all are decoded.
+    true, observed, lengths = sticky_sequences(600, 40, 6, stay=0.9, noise=0.25, seed=5)
+    sm = smooth_states(observed, lengths, 6)
+    assert sm.smoothed.shape == (24_000,)
+    assert (sm.smoothed == true).mean() > 0.9 > (observed == true).mean()
+    assert sm.switches_after < sm.switches_before / 3
+
+
 def test_smoothing_keeps_a_clean_sequence() -> None:
     states = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 0, 0, 0])
     sm = smooth_states(states, [states.size], 3, noise=0.05)

@@ -6,6 +6,7 @@ Also the configs (round trips, validation) and device detection / assignment.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -18,9 +19,10 @@ import torch
 from core.config import ConfigError, PreprocessConfig, VAEConfig
 from core.devices import DeviceInfo, assign_device, best_device, describe_devices, detect_devices
 from core.models.preprocessing import PreprocessingPipeline
-from core.models.vae import TacticalVAEModule
+from core.models.vae import TacticalVAEModule, vae_loss
 from core.training import (
     EpochMetrics,
+    FlatParameters,
     FunctionCallback,
     JsonlMetricsWriter,
     NonFiniteLossError,
@@ -68,18 +70,19 @@ class TestTraining:
     ) -> None:
         rec = Recorder()
         writer = JsonlMetricsWriter(tmp_path / "metrics.jsonl")
-        c = cfg(n_epochs=15, beta=1.0)
+        c = cfg(n_epochs=15, beta=1.0, learning_rate=5e-3)
         result = train_vae(X_demo, c, device="cpu", callbacks=[rec, writer])
         h = result.history
         assert [m.epoch for m in h] == list(range(1, 16))
         assert rec.epochs == h and rec.started == X_demo.shape
         assert read_metrics_jsonl(tmp_path / "metrics.jsonl") == h
-        assert h[-1].total < 0.9 * h[0].total, "the loss should fall on real data"
+        # 224 real windows x 51 features: the loss falls from ~52 to ~40 in 15 epochs
+        assert h[-1].total < 0.85 * h[0].total, "the loss should fall on real data"
         for m in h:
             assert len(m.kl_per_dim) == 3
             assert sum(m.kl_per_dim) == pytest.approx(m.kl, rel=1e-9)
             assert m.total == pytest.approx(m.recon + 1.0 * m.kl, rel=1e-9)
-            assert m.seconds > 0 and m.lr == pytest.approx(1e-3)
+            assert m.seconds > 0 and m.lr == pytest.approx(5e-3)
             assert json.loads(json.dumps(m.to_dict())) == m.to_dict()
         assert not result.stopped_early and not result.cancelled
         assert result.module.training is False
@@ -90,7 +93,9 @@ class TestTraining:
         a = train_vae(X_demo, cfg(), device="cpu")
         b = train_vae(X_demo, cfg(), device="cpu")
         assert [m.total for m in a.history] == [m.total for m in b.history]
-        for (k, va), vb in zip(a.module.state_dict().items(), b.module.state_dict().values(), strict=True):
+        for (k, va), vb in zip(
+            a.module.state_dict().items(), b.module.state_dict().values(), strict=True
+        ):
             assert torch.equal(va, vb), k
         other = train_vae(X_demo, cfg(random_state=43), device="cpu")
         assert [m.total for m in other.history] != [m.total for m in a.history]
@@ -108,10 +113,11 @@ class TestTraining:
         h = train_vae(X, cfg(n_epochs=25, learning_rate=1e-2, lr_patience=0), device="cpu").history
         lrs = [m.lr for m in h]
         assert min(lrs) < 1e-2, "a plateau should have halved the learning rate"
-        best = h[0].total
-        for prev, nxt in zip(h[:-1], h[1:], strict=True):
-            improved = prev.total < best * (1 - 1e-4) or prev.epoch == 1
-            best = min(best, prev.total)
+        best = float("inf")  # ReduceLROnPlateau's rule: a 1e-4 relative gain resets patience
+        for prev, nxt in itertools.pairwise(h):
+            improved = prev.total < best * (1 - 1e-4)
+            if improved:
+                best = prev.total
             assert nxt.lr == pytest.approx(prev.lr if improved else prev.lr * 0.5), prev.epoch
 
     def test_kl_warmup_ramps_beta(self, X_demo: npt.NDArray[np.float32]) -> None:
@@ -144,7 +150,9 @@ class TestTraining:
         class Poison(Recorder):
             """Corrupts one weight after epoch 2, as a diverging optimiser would."""
 
-            def on_train_start(self, module: TacticalVAEModule, n_rows: int, n_features: int) -> None:
+            def on_train_start(
+                self, module: TacticalVAEModule, n_rows: int, n_features: int
+            ) -> None:
                 self.module = module
 
             def on_epoch_end(self, metrics: EpochMetrics) -> None:
@@ -220,7 +228,12 @@ class TestBadInput:
 class TestConfig:
     def test_notebook_defaults_and_round_trip(self) -> None:
         c = VAEConfig()
-        assert (c.latent_dim, c.hidden_dims, c.beta, c.learning_rate) == (8, (256, 128, 64), 4.0, 1e-3)
+        assert (c.latent_dim, c.hidden_dims, c.beta, c.learning_rate) == (
+            8,
+            (256, 128, 64),
+            4.0,
+            1e-3,
+        )
         assert (c.batch_size, c.n_epochs, c.dropout, c.random_state) == (512, 150, 0.2, 42)
         assert (c.lr_patience, c.lr_factor, c.kl_warmup_epochs) == (10, 0.5, 0)
         data = json.loads(json.dumps(c.to_dict()))
@@ -297,3 +310,26 @@ def test_function_callback_adapts_a_plain_function(X_demo: npt.NDArray[np.float3
     seen: list[int] = []
     train_vae(X_demo, cfg(n_epochs=2), callbacks=[FunctionCallback(lambda m: seen.append(m.epoch))])
     assert seen == [1, 2]
+
+
+def test_flat_parameters_step_equals_per_tensor_adam() -> None:
+    """One Adam over the flat vector is Adam over every tensor, and release() un-shares them."""
+    torch.manual_seed(0)
+    a = TacticalVAEModule(10, 3, (16, 8), dropout=0.0)
+    b = TacticalVAEModule(10, 3, (16, 8), dropout=0.0)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(32, 10)
+    eps = torch.randn(32, 3)
+    opt_a = torch.optim.Adam(a.parameters(), lr=1e-2)
+    flat = FlatParameters(b)
+    opt_b = torch.optim.Adam([flat.flat], lr=1e-2, fused=True)
+    for _ in range(3):
+        for model, opt, zero in ((a, opt_a, opt_a.zero_grad), (b, opt_b, flat.zero_grad)):
+            zero()
+            recon, mu, logvar = model(x, eps)
+            vae_loss(recon, x, mu, logvar, 2.0)[0].backward()
+            opt.step()
+    flat.release()
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(vb, va, rtol=1e-5, atol=1e-7, msg=k)
+        assert vb.untyped_storage().nbytes() == vb.numel() * 4, f"{k} still shares storage"

@@ -35,7 +35,7 @@ class TestArchitecture:
         recon, mu, logvar = module(x)
         assert recon.shape == x.shape
         assert mu.shape == logvar.shape == (10, 3)
-        mu2, logvar2 = module.encode(x)
+        mu2, _ = module.encode(x)
         assert mu2.shape == (10, 3)
         assert module.decode(mu2).shape == (10, 12)
 
@@ -43,7 +43,11 @@ class TestArchitecture:
         m = TacticalVAEModule(input_dim=40, latent_dim=8)
         widths = [layer.out_features for layer in m.encoder if isinstance(layer, torch.nn.Linear)]
         assert widths == [256, 128, 64]
-        dec = [layer.out_features for layer in m.decoder.modules() if isinstance(layer, torch.nn.Linear)]
+        dec = [
+            layer.out_features
+            for layer in m.decoder.modules()
+            if isinstance(layer, torch.nn.Linear)
+        ]
         assert dec == [64, 128, 256, 40]
         assert any(isinstance(layer, torch.nn.Dropout) and layer.p == 0.2 for layer in m.encoder)
 
@@ -108,7 +112,11 @@ class TestLoss:
         mu, logvar = torch.randn(8, 2), torch.randn(8, 2)
         full, _, _ = vae_loss(recon, x, mu, logvar, beta=2.0)
         doubled, _, _ = vae_loss(
-            torch.cat([recon, recon]), torch.cat([x, x]), torch.cat([mu, mu]), torch.cat([logvar, logvar]), 2.0
+            torch.cat([recon, recon]),
+            torch.cat([x, x]),
+            torch.cat([mu, mu]),
+            torch.cat([logvar, logvar]),
+            2.0,
         )
         torch.testing.assert_close(full, doubled)
 
@@ -126,9 +134,13 @@ class TestInvariants:
         module.eval()
         torch.testing.assert_close(loaded.encode(batch())[0], module.encode(batch())[0])
 
-    def test_notebook_checkpoint_layout_loads(self, module: TacticalVAEModule, tmp_path: Path) -> None:
+    def test_notebook_checkpoint_layout_loads(
+        self, module: TacticalVAEModule, tmp_path: Path
+    ) -> None:
         path = tmp_path / "vae_model.pt"
-        torch.save({"state_dict": module.state_dict(), "input_dim": 12, "training_losses": [1.0]}, path)
+        torch.save(
+            {"state_dict": module.state_dict(), "input_dim": 12, "training_losses": [1.0]}, path
+        )
         loaded = load_module(path)
         torch.testing.assert_close(loaded.fc_mu.weight, module.fc_mu.weight)
 

@@ -1,0 +1,195 @@
+"""The dashboard in a real browser: every page, live training, map clicks, sorting, URL state."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from core.jobs import cancel_job, list_jobs
+from core.runs import Run
+from tests.conftest import AppPage
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "": "Tactical states",
+    "data": "Data",
+    "train": "Train",
+    "correlations": "Correlations",
+    "interpretation": "Interpretation",
+    "latent-map": "Latent map",
+    "runs": "Runs",
+}
+TURKEY_ITALY = 3788741
+
+# Pixel position (page coordinates) of the middle point of the map's first trace, read from
+# plotly's own axes, plus that point's segment row (its customdata).
+_MAP_POINT_JS = """() => {
+  const gd = document.querySelector('.st-key-latent_map .js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullData || !gd._fullData.length) return null;
+  const fl = gd._fullLayout, tr = gd._fullData[0];
+  const j = Math.floor(tr.x.length / 2);
+  const box = gd.getBoundingClientRect();
+  return {
+    x: box.left + fl.xaxis._offset + fl.xaxis.l2p(tr.x[j]),
+    y: box.top + fl.yaxis._offset + fl.yaxis.l2p(tr.y[j]),
+    row: Number(tr.customdata[j]),
+  };
+}"""
+
+_LOSS_POINTS_JS = """() => {
+  const gd = document.querySelector('.st-key-loss_curves .js-plotly-plot');
+  return gd && gd.data && gd.data.length ? gd.data[0].y.length : 0;
+}"""
+
+
+def _select_run(app_page: AppPage, run: Run, path: str) -> None:
+    app_page.goto(f"{path}?run={run.run_id}")
+    app_page.assert_healthy()
+
+
+def _main_text(app_page: AppPage) -> str:
+    return app_page.page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_every_page_opens_cleanly(app_page: AppPage, demo_run: Run) -> None:
+    for path, title in PAGES.items():
+        app_page.goto(f"{path}?run={demo_run.run_id}")
+        app_page.assert_healthy()
+        h1 = app_page.page.locator("h1").first.inner_text().strip()
+        assert h1 == title, f"/{path} shows {h1!r}"
+        sidebar = app_page.page.locator('[data-testid="stSidebar"]')
+        assert sidebar.get_by_text("Active run").count() == 1, f"/{path} lacks the sidebar"
+
+
+def test_training_curves_grow_while_the_job_runs(app_page: AppPage) -> None:
+    app_page.goto("train")
+    page = app_page.page
+    # A small configuration that trains in tens of seconds on the demo features.
+    for _ in range(6):  # latent dimensions 8 -> 2
+        page.locator(".st-key-train_latent input[type=range]").press("ArrowLeft")
+    for _ in range(5):  # batch size 512 -> 16
+        page.locator(".st-key-train_batch input[type=range]").press("ArrowLeft")
+    page.locator(".st-key-train_hidden input").fill("16")
+    page.locator(".st-key-train_epochs input").fill("400")
+    page.locator(".st-key-train_seed input").fill("20261126")
+    page.locator(".st-key-train_seed input").press("Tab")
+    page.get_by_role("button", name="Start training").click()
+    app_page.wait_until_idle()
+    assert "Started training run" in _main_text(app_page), _main_text(app_page)[:500]
+
+    counts: list[int] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        n = int(page.evaluate(_LOSS_POINTS_JS) or 0)
+        running = " running " in f" {_main_text(app_page)} "
+        if running and n and (not counts or n > counts[-1]):
+            counts.append(n)
+        if len(counts) >= 3:
+            break
+        page.wait_for_timeout(300)
+    # Stop the job: the growth has been seen and the machine is shared.
+    for job in list_jobs("train"):
+        if job.is_active:
+            cancel_job(job.job_id)
+    assert len(counts) >= 3, f"loss chart point counts seen while running: {counts}"
+    assert counts == sorted(counts)
+    app_page.assert_healthy()
+
+
+def test_clicking_a_map_point_opens_its_segment(
+    app_page: AppPage, demo_run: Run, demo_dataset: Path
+) -> None:
+    _select_run(app_page, demo_run, "latent-map")
+    page = app_page.page
+    page.locator(".st-key-latent_map .js-plotly-plot").wait_for()
+    point = None
+    for _ in range(50):  # the figure renders a moment after the script finished
+        point = page.evaluate(_MAP_POINT_JS)
+        if point:
+            break
+        page.wait_for_timeout(200)
+    assert point, "the latent map did not render"
+    page.mouse.click(point["x"], point["y"])
+    app_page.wait_until_idle()
+    app_page.assert_healthy()
+
+    seg = demo_run.latents().row(int(point["row"]), named=True)
+    matches = pl.read_parquet(demo_dataset / "matches.parquet")
+    label = matches.filter(pl.col("match_id") == seg["match_id"])["label"].item()
+    start = seg["match_minute"]
+    end = start + (seg["end_time"] - seg["start_time"]) / 60
+    text = _main_text(app_page)
+    assert label in text
+    assert f"{int(start)}'–{int(end)}'" in text
+    assert page.locator(".st-key-inspector_pitch .js-plotly-plot").count() == 1
+    # A nearest segment is one click away.
+    page.locator(".st-key-nearest_1 button").click()
+    app_page.wait_until_idle()
+    assert _main_text(app_page) != text
+
+
+def _column(app_page: AppPage, name: str) -> list[str]:
+    grid = app_page.page.locator('[data-testid="stDataFrame"]').first
+    heads = grid.locator("[role=columnheader]").all_inner_texts()
+    i = [name in h for h in heads].index(True)
+    cells: list[str] = grid.locator("[role=row]").evaluate_all(
+        f"rows => rows.slice(1).map(r => r.children[{i}] ? r.children[{i}].innerText : '')"
+    )
+    return [c for c in cells if c]
+
+
+def test_sorting_the_interpretation_table_by_abs_r(app_page: AppPage, demo_run: Run) -> None:
+    _select_run(app_page, demo_run, "interpretation")
+    grid = app_page.page.locator('[data-testid="stDataFrame"]').first
+    grid.locator("[role=columnheader]", has_text="abs_r").wait_for(state="attached")
+    before = [float(v) for v in _column(app_page, "abs_r")]
+    assert before and before != sorted(before), "already sorted: the test would prove nothing"
+    box = grid.locator("canvas").first.bounding_box()
+    assert box is not None
+    # Column widths are fixed in pages/interpretation.py: latent_dim 90, rank 60,
+    # feature 220, pearson_r 100, then abs_r 90 px; the header row is ~35 px high.
+    x = box["x"] + 90 + 60 + 220 + 100 + 45
+    app_page.page.mouse.click(x, box["y"] + 17)
+    app_page.page.wait_for_timeout(500)
+    ascending = [float(v) for v in _column(app_page, "abs_r")]
+    assert ascending == sorted(ascending) and ascending != before
+    app_page.page.mouse.click(x, box["y"] + 17)
+    app_page.page.wait_for_timeout(500)
+    descending = [float(v) for v in _column(app_page, "abs_r")]
+    assert descending == sorted(descending, reverse=True)
+    assert descending[0] == pytest.approx(demo_run.interpretation()["abs_r"].max(), abs=1e-3)
+    app_page.assert_healthy()
+
+
+def test_filtered_view_survives_a_reload(app_page: AppPage, demo_run: Run) -> None:
+    _select_run(app_page, demo_run, "latent-map")
+    page = app_page.page
+    total = demo_run.latents().height
+    # Pick a match in the sidebar's Match filter.
+    label = next(
+        lab
+        for lab in pl.read_parquet(demo_run.config().features_path.parent / "matches.parquet")[
+            "label"
+        ]
+        if lab.startswith("Turkey")
+    )
+    page.locator(".st-key-filter_matches").click()
+    page.get_by_role("option", name=label).click()
+    page.keyboard.press("Escape")
+    app_page.wait_until_idle()
+    assert re.search(rf"[?&]match={TURKEY_ITALY}\b", page.url), page.url
+    n_match = demo_run.latents().filter(pl.col("match_id") == TURKEY_ITALY).height
+    shown = f"Showing {n_match:,} of {total:,} segments"
+    assert shown in _main_text(app_page)
+
+    page.reload()
+    app_page.wait_until_idle()
+    app_page.assert_healthy()
+    assert shown in _main_text(app_page)
+    assert page.locator(".st-key-filter_matches").get_by_text("Turkey").count() >= 1
+    assert re.search(rf"[?&]match={TURKEY_ITALY}\b", page.url), page.url
