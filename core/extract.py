@@ -46,9 +46,17 @@ from core.segments import (
 logger = logging.getLogger(__name__)
 
 # Bump when the event table, segments or features change: it invalidates every cache entry.
-EXTRACTOR_VERSION: Final = "1"
+EXTRACTOR_VERSION: Final = "2"
 # Starting worker processes costs about a second; below this many matches it does not pay.
 MIN_PARALLEL_MATCHES: Final = 4
+# Event types kept in ``events.parquet`` even without a location: the match timeline marks
+# them (substitutions have none; goals and own goals normally do, kept regardless).
+TIMELINE_EVENT_TYPES: Final[tuple[str, ...]] = (
+    "shot",
+    "own_goal_for",
+    "own_goal_against",
+    "substitution",
+)
 
 METADATA_COLUMNS: Final[tuple[str, ...]] = (
     "match_id",
@@ -249,7 +257,9 @@ def extract_match(
         )
         .select(*METADATA_COLUMNS, *feature_names())
     )
-    compact = events.filter(pl.col("x").is_not_null()).select(COMPACT_EVENT_COLUMNS)
+    compact = events.filter(
+        pl.col("x").is_not_null() | pl.col("type").is_in(TIMELINE_EVENT_TYPES)
+    ).select(COMPACT_EVENT_COLUMNS)
     return MatchTables(features=table, events=compact, match=match, warnings=warnings)
 
 

@@ -248,7 +248,6 @@ def friendly_errors(what: str = "this page") -> Iterator[None]:
     try:
         yield
     except RunNotFoundError as exc:
-        st.session_state.pop(RUN_KEY, None)
         st.error(
             f"The run shown on {what} no longer exists ({exc}). It was probably deleted; "
             "pick another run in the sidebar."

@@ -74,6 +74,7 @@ def texts(at: AppTest) -> str:
         "success",
     ):
         parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [str(e.proto.text) for e in at.get("progress")]
     return "\n".join(parts)
 
 
@@ -89,7 +90,7 @@ def app(demo_run: Run) -> AppTest:
 @pytest.fixture
 def spare_run(demo_dataset: Path) -> Iterator[Run]:
     """A second, untrained (queued) run of the demo features; removed afterwards."""
-    vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 99})  # type: ignore[arg-type]
+    vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 99})
     run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
     yield run
     if run.path.exists():
@@ -366,7 +367,7 @@ class TestData:
 
 class TestBadRuns:
     def test_failed_run_says_what_happened(self, demo_dataset: Path) -> None:
-        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 123})  # type: ignore[arg-type]
+        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 123})
         run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
         try:
             run.update_status(state="failed", error="loss became NaN at epoch 3")
@@ -380,7 +381,7 @@ class TestBadRuns:
             delete_run(run.run_id, force=True)
 
     def test_run_deleted_while_shown(self, demo_dataset: Path) -> None:
-        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 321})  # type: ignore[arg-type]
+        vae = VAEConfig(**{**DEMO_RUN_VAE, "random_state": 321})
         run, _ = create_run(demo_dataset / "features.parquet", vae, PreprocessConfig())
         at = AppTest.from_file(APP, default_timeout=120)
         at.session_state["active_run"] = run.run_id
@@ -393,3 +394,29 @@ class TestBadRuns:
         assert any(f"Run {run.run_id} no longer exists" in w.value for w in at.warning)
         with pytest.raises(LookupError):
             get_run(run.run_id)
+
+
+class TestFirstStart:
+    def test_overview_starts_building_the_demo_by_itself(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from core.jobs import cancel_job, list_jobs
+
+        monkeypatch.setenv("TACTICAL_DATA_ROOT", str(tmp_path / "data"))
+        monkeypatch.setenv("TACTICAL_RUNS_ROOT", str(tmp_path / "runs"))
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.run()
+        try:
+            healthy(at)
+            jobs = list_jobs("extract")
+            assert [(j.params["source"], j.params["name"]) for j in jobs] == [("demo", "demo")]
+            assert at.session_state["overview_bootstrap"] is True
+            page = texts(at)
+            assert "Extracting features" in page or "Waiting for the extraction job" in page
+            at.run()  # a rerun follows the same job instead of starting another
+            healthy(at)
+            assert len(list_jobs("extract")) == 1
+        finally:
+            for job in list_jobs():
+                if job.is_active:
+                    cancel_job(job.job_id)

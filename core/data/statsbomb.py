@@ -161,8 +161,10 @@ SB_360_JSON_SCHEMA: Final = pl.Schema(
 # A frame is mirrored when its actor stands this much nearer the mirrored event location
 # than the event location itself (360 positions differ from event positions by a few yards).
 MIRROR_MARGIN: Final = 5.0
-# An event timestamped this many seconds before an earlier event of its period is misdated.
+# An event this many seconds out of order with its neighbours (and their median) is misdated.
 OUT_OF_ORDER_S: Final = 60.0
+# Events on each side of an event that its time is checked against (in index order).
+NEIGHBOURS: Final = 10
 
 
 class StatsBombFormatError(ValueError):
@@ -210,6 +212,29 @@ def _field(struct: str, *path: str) -> pl.Expr:
     for name in path:
         expr = expr.struct.field(name)
     return expr
+
+
+def retime_misplaced(time_s: pl.Expr) -> pl.Expr:
+    """``time_s`` with each misplaced event moved to the time of the play around it.
+
+    Evaluate per period over events in index order (``.over("period")``). An event is
+    misplaced when its time is more than :data:`OUT_OF_ORDER_S` after the earliest of the
+    :data:`NEIGHBOURS` events following it or before the latest of those preceding it,
+    *and* that far from the median time of its neighbourhood: of two events out of order,
+    the one that disagrees with the play around it moves. It takes the time of the last
+    well-placed event before it (the next one at the start of a period). Runs of up to
+    :data:`NEIGHBOURS` misplaced events are caught.
+    """
+    window = 2 * NEIGHBOURS + 1
+    later_min = time_s.reverse().rolling_min(NEIGHBOURS, min_samples=1).reverse().shift(-1)
+    earlier_max = time_s.rolling_max(NEIGHBOURS, min_samples=1).shift(1)
+    out_of_order = (time_s > later_min + OUT_OF_ORDER_S) | (
+        time_s < earlier_max - OUT_OF_ORDER_S
+    )
+    median = time_s.rolling_median(window, min_samples=1, center=True)
+    misplaced = out_of_order.fill_null(False) & ((time_s - median).abs() > OUT_OF_ORDER_S)
+    kept = pl.when(misplaced).then(None).otherwise(time_s)
+    return kept.forward_fill().backward_fill().fill_null(time_s).alias("time_s")
 
 
 def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedEvents:
@@ -331,16 +356,12 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
     consistent = (offset - offset.median().over("period")).abs() <= OUT_OF_ORDER_S
     misdated = events.filter(~consistent)
     events = events.filter(consistent)
-    # A few provider events carry a timestamp far behind their neighbours (e.g. a ball
-    # receipt at 00:00.189 after the 46th minute); place them at the time of the play
-    # they belong to, the latest time seen before them in the period.
-    before = pl.col("time_s").cum_max().shift(1).over("period")
-    events = events.with_columns(
-        pl.when(pl.col("time_s") < before - OUT_OF_ORDER_S)
-        .then(before)
-        .otherwise(pl.col("time_s"))
-        .alias("time_s")
-    )
+    # A few provider events carry a timestamp that does not fit the play around them (e.g.
+    # a ball receipt at 00:00.189 after the 46th minute; kloppy's fixture appends three
+    # events at 48:01 of period 2 with first-half indices). Such an event is out of order
+    # with its index neighbours *and* far from their median time; only it is moved, to the
+    # time of the play it belongs to. Legitimate gaps (a long stoppage) break no order.
+    events = events.with_columns(retime_misplaced(pl.col("time_s")).over("period").alias("time_s"))
     return ParsedEvents(
         events=events.cast(EVENT_SCHEMA),
         unknown_types=unknown_types,

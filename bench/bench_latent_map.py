@@ -1,0 +1,207 @@
+"""Latent map at 100,000 segments: server time to build the map, and from a click to the inspector.
+
+Replicates a real run's segments (latents, UMAP positions, features, metadata, events)
+to 100,000 rows, then times what the Latent map page does on the server:
+
+* ``table``: joining latents, projection and features into a ``SegmentTable`` (once per
+  run and file version; cached by the page),
+* ``map[...]``: colouring + ``latent_map_figure`` + what ``st.plotly_chart`` does with it
+  (``return_figure_from_figure_or_data`` and ``plotly.io.to_json``), goal < 1.5 s,
+* ``click``: summary, z-score profile, five nearest segments, the segment's events and the
+  pitch drawing serialised, goal < 0.3 s,
+* ``lasso``: comparing a 10,000-segment selection with the rest.
+
+Uses the newest finished run under ``TACTICAL_RUNS_ROOT`` (``--run`` picks another); with
+none, it builds the demo run in a temporary folder first (a minute or two).
+
+    .venv/bin/python -m bench.bench_latent_map [--n 100000] [--run RUN_ID]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.io
+import plotly.tools
+import polars as pl
+
+GOALS = {"map": 1.5, "click": 0.3}
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median wall time of ``repeat`` calls, and the last result."""
+    times = []
+    result: Any = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def _ensure_run(run_id: str | None) -> Any:
+    from core.runs import get_run, list_runs
+
+    if run_id:
+        return get_run(run_id)
+    done = [r for r in list_runs() if r.status().state == "done"]
+    if done:
+        return done[0]
+    # No run yet: build the demo features and a small run in a throwaway root.
+    root = Path(tempfile.mkdtemp(prefix="bench-latent-map-"))
+    os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
+    os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
+    from core.config import PreprocessConfig, VAEConfig
+    from core.extract import extract_features
+    from core.paths import datasets_root
+    from core.pipeline import execute_run
+    from core.runs import create_run
+
+    print(f"no finished run found: building the demo run in {root}", flush=True)
+    out = datasets_root() / "demo"
+    extract_features("demo", out)
+    run, _ = create_run(
+        out / "features.parquet",
+        VAEConfig(latent_dim=8, hidden_dims=(64, 32), batch_size=64, n_epochs=30),
+        PreprocessConfig(),
+    )
+    execute_run(run.run_id)
+    return run
+
+
+def _replicate(frame: pl.DataFrame, copies: int, n: int, *, match_col: bool = True) -> pl.DataFrame:
+    """``copies`` stacked copies of ``frame``, cut to ``n`` rows, with distinct ids per copy."""
+    parts = []
+    for c in range(copies):
+        part = frame.with_columns(pl.lit(c, dtype=pl.Int64).alias("_copy"))
+        parts.append(part)
+    big = pl.concat(parts).head(n)
+    exprs = []
+    if "segment_id" in big.columns:
+        exprs.append(pl.format("{}#{}", "segment_id", "_copy").alias("segment_id"))
+    if match_col and "match_id" in big.columns:
+        # Each copy plays as different matches, so filters and labels stay realistic.
+        exprs.append((pl.col("match_id") * 1000 + pl.col("_copy")).alias("match_id"))
+    return big.with_columns(exprs).drop("_copy")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000, help="segments on the map")
+    parser.add_argument("--run", default=None, help="run id (default: newest finished run)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    from core.inspect import (
+        build_segment_table,
+        color_spec,
+        latent_map_figure,
+        nearest_segments,
+        segment_events,
+        segment_profile,
+        segment_summary,
+        selection_contrast,
+    )
+    from core.pitch import segment_pitch_figure
+    from core.registry import registry_frame
+
+    run = _ensure_run(args.run)
+    cfg = run.config()
+    data_dir = cfg.features_path.parent
+    latents, umap = run.latents(), run.umap()
+    features = pl.read_parquet(cfg.features_path)
+    matches = pl.read_parquet(data_dir / "matches.parquet")
+    events = pl.read_parquet(data_dir / "events.parquet")
+    copies = -(-args.n // latents.height)
+    rng = np.random.default_rng(0)
+    big_latents = _replicate(latents, copies, args.n)
+    big_umap = _replicate(umap, copies, args.n, match_col=False).with_columns(
+        pl.col("umap_x") + pl.Series(rng.normal(0, 0.05, args.n)),
+        pl.col("umap_y") + pl.Series(rng.normal(0, 0.05, args.n)),
+    )
+    big_features = _replicate(
+        features.filter(pl.col("segment_id").is_in(latents["segment_id"].implode())), copies, args.n
+    )
+    big_matches = _replicate(matches, copies, matches.height * copies)
+    big_events = _replicate(events, copies, events.height * copies)
+    reg = registry_frame()
+    names = run.correlations().feature_names
+    print(
+        f"run {run.run_id}: {latents.height:,} real segments x {copies} copies -> "
+        f"{big_latents.height:,} segments, {big_events.height:,} events, "
+        f"{len(names)} features, {run.config().vae.latent_dim} latents",
+        flush=True,
+    )
+
+    rows: list[tuple[str, float, float | None]] = []
+    t_table, table = _timed(
+        lambda: build_segment_table(
+            big_latents, big_umap, big_features, feature_names=names, matches=big_matches
+        ),
+        args.repeat,
+    )
+    rows.append(("table (once per run, cached)", t_table, None))
+
+    def serve(fig: Any) -> str:
+        # What st.plotly_chart does with a figure before it leaves the server.
+        figure = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)
+        return str(plotly.io.to_json(figure, validate=False))
+
+    sizes: dict[str, int] = {}
+    for mode, extra in (("dominant", {}), ("team", {}), ("match", {}), ("latent", {"latent": 0})):
+
+        def build(mode: str = mode, extra: dict[str, int] = extra) -> str:
+            spec = color_spec(table, mode, **extra)
+            return serve(latent_map_figure(table, spec, None, highlight=5, neighbours=[1, 2]))
+
+        t, payload = _timed(build, args.repeat)
+        sizes[mode] = len(payload)
+        rows.append((f"map[{mode}]", t, GOALS["map"]))
+
+    clicked = table.n // 2
+
+    def click() -> str:
+        summary = segment_summary(table, clicked)
+        segment_profile(table, clicked, reg)
+        nearest_segments(table.latents, clicked, k=5)
+        seg_events = segment_events(big_events, summary)
+        return serve(segment_pitch_figure(seg_events))
+
+    t_click, _ = _timed(click, args.repeat * 3)
+    rows.append(("click -> inspector", t_click, GOALS["click"]))
+    t_near, _ = _timed(lambda: nearest_segments(table.latents, clicked, k=5), args.repeat * 3)
+    rows.append(("  of which nearest_segments", t_near, None))
+
+    selected = np.zeros(table.n, dtype=bool)
+    selected[rng.choice(table.n, size=min(10_000, table.n // 2), replace=False)] = True
+    t_lasso, _ = _timed(lambda: selection_contrast(table, selected, reg), args.repeat)
+    rows.append(("lasso 10k -> contrast", t_lasso, None))
+
+    print(f"\n{'step':34s} {'seconds':>9s} {'goal':>7s} {'ratio':>7s}")
+    failed = False
+    for name, t, goal in rows:
+        if goal is None:
+            print(f"{name:34s} {t:9.4f} {'':>7s} {'':>7s}")
+        else:
+            ratio = t / goal
+            failed |= ratio > 1
+            print(f"{name:34s} {t:9.4f} {goal:7.2f} {ratio:7.2f}")
+    print(
+        "\nfigure JSON sent per map: "
+        + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items())
+    )
+    print("ratio = time / goal (below 1 meets the goal); medians of repeated calls, one process")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
