@@ -49,6 +49,7 @@ QUALITATIVE = (
 )
 DIVERGING = "RdBu"  # plotly's RdBu runs red (low) to blue (high); callers reverse where needed
 SEQUENTIAL = "Viridis"
+MAX_LEGEND_CATEGORIES = 30  # more categories than this share one trace without a legend
 
 ColorMode = Literal["dominant", "latent", "team", "match", "minute", "score_state"]
 COLOR_MODES: dict[str, str] = {
@@ -614,7 +615,34 @@ def latent_map_figure(
     xy = table.xy[rows]
     size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
     fig = go.Figure()
-    if color.categorical:
+    many = color.categorical and len(color.categories or []) > MAX_LEGEND_CATEGORIES
+    if many:
+        # Hundreds of matches: one trace (a legend that long helps nobody and hundreds of
+        # WebGL traces slow the browser); colours cycle through the palette.
+        assert color.categories is not None
+        k = len(QUALITATIVE)
+        steps = [[pos, c] for i, c in enumerate(QUALITATIVE) for pos in (i / k, (i + 1) / k)]
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                customdata=rows,
+                mode="markers",
+                name=color.title,
+                showlegend=False,
+                marker={
+                    "size": size,
+                    "color": (np.asarray(color.values)[rows] % k).astype(np.int8),
+                    "colorscale": steps,
+                    "cmin": -0.5,  # code i sits in the middle of palette step i
+                    "cmax": k - 0.5,
+                    "opacity": 0.75,
+                },
+                hovertemplate=f"{color.title}: click to inspect<br>segment %{{customdata}}"
+                "<extra></extra>",
+            )
+        )
+    elif color.categorical:
         assert color.categories is not None
         codes = np.asarray(color.values)[rows]
         order = np.argsort(codes, kind="stable")

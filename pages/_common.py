@@ -12,8 +12,7 @@ import contextlib
 import logging
 import runpy
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -404,11 +403,12 @@ def _filter_widgets(run: Run | None) -> Filters:
         meta, Filters(competitions=tuple(st.session_state[FILTER_KEYS["competitions"]]))
     )
     _valid(FILTER_KEYS["match_ids"], list(opts.matches))
+    match_labels = opts.matches
     st.multiselect(
         "Match",
         list(opts.matches),
         key=FILTER_KEYS["match_ids"],
-        format_func=lambda m: opts.matches.get(m, str(m)),
+        format_func=lambda m: match_labels.get(m, str(m)),
         placeholder="All matches",
     )
     opts = filter_options(
@@ -419,11 +419,12 @@ def _filter_widgets(run: Run | None) -> Filters:
         ),
     )
     _valid(FILTER_KEYS["team_ids"], list(opts.teams))
+    team_names = opts.teams
     st.multiselect(
         "Team",
         list(opts.teams),
         key=FILTER_KEYS["team_ids"],
-        format_func=lambda t: opts.teams.get(t, str(t)),
+        format_func=lambda t: team_names.get(t, str(t)),
         placeholder="All teams",
     )
     _valid(FILTER_KEYS["periods"], opts.periods)
@@ -451,13 +452,6 @@ def fmt_seconds(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
-
-
-def poll(interval_s: float, still_running: Callable[[], bool]) -> None:
-    """Rerun the script after ``interval_s`` while ``still_running()`` (for whole-page polling)."""
-    if still_running():
-        time.sleep(interval_s)
-        st.rerun()
 
 
 def dataset_folders() -> list[Path]:

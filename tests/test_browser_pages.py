@@ -193,3 +193,31 @@ def test_filtered_view_survives_a_reload(app_page: AppPage, demo_run: Run) -> No
     assert shown in _main_text(app_page)
     assert page.locator(".st-key-filter_matches").get_by_text("Turkey").count() >= 1
     assert re.search(rf"[?&]match={TURKEY_ITALY}\b", page.url), page.url
+
+
+def test_box_selection_compares_segments_and_exports_them(app_page: AppPage, demo_run: Run) -> None:
+    _select_run(app_page, demo_run, "latent-map")
+    page = app_page.page
+    plot = page.locator(".st-key-latent_map .js-plotly-plot")
+    plot.wait_for()
+    plot.hover()
+    page.locator('.st-key-latent_map .modebar-btn[data-title="Box Select"]').click()
+    area = page.evaluate(
+        """() => { const gd = document.querySelector('.st-key-latent_map .js-plotly-plot');
+        const fl = gd._fullLayout, b = gd.getBoundingClientRect();
+        return {x: b.left + fl.xaxis._offset, y: b.top + fl.yaxis._offset,
+                w: fl.xaxis._length, h: fl.yaxis._length}; }"""
+    )
+    # The left half of the plot: some segments in, some out, so the two groups compare.
+    page.mouse.move(area["x"] + 2, area["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["w"] * 0.5, area["y"] + area["h"] - 2, steps=10)
+    page.mouse.up()
+    app_page.wait_until_idle()
+    app_page.assert_healthy()
+    found = re.search(r"Selection: ([\d,]+) segments", _main_text(app_page))
+    assert found, "the selection summary did not appear"
+    n = int(found.group(1).replace(",", ""))
+    assert 0 < n < demo_run.latents().height
+    assert page.locator(".st-key-dl_selection button").count() == 1
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1

@@ -25,6 +25,7 @@ from core.data.statsbomb import (
     parse_three_sixty,
     read_events,
     read_three_sixty,
+    retime_misplaced,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "statsbomb"
@@ -137,6 +138,95 @@ class TestEventTable:
         gz.write_bytes(gzip.compress(files.events.read_bytes()))
         plain = read_events(files.events, 15986).events
         assert read_events(gz, 15986).events.equals(plain)
+
+
+# Match clock minute at which each period starts (StatsBomb's ``minute`` field).
+PERIOD_START_MINUTE = {1: 0, 2: 45, 3: 90, 4: 105, 5: 120}
+
+
+def _clock_s() -> pl.Expr:
+    """Seconds into the period by the raw match clock (``minute:second``)."""
+    start = pl.col("period").replace_strict(PERIOD_START_MINUTE, default=0)
+    return (pl.col("minute") - start) * 60 + pl.col("second")
+
+
+class TestEventTimes:
+    def test_misdated_events_do_not_collapse_a_period(self, demo: dict[int, Any]) -> None:
+        # Regression: kloppy's fixture of Barcelona 3-0 Alavés (15946) carries three events
+        # at 48:01 of period 2 with first-half indices; the reader used to date every later
+        # event of the period at 2881.77 s, so the goals all fell in minute 93.
+        files = demo[15946]
+        raw = _raw(files.events)
+        events = read_events(files.events, 15946).events
+        raw_goals = [
+            e["minute"]
+            for e in raw
+            if e["type"]["name"] == "Shot" and e["shot"]["outcome"]["name"] == "Goal"
+        ]
+        assert raw_goals == [63, 82, 91]
+        goals = events.filter((pl.col("type") == "shot") & (pl.col("outcome") == "goal"))
+        minutes = goals.select(
+            pl.col("period").replace_strict(PERIOD_START_MINUTE) + pl.col("time_s") // 60
+        )
+        assert minutes.to_series().cast(pl.Int64).to_list() == raw_goals
+        per_period = events.group_by("period").agg(
+            pl.col("time_s").max().alias("end"), pl.col("time_s").n_unique().alias("distinct")
+        )
+        ends = dict(zip(per_period["period"], per_period["end"], strict=True))
+        assert ends[1] == pytest.approx(2705.267) and ends[2] == pytest.approx(2852.053)
+        assert (per_period["distinct"] > 1000).all()  # times spread over the half
+        # Only the three injected events move (to the play they sit in); the rest keep
+        # their raw timestamps, which agree with the match clock.
+        moved = events.filter((pl.col("time_s") - _clock_s()).abs() > 2)
+        assert moved.select("index", "period", "type").rows() == [
+            (1501, 2, "fifty_fifty"),
+            (1501, 2, "clearance"),
+            (1809, 2, "miscontrol"),
+        ]
+        assert moved["time_s"].to_list() == [0.0, 0.0, 0.0]
+
+    @pytest.mark.parametrize("match_id", [3788741, 15986, 15946])
+    def test_every_demo_period_runs_with_the_clock(
+        self, demo: dict[int, Any], match_id: int
+    ) -> None:
+        events = read_events(demo[match_id].events, match_id).events
+        stats = (
+            events.sort("index")
+            .group_by("period", maintain_order=True)
+            .agg(
+                pl.col("time_s").max().alias("end"),
+                pl.col("time_s").diff().min().alias("largest_step_back"),
+                ((pl.col("time_s") - _clock_s()).abs() > 2).sum().alias("off_clock"),
+            )
+            .sort("period")
+        )
+        assert stats["period"].to_list() == [1, 2]
+        assert (stats["end"] > 2400).all() and (stats["end"] < 3300).all(), stats
+        assert (stats["largest_step_back"] > -60).all(), stats  # no event far out of order
+        assert stats["off_clock"].sum() <= 3, stats
+
+    def test_clean_shared_matches_are_not_retimed(self) -> None:
+        for mid in (7525, 7443, 7581):  # World Cup 2018 group game, NWSL 2018, extra time
+            path = SHARED / "events" / f"{mid}.json.gz"
+            raw = _raw(path)
+            parsed = read_events(path, mid)
+            assert parsed.misdated == []
+            ours = parsed.events["time_s"].to_numpy()
+            assert np.allclose(ours, [_seconds(e["timestamp"]) for e in raw])
+
+    def test_only_the_misplaced_events_move(self) -> None:
+        # One play every 10 s, a 3-minute stoppage after 1000 s, an isolated event dated at
+        # 0.2 s in the 40th minute and a run of three dated 48 minutes into a 5-minute stretch.
+        times = [float(t) for t in range(0, 1001, 10)] + [float(t) for t in range(1180, 2800, 10)]
+        times[240] = 0.2
+        times[5:8] = [2881.0, 2881.0, 2881.0]
+        frame = pl.DataFrame({"period": [1] * len(times), "time_s": times})
+        fixed = frame.select(retime_misplaced(pl.col("time_s")).over("period"))["time_s"]
+        changed = [i for i, (a, b) in enumerate(zip(times, fixed, strict=True)) if a != b]
+        assert changed == [5, 6, 7, 240]
+        assert fixed[240] == times[239]  # the time of the play before it
+        assert fixed.slice(5, 3).to_list() == [40.0, 40.0, 40.0]
+        assert fixed[101] == 1180.0  # the stoppage is left alone
 
 
 class TestBadEventFiles:

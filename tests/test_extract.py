@@ -113,7 +113,52 @@ class TestOutputs:
         events = pl.read_parquet(demo_out / "events.parquet")
         shots = events.filter(pl.col("type") == "shot")
         assert shots.height > 50 and float(shots["x"].mean()) > 100  # type: ignore[arg-type]
-        assert events["x"].null_count() == 0
+        # Only the timeline's location-less events (substitutions) lack a location.
+        assert set(events.filter(pl.col("x").is_null())["type"]) == {"substitution"}
+
+    def test_substitutions_are_kept_in_events_parquet(self, demo_out: Path) -> None:
+        # Regression: events.parquet kept only events with a location, and substitutions
+        # have none, so the match timeline showed no substitutions.
+        raw_subs = {
+            f.match_id: [
+                (e["period"], e["minute"], e["player"]["name"])
+                for e in orjson.loads(f.events.read_bytes())
+                if e["type"]["name"] == "Substitution"
+            ]
+            for f in demo_match_files()
+        }
+        assert {m: len(s) for m, s in raw_subs.items()} == {3788741: 9, 15946: 6, 15986: 6}
+        events = pl.read_parquet(demo_out / "events.parquet")
+        subs = events.filter(pl.col("type") == "substitution")
+        assert subs["x"].null_count() == subs.height == 21
+        for match_id, expected in raw_subs.items():
+            ours = subs.filter(pl.col("match_id") == match_id).select(
+                "period", 45 * (pl.col("period") - 1) + pl.col("time_s") // 60, "player_name"
+            )
+            assert [(p, int(m), n) for p, m, n in ours.rows()] == expected
+
+    def test_goal_minutes_follow_the_raw_clock(self, demo_out: Path) -> None:
+        # Regression: a few misdated events at 48:01 of period 2 in Barcelona 3-0 Alavés
+        # (15946) dated the rest of the half at 2881.77 s, every goal in minute 93.
+        from core.timeline import match_markers
+
+        events = pl.read_parquet(demo_out / "events.parquet")
+        markers = match_markers(events, 15946)
+        goals = markers.filter(pl.col("kind") == "goal")
+        assert goals["minute"].floor().cast(pl.Int64).to_list() == [63, 82, 91]  # Messi 2, Coutinho
+        assert goals["player_name"].to_list()[1] == "Philippe Coutinho Correia"
+        matches = pl.read_parquet(demo_out / "matches.parquet").filter(pl.col("match_id") == 15946)
+        assert matches.select("home_score", "away_score").row(0) == (3, 0)
+        # Both halves of every demo match are covered by windows that all hold passes.
+        windows = pl.read_parquet(demo_out / "features.parquet").filter(
+            pl.col("segment_type") == "window"
+        )
+        halves = windows.group_by("match_id", "period").agg(
+            pl.col("end_time").max().alias("end"),
+            (pl.col("t1_passes_per_min") > 0).all().alias("all_have_passes"),
+        )
+        assert halves.height == 6 and (halves["end"] > 2400).all(), halves
+        assert halves["all_have_passes"].all(), halves
 
 
 class TestCache:

@@ -11,6 +11,9 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from core.inspect import (
+    MAX_LEGEND_CATEGORIES,
+    QUALITATIVE,
+    ColorSpec,
     Filters,
     InspectError,
     SegmentTable,
@@ -243,6 +246,15 @@ class TestMap:
         first = data_traces[0]
         r0 = int(first.customdata[0])
         assert first.x[0] == pytest.approx(float(table.xy[r0, 0]))
+
+    def test_hundreds_of_categories_share_one_trace(self, table: SegmentTable) -> None:
+        n_cat = MAX_LEGEND_CATEGORIES + 5
+        codes = np.arange(table.n) % n_cat
+        spec = ColorSpec(values=codes, title="Match", categories=[f"m{i}" for i in range(n_cat)])
+        fig = latent_map_figure(table, spec)
+        assert len(fig.data) == 1 and fig.data[0].showlegend is False
+        np.testing.assert_array_equal(fig.data[0].customdata, np.arange(table.n))
+        np.testing.assert_array_equal(fig.data[0].marker.color, codes % len(QUALITATIVE))
 
     def test_continuous_colouring_is_one_trace(self, table: SegmentTable) -> None:
         fig = latent_map_figure(table, color_spec(table, "latent", latent=1))

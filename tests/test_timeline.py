@@ -117,11 +117,6 @@ def test_goals_and_substitutions_of_a_real_match(demo_dataset: Path) -> None:
         match_markers(events.drop("outcome"), 3788741)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/extract.py keeps only events with a location in events.parquet, so "
-    "substitutions (no location) are dropped; keep type 'substitution' rows there.",
-)
 def test_substitutions_of_a_real_match(demo_dataset: Path) -> None:
     events = pl.read_parquet(demo_dataset / "events.parquet")
     markers = match_markers(events, 3788741)

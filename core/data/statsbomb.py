@@ -222,19 +222,19 @@ def retime_misplaced(time_s: pl.Expr) -> pl.Expr:
     :data:`NEIGHBOURS` events following it or before the latest of those preceding it,
     *and* that far from the median time of its neighbourhood: of two events out of order,
     the one that disagrees with the play around it moves. It takes the time of the last
-    well-placed event before it (the next one at the start of a period). Runs of up to
-    :data:`NEIGHBOURS` misplaced events are caught.
+    well-placed event before it (the next one at the start of a period). Short runs of
+    misplaced events are caught too: up to :data:`NEIGHBOURS` inside a period, about half
+    as many at its start or end, where the neighbourhood is one-sided.
     """
     window = 2 * NEIGHBOURS + 1
     later_min = time_s.reverse().rolling_min(NEIGHBOURS, min_samples=1).reverse().shift(-1)
     earlier_max = time_s.rolling_max(NEIGHBOURS, min_samples=1).shift(1)
-    out_of_order = (time_s > later_min + OUT_OF_ORDER_S) | (
-        time_s < earlier_max - OUT_OF_ORDER_S
-    )
+    out_of_order = (time_s > later_min + OUT_OF_ORDER_S) | (time_s < earlier_max - OUT_OF_ORDER_S)
     median = time_s.rolling_median(window, min_samples=1, center=True)
     misplaced = out_of_order.fill_null(False) & ((time_s - median).abs() > OUT_OF_ORDER_S)
-    kept = pl.when(misplaced).then(None).otherwise(time_s)
-    return kept.forward_fill().backward_fill().fill_null(time_s).alias("time_s")
+    # Null where misplaced; written as time_s + ... so the result keeps time_s's name.
+    kept = time_s + pl.when(misplaced).then(None).otherwise(0.0)
+    return kept.forward_fill().backward_fill().fill_null(time_s)
 
 
 def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedEvents:
@@ -361,7 +361,11 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
     # events at 48:01 of period 2 with first-half indices). Such an event is out of order
     # with its index neighbours *and* far from their median time; only it is moved, to the
     # time of the play it belongs to. Legitimate gaps (a long stoppage) break no order.
-    events = events.with_columns(retime_misplaced(pl.col("time_s")).over("period").alias("time_s"))
+    retimed = retime_misplaced(pl.col("time_s")).over("period")
+    n_moved = events.select((retimed != pl.col("time_s")).sum()).item()
+    if n_moved:
+        logger.debug("%s: %d misplaced event(s) moved to the time of their play", name, n_moved)
+    events = events.with_columns(retimed.alias("time_s"))
     return ParsedEvents(
         events=events.cast(EVENT_SCHEMA),
         unknown_types=unknown_types,
