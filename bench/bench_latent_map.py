@@ -9,7 +9,10 @@ to 100,000 rows, then times what the Latent map page does on the server:
   (``return_figure_from_figure_or_data`` and ``plotly.io.to_json``), goal < 1.5 s,
 * ``click``: summary, z-score profile, five nearest segments, the segment's events and the
   pitch drawing serialised, goal < 0.3 s,
-* ``lasso``: comparing a 10,000-segment selection with the rest.
+* ``lasso``: comparing a 10,000-segment selection with the rest,
+* ``page``: the whole Latent map page script (sidebar and filters included) run by
+  Streamlit's AppTest over a copy of the run rewritten to 100,000 segments, first with a
+  cold cache, then a rerun after a click (inspector open).
 
 Uses the newest finished run under ``TACTICAL_RUNS_ROOT`` (``--run`` picks another); with
 none, it builds the demo run in a temporary folder first (a minute or two).
@@ -20,7 +23,9 @@ none, it builds the demo run in a temporary folder first (a minute or two).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -92,6 +97,58 @@ def _replicate(frame: pl.DataFrame, copies: int, n: int, *, match_col: bool = Tr
         # Each copy plays as different matches, so filters and labels stay realistic.
         exprs.append((pl.col("match_id") * 1000 + pl.col("_copy")).alias("match_id"))
     return big.with_columns(exprs).drop("_copy")
+
+
+def _page_times(
+    run: Any,
+    latents: pl.DataFrame,
+    umap: pl.DataFrame,
+    features: pl.DataFrame,
+    matches: pl.DataFrame,
+    events: pl.DataFrame,
+) -> tuple[float, float]:
+    """Seconds to open the app and the Latent map (cold caches), and to rerun after a click."""
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(tempfile.mkdtemp(prefix="bench-latent-map-page-"))
+    try:
+        data = root / "data" / "datasets" / "big"
+        data.mkdir(parents=True)
+        features.write_parquet(data / "features.parquet")
+        matches.write_parquet(data / "matches.parquet")
+        events.write_parquet(data / "events.parquet")
+        run_dir = root / "runs" / run.run_id
+        shutil.copytree(run.path, run_dir)
+        cfg = json.loads((run_dir / "config.json").read_text())
+        cfg["features_path"] = str(data / "features.parquet")
+        cfg["dataset"] = "big"
+        (run_dir / "config.json").write_text(json.dumps(cfg))
+        latents.write_parquet(run_dir / "latents.parquet")
+        umap.write_parquet(run_dir / "umap.parquet")
+        os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
+        os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
+        app = Path(__file__).resolve().parent.parent / "app.py"
+        at = AppTest.from_file(str(app), default_timeout=300)
+        at.session_state["active_run"] = run.run_id
+        t0 = time.perf_counter()
+        at.run()  # Overview; the sidebar's filters load the segment table (cold cache)
+        at.switch_page("pages/latent_map.py").run()
+        cold = time.perf_counter() - t0
+        if len(at.get("plotly_chart")) != 1:
+            raise RuntimeError("the Latent map page did not draw its map")
+        at.session_state["inspect_row"] = latents.height // 2
+        at.run()  # the first click also loads events.parquet into the cache
+        at.session_state["inspect_row"] = latents.height // 3
+        t0 = time.perf_counter()
+        at.run()
+        click = time.perf_counter() - t0
+        if at.exception:
+            raise RuntimeError(f"the page raised: {at.exception[0].value}")
+        if len(at.get("plotly_chart")) != 2:
+            raise RuntimeError("the inspector did not draw the segment's pitch")
+        return cold, click
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     selected[rng.choice(table.n, size=min(10_000, table.n // 2), replace=False)] = True
     t_lasso, _ = _timed(lambda: selection_contrast(table, selected, reg), args.repeat)
     rows.append(("lasso 10k -> contrast", t_lasso, None))
+
+    cold, rerun = _page_times(
+        run, big_latents, big_umap, big_features, big_matches.unique("match_id"), big_events
+    )
+    rows.append(("page: open app + map (cold caches)", cold, None))
+    rows.append(("page: rerun after a click", rerun, GOALS["map"]))
 
     print(f"\n{'step':34s} {'seconds':>9s} {'goal':>7s} {'ratio':>7s}")
     failed = False

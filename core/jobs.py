@@ -20,6 +20,7 @@ killed job never blocks a device.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -459,25 +460,23 @@ class JobManager:
                 raise JobError(f"Unknown job kind {job.kind!r}.")
             return 0
         except (JobTerminated, JobCancelled, KeyboardInterrupt):
-            done = self._update(
-                job_id, state="cancelled", message="cancelled", finished_at=utc_now(), eta_s=None
-            )
-            self._mirror_run(done)
+            final = {"state": "cancelled", "message": "cancelled", "finished_at": utc_now()}
+            # The run first: whoever sees the job final must also see the run final.
+            self._mirror_run(dataclasses.replace(self._read(job_id), **final))
+            self._update(job_id, eta_s=None, **final)
             logger.info("job %s cancelled", job_id)
             return 0
         except Exception as exc:
             logger.exception("job %s failed", job_id)
-            tail = self.log_tail(job_id)
-            failed = self._update(
-                job_id,
-                state="failed",
-                error=f"{type(exc).__name__}: {exc}",
-                log_tail=tail,
-                message=f"failed: {type(exc).__name__}",
-                finished_at=utc_now(),
-                eta_s=None,
-            )
-            self._mirror_run(failed)
+            final = {
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+                "log_tail": self.log_tail(job_id),
+                "message": f"failed: {type(exc).__name__}",
+                "finished_at": utc_now(),
+            }
+            self._mirror_run(dataclasses.replace(self._read(job_id), **final))
+            self._update(job_id, eta_s=None, **final)
             return 1
         finally:
             stop.set()

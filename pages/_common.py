@@ -12,7 +12,8 @@ import contextlib
 import logging
 import runpy
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +453,13 @@ def fmt_seconds(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
+
+
+def poll(interval_s: float, still_running: Callable[[], bool]) -> None:
+    """Rerun the whole script after ``interval_s`` while ``still_running()`` (page polling)."""
+    if still_running():
+        time.sleep(interval_s)
+        st.rerun()
 
 
 def dataset_folders() -> list[Path]:

@@ -103,7 +103,9 @@ a = c1.selectbox("Run A", ids, index=0, key="cmp_a", format_func=lambda i: label
 b = c2.selectbox(
     "Run B", ids, index=min(1, len(ids) - 1), key="cmp_b", format_func=lambda i: labels.get(i, i)
 )
-if a == b:
+if len(ids) < 2:
+    st.caption("Only one run so far: train another on the **Train** page to compare them.")
+elif a == b:
     st.caption("Pick two different runs to compare them.")
 else:
     curves: dict[str, pl.DataFrame] = {}

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -68,8 +68,12 @@ def _training(job_id: str) -> Callable[[], bool]:
 
 
 @pytest.fixture
-def features(demo_dataset: Path) -> Path:
-    return demo_dataset / "features.parquet"
+def features(demo_dataset: Path) -> Iterator[Path]:
+    yield demo_dataset / "features.parquet"
+    # A failed test must not leave a training job holding the CPU for the next ones.
+    for job in list_jobs():
+        if job.is_active:
+            cancel_job(job.job_id)
 
 
 def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
