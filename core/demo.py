@@ -66,12 +66,15 @@ def demo_configs(features: Path) -> tuple[VAEConfig, PreprocessConfig]:
     return vae, prep
 
 
-def ensure_demo(progress: Progress | None = None, wait: bool = True) -> Run:
+def ensure_demo(
+    progress: Progress | None = None, wait: bool = True, timeout: float | None = None
+) -> Run:
     """The demo run: extract features and train the default run unless already done.
 
     With ``wait`` the call blocks until the training job ends (``progress`` gets its
-    progress) and raises ``RuntimeError`` with the job's error if it failed; without, it
-    returns the (possibly still queued or running) run at once.
+    progress) and raises ``RuntimeError`` with the job's error if it failed, or
+    ``TimeoutError`` after ``timeout`` seconds (the job keeps running); without ``wait``
+    it returns the (possibly still queued or running) run at once.
     """
     from core.jobs import start_training, wait_job
 
@@ -88,7 +91,12 @@ def ensure_demo(progress: Progress | None = None, wait: bool = True) -> Run:
             assert isinstance(job, JobInfo)
             progress(round(job.progress * 1000), 1000, job.message)
 
-    job = wait_job(req.job.job_id, progress=forward)
+    job = wait_job(req.job.job_id, timeout, progress=forward)
+    if job.is_active:
+        raise TimeoutError(
+            f"The demo training job {job.job_id} is still {job.state} after {timeout}s "
+            f"({job.message}); it keeps running in the background."
+        )
     if job.state != "done":
         raise RuntimeError(
             f"The demo training job {job.job_id} ended {job.state}: {job.error or job.message}"

@@ -460,7 +460,11 @@ class JobManager:
                 raise JobError(f"Unknown job kind {job.kind!r}.")
             return 0
         except (JobTerminated, JobCancelled, KeyboardInterrupt):
-            final = {"state": "cancelled", "message": "cancelled", "finished_at": utc_now()}
+            final: dict[str, Any] = {
+                "state": "cancelled",
+                "message": "cancelled",
+                "finished_at": utc_now(),
+            }
             # The run first: whoever sees the job final must also see the run final.
             self._mirror_run(dataclasses.replace(self._read(job_id), **final))
             self._update(job_id, eta_s=None, **final)

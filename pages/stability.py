@@ -14,7 +14,9 @@ from core.stability import (
     stability_report,
     start_seed_runs,
 )
-from pages._common import friendly_errors, poll, require_run, show_error
+from pages._common import ensure_routed, friendly_errors, poll, require_run, show_error
+
+ensure_routed()
 
 st.title("Stability across seeds")
 st.caption(

@@ -9,7 +9,16 @@ import streamlit as st
 
 from core.inspect import QUALITATIVE, filter_mask
 from core.states import DEFAULT_K_RANGE, StatesError, get_states, load_states, states_cached
-from pages._common import current_filters, friendly_errors, registry, require_run, show_error
+from pages._common import (
+    current_filters,
+    ensure_routed,
+    friendly_errors,
+    registry,
+    require_run,
+    show_error,
+)
+
+ensure_routed()
 
 SPACE_NAMES = {"latent": "Latent codes", "features": "Z-scored features"}
 

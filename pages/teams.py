@@ -12,11 +12,14 @@ from core.states import StatesError, get_states, states_cached, states_frame
 from core.timeline import match_minute
 from pages._common import (
     current_filters,
+    ensure_routed,
     friendly_errors,
     require_run,
     segment_table,
     show_error,
 )
+
+ensure_routed()
 
 st.title("Team fingerprints")
 st.caption(

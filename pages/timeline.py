@@ -20,12 +20,15 @@ from core.timeline import (
 )
 from pages._common import (
     current_filters,
+    ensure_routed,
     friendly_errors,
     require_run,
     run_version,
     segment_table,
     show_error,
 )
+
+ensure_routed()
 
 st.title("Match timeline")
 st.caption(

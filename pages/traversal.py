@@ -9,7 +9,9 @@ import streamlit as st
 from core.inspect import QUALITATIVE
 from core.timeline import match_minute
 from core.traversal import run_traversal, traversal_changes, traversal_text
-from pages._common import friendly_errors, registry, require_run, segment_table
+from pages._common import ensure_routed, friendly_errors, registry, require_run, segment_table
+
+ensure_routed()
 
 st.title("Latent traversal")
 st.caption(

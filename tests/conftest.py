@@ -264,8 +264,7 @@ class AppPage:
     def exceptions(self) -> list[str]:
         """Texts of the Streamlit exception blocks on the page."""
         return [
-            t.strip()
-            for t in self.page.locator('[data-testid="stException"]').all_inner_texts()
+            t.strip() for t in self.page.locator('[data-testid="stException"]').all_inner_texts()
         ]
 
     def assert_healthy(self) -> None:

@@ -157,7 +157,7 @@ def test_ensure_demo_is_the_notebook_config_and_idempotent(demo_dataset: Path) -
     assert prep == PreprocessConfig()
 
     calls: list[tuple[int, int, str]] = []
-    run = ensure_demo(progress=lambda d, t, m: calls.append((d, t, m)))
+    run = ensure_demo(progress=lambda d, t, m: calls.append((d, t, m)), timeout=300)
     assert run.status().state == "done"
     assert run.config().vae == vae
     assert run.metrics().height <= default.n_epochs
