@@ -25,9 +25,10 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 
 def page(name: str, run: Run) -> AppTest:
-    at = AppTest.from_file(str(PROJECT_ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    """The app (router and sidebar included) set to open page ``name`` on ``run``."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
     at.session_state[RUN_KEY] = run.run_id
-    return at
+    return at.switch_page(f"pages/{name}.py")
 
 
 def no_errors(at: AppTest) -> None:
@@ -117,9 +118,8 @@ def test_teams_page(demo_run: Run) -> None:
 
 
 def test_teams_page_follows_the_sidebar_match_filter(demo_run: Run) -> None:
-    at = page("teams", demo_run)
-    at.session_state["filter_matches"] = [3788741]
-    at.run()
+    at = page("teams", demo_run).run()
+    at.multiselect(key="filter_matches").set_value([3788741]).run()
     no_errors(at)
     table = frame_with(at, "n_segments")
     assert sorted(table["team_name"]) == ["Italy", "Turkey"]
