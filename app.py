@@ -18,7 +18,9 @@ logger = logging.getLogger("tactical.app")
 
 st.set_page_config(
     page_title="Tactical states",
-    page_icon=":material/sports_soccer:",
+    # A local file: a material-icon favicon is fetched from a font CDN, which offline
+    # deployments (and the test machines) cannot reach.
+    page_icon=str(HERE / ".streamlit" / "favicon.png"),
     layout="wide",
     initial_sidebar_state="expanded",
 )

@@ -15,7 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tactical-state engine: extract features, train beta-VAE runs, export.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The metavar lists the public commands; the internal `job-worker` stays unlisted.
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{features,train,export,demo,jobs}"
+    )
     features_cli.register(sub)
     engine_cli.register(sub)
     return parser

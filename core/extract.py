@@ -24,7 +24,12 @@ from typing import Any, Final
 
 import polars as pl
 
-from core.data.schema import COMPACT_EVENT_COLUMNS, MATCH_SCHEMA, match_label
+from core.data.schema import (
+    COMPACT_EVENT_COLUMNS,
+    MATCH_SCHEMA,
+    METADATA_COLUMNS,
+    match_label,
+)
 from core.data.sources import Discovery, MatchFiles, SourceError, discover
 from core.data.statsbomb import (
     StatsBombFormatError,
@@ -56,23 +61,6 @@ TIMELINE_EVENT_TYPES: Final[tuple[str, ...]] = (
     "own_goal_for",
     "own_goal_against",
     "substitution",
-)
-
-METADATA_COLUMNS: Final[tuple[str, ...]] = (
-    "match_id",
-    "team_id",
-    "segment_type",
-    "start_time",
-    "end_time",
-    "period",
-    "match_minute",
-    "segment_id",
-    "team_name",
-    "opponent_id",
-    "opponent_name",
-    "competition",
-    "season",
-    "score_state",
 )
 
 Progress = Callable[[int, int, str], None]

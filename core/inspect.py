@@ -22,13 +22,14 @@ import polars as pl
 from scipy import stats
 from scipy.cluster import hierarchy
 
+from core.registry import FEATURE_PATTERN, feature_tier
+
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-FEATURE_PATTERN = re.compile(r"^t(\d+)_")
 LATENT_PATTERN = re.compile(r"^z(\d+)$")
 
 # Colours shared by every chart of the dashboard: a qualitative palette for categories
@@ -69,12 +70,6 @@ class InspectError(ValueError):
 def feature_columns(columns: Iterable[str]) -> list[str]:
     """Feature column names (``t<tier>_<name>``), in their given order; never ``team_id``."""
     return [c for c in columns if FEATURE_PATTERN.match(c)]
-
-
-def feature_tier(name: str) -> int | None:
-    """Tier of a feature name (``t2_ppda`` -> 2), ``None`` for anything else."""
-    m = FEATURE_PATTERN.match(name)
-    return int(m.group(1)) if m else None
 
 
 def latent_columns(columns: Iterable[str]) -> list[str]:
@@ -593,6 +588,32 @@ def color_spec(table: SegmentTable, mode: str, latent: int = 0) -> ColorSpec:
     raise InspectError(f"Unknown colouring {mode!r}; choose one of {list(COLOR_MODES)}.")
 
 
+def _ring_trace(
+    table: SegmentTable,
+    rows: Sequence[int],
+    name: str,
+    point: str,
+    *,
+    size: int,
+    width: int,
+    colour: str,
+) -> go.Scattergl:
+    """Hollow rings around the map points of ``rows`` (the inspected segment, its neighbours).
+
+    ``name`` is the trace's name, ``point`` what the hover calls one of them.
+    """
+    ring_rows = np.asarray(rows, dtype=np.int32)
+    return go.Scattergl(
+        x=table.xy[ring_rows, 0],
+        y=table.xy[ring_rows, 1],
+        customdata=ring_rows,
+        mode="markers",
+        name=name,
+        marker={"size": size, "color": "rgba(0,0,0,0)", "line": {"width": width, "color": colour}},
+        hovertemplate=f"{point} %{{customdata}}<extra></extra>",
+    )
+
+
 def latent_map_figure(
     table: SegmentTable,
     color: ColorSpec,
@@ -616,33 +637,7 @@ def latent_map_figure(
     size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
     fig = go.Figure()
     many = color.categorical and len(color.categories or []) > MAX_LEGEND_CATEGORIES
-    if many:
-        # Hundreds of matches: one trace (a legend that long helps nobody and hundreds of
-        # WebGL traces slow the browser); colours cycle through the palette.
-        assert color.categories is not None
-        k = len(QUALITATIVE)
-        steps = [[pos, c] for i, c in enumerate(QUALITATIVE) for pos in (i / k, (i + 1) / k)]
-        fig.add_trace(
-            go.Scattergl(
-                x=xy[:, 0],
-                y=xy[:, 1],
-                customdata=rows,
-                mode="markers",
-                name=color.title,
-                showlegend=False,
-                marker={
-                    "size": size,
-                    "color": (np.asarray(color.values)[rows] % k).astype(np.int8),
-                    "colorscale": steps,
-                    "cmin": -0.5,  # code i sits in the middle of palette step i
-                    "cmax": k - 0.5,
-                    "opacity": 0.75,
-                },
-                hovertemplate=f"{color.title}: click to inspect<br>segment %{{customdata}}"
-                "<extra></extra>",
-            )
-        )
-    elif color.categorical:
+    if color.categorical and not many:
         assert color.categories is not None
         codes = np.asarray(color.values)[rows]
         order = np.argsort(codes, kind="stable")
@@ -667,17 +662,33 @@ def latent_map_figure(
                 )
             )
     else:
-        vals = np.asarray(color.values, dtype=np.float32)[rows]
-        marker: dict[str, Any] = {
-            "size": size,
-            "color": vals,
-            "colorscale": color.colorscale,
-            "opacity": 0.8,
-            "colorbar": {"title": {"text": color.title}, "thickness": 12},
-            "reversescale": color.colorscale == DIVERGING,
-        }
-        if color.midpoint is not None:
-            marker["cmid"] = color.midpoint
+        marker: dict[str, Any]
+        if many:
+            # Hundreds of matches: one trace (a legend that long helps nobody and hundreds of
+            # WebGL traces slow the browser); colours cycle through the palette.
+            k = len(QUALITATIVE)
+            steps = [[pos, c] for i, c in enumerate(QUALITATIVE) for pos in (i / k, (i + 1) / k)]
+            marker = {
+                "size": size,
+                "color": (np.asarray(color.values)[rows] % k).astype(np.int8),
+                "colorscale": steps,
+                "cmin": -0.5,  # code i sits in the middle of palette step i
+                "cmax": k - 0.5,
+                "opacity": 0.75,
+            }
+            hover = f"{color.title}: click to inspect"
+        else:
+            marker = {
+                "size": size,
+                "color": np.asarray(color.values, dtype=np.float32)[rows],
+                "colorscale": color.colorscale,
+                "opacity": 0.8,
+                "colorbar": {"title": {"text": color.title}, "thickness": 12},
+                "reversescale": color.colorscale == DIVERGING,
+            }
+            if color.midpoint is not None:
+                marker["cmid"] = color.midpoint
+            hover = f"{color.title} %{{marker.color:.2f}}"
         fig.add_trace(
             go.Scattergl(
                 x=xy[:, 0],
@@ -687,42 +698,26 @@ def latent_map_figure(
                 name=color.title,
                 marker=marker,
                 showlegend=False,
-                hovertemplate=f"{color.title} %{{marker.color:.2f}}<br>segment %{{customdata}}"
-                "<extra></extra>",
+                hovertemplate=f"{hover}<br>segment %{{customdata}}<extra></extra>",
             )
         )
     rings = [r for r in neighbours if 0 <= r < table.n]
     if rings:
-        ring_rows = np.asarray(rings, dtype=np.int32)
         fig.add_trace(
-            go.Scattergl(
-                x=table.xy[ring_rows, 0],
-                y=table.xy[ring_rows, 1],
-                customdata=ring_rows,
-                mode="markers",
-                name="nearest segments",
-                marker={
-                    "size": 12,
-                    "color": "rgba(0,0,0,0)",
-                    "line": {"width": 2, "color": "#555"},
-                },
-                hovertemplate="nearest segment %{customdata}<extra></extra>",
+            _ring_trace(
+                table, rings, "nearest segments", "nearest segment", size=12, width=2, colour="#555"
             )
         )
     if highlight is not None and 0 <= highlight < table.n:
         fig.add_trace(
-            go.Scattergl(
-                x=table.xy[[highlight], 0],
-                y=table.xy[[highlight], 1],
-                customdata=np.asarray([highlight], dtype=np.int32),
-                mode="markers",
-                name="inspected segment",
-                marker={
-                    "size": 16,
-                    "color": "rgba(0,0,0,0)",
-                    "line": {"width": 3, "color": "#111"},
-                },
-                hovertemplate="inspected segment %{customdata}<extra></extra>",
+            _ring_trace(
+                table,
+                [highlight],
+                "inspected segment",
+                "inspected segment",
+                size=16,
+                width=3,
+                colour="#111",
             )
         )
     fig.update_layout(

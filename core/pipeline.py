@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import polars as pl
 
 from core import analysis
 from core.config import PreprocessConfig, VAEConfig
+from core.data.schema import REQUIRED_METADATA_COLUMNS
 from core.io import (
     append_line,
     atomic_write_json,
@@ -31,6 +31,7 @@ from core.io import (
     atomic_write_text,
     to_json,
 )
+from core.registry import feature_tier
 from core.runs import (
     CORRELATIONS_FILE,
     DIAGNOSTICS_FILE,
@@ -55,16 +56,6 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 ShouldStop = Callable[[], bool]
 
-REQUIRED_METADATA = (
-    "match_id",
-    "team_id",
-    "segment_type",
-    "start_time",
-    "end_time",
-    "period",
-    "match_minute",
-)
-FEATURE_RE = re.compile(r"^t(\d+)_")
 ANALYSIS_STAGES = ("encoding", "correlations", "interpretation", "umap", "diagnostics")
 TOP_K = 5
 STATUS_EVERY_S = 0.5
@@ -114,14 +105,14 @@ def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
         raise FeaturesFileError(
             f"{p} is not a readable parquet features file ({type(exc).__name__}: {exc})."
         ) from exc
-    missing = [c for c in REQUIRED_METADATA if c not in df.columns]
+    missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in df.columns]
     if missing:
         raise FeaturesFileError(
             f"{p} lacks the metadata column(s) {missing}; a features file needs "
-            f"{list(REQUIRED_METADATA)} plus t<tier>_<name> feature columns. Produce it with "
+            f"{list(REQUIRED_METADATA_COLUMNS)} plus t<tier>_<name> feature columns. Produce it with "
             "`python -m core features`."
         )
-    if not any(FEATURE_RE.match(c) for c in df.columns):
+    if not any(feature_tier(c) is not None for c in df.columns):
         raise FeaturesFileError(
             f"{p} has no feature columns (names like t1_passes, t2_ppda); found only "
             f"{df.columns[:12]}. Produce it with `python -m core features`."
@@ -156,7 +147,7 @@ def prepare(df: pl.DataFrame, prep: PreprocessConfig) -> PreparedData:
             "Choose another segment type."
         )
     dropped = [
-        c for c in seg.columns if (m := FEATURE_RE.match(c)) and int(m.group(1)) > prep.max_tier
+        c for c in seg.columns if (tier := feature_tier(c)) is not None and tier > prep.max_tier
     ]
     seg = seg.drop(dropped)
     pipeline = PreprocessingPipeline.from_config(prep)
@@ -392,7 +383,7 @@ def _execute(
     Z = encode_means(module, data.X, batch_size=2048, device=device)
     k = Z.shape[1]
     znames = analysis.latent_names(k)
-    meta_cols = [c for c in data.segments.columns if not FEATURE_RE.match(c)]
+    meta_cols = [c for c in data.segments.columns if feature_tier(c) is None]
     meta_cols = ["segment_id", *[c for c in meta_cols if c != "segment_id"]]
     latents = data.segments.select(meta_cols).with_columns(
         [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]

@@ -27,11 +27,17 @@ class FeatureInfo:
     direction: str  # how to read a high value, e.g. "higher = more pressing"
 
 
-def _f(name: str, definition: str, unit: str, direction: str) -> FeatureInfo:
+def feature_tier(name: str) -> int | None:
+    """Tier of a feature column name (``t2_ppda`` -> 2), ``None`` for anything else."""
     match = FEATURE_PATTERN.match(name)
-    if match is None:
+    return int(match.group(1)) if match else None
+
+
+def _f(name: str, definition: str, unit: str, direction: str) -> FeatureInfo:
+    tier = feature_tier(name)
+    if tier is None:
         raise ValueError(f"feature name {name!r} must start with t<tier>_")
-    return FeatureInfo(name, int(match.group(1)), definition, unit, direction)
+    return FeatureInfo(name, tier, definition, unit, direction)
 
 
 FEATURES: Final[tuple[FeatureInfo, ...]] = (

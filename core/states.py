@@ -28,6 +28,7 @@ from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
 from core.io import to_json
+from core.registry import FEATURE_PATTERN
 
 if TYPE_CHECKING:
     from core.runs import Run
@@ -46,7 +47,6 @@ SILHOUETTE_SAMPLE = 5_000  # silhouette is O(n^2): scored on a seeded sample
 LABEL_FEATURES = 2  # distinctive features named in a state's label
 MIN_LABEL_EFFECT = 0.25  # |standardised difference| below this is "typical", not distinctive
 
-_TIER_PREFIX = re.compile(r"^t\d+_")
 _ACRONYMS = {"ppda": "PPDA", "xg": "xG", "xga": "xGA"}
 
 
@@ -273,7 +273,7 @@ def feature_short_name(feature: str) -> str:
 
     A ``_per_min`` suffix is dropped (every rate is per minute of the segment).
     """
-    words = _TIER_PREFIX.sub("", feature).removesuffix("_per_min").split("_")
+    words = FEATURE_PATTERN.sub("", feature).removesuffix("_per_min").split("_")
     return " ".join(_ACRONYMS.get(w.lower(), w) for w in words)
 
 

@@ -13,7 +13,7 @@ import logging
 import runpy
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +180,23 @@ def definitions() -> dict[str, str]:
     }
 
 
+def with_registry(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """``frame`` with the registry's ``columns`` (unit, definition, ...) joined on ``feature``.
+
+    Rows keep their order; without a registry ``frame`` comes back unchanged.
+    """
+    reg = registry()
+    if reg is None:
+        return frame
+    cols = [c for c in columns if c in reg.columns]
+    return frame.join(
+        reg.select(pl.col("name").alias("feature"), *cols),
+        on="feature",
+        how="left",
+        maintain_order="left",
+    )
+
+
 # --- runs ---------------------------------------------------------------------------------
 
 
@@ -268,6 +285,23 @@ def show_error(message: str, exc: BaseException | None = None) -> None:
     """One consistent error box: what happened (``message``) plus the error's own text."""
     detail = f"\n\n`{type(exc).__name__}`: {exc}" if exc is not None else ""
     st.error(f"{message}{detail}")
+
+
+def ensure_states(run: Run) -> None:
+    """Fit the run's tactical states on a page's first visit, with a progress bar.
+
+    Stops the page with a clear error when the states cannot be computed.
+    """
+    from core.states import StatesError, get_states, states_cached
+
+    try:
+        if not states_cached(run):
+            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+            bar.empty()
+    except StatesError as exc:
+        show_error("The tactical states cannot be computed for this run.", exc)
+        st.stop()
 
 
 # --- sidebar: run picker and filters, mirrored in the URL ---------------------------------
@@ -393,25 +427,11 @@ def _filter_widgets(run: Run | None) -> Filters:
             match_ids=tuple(pending.get("filter_matches") or selected.match_ids),
         )
     opts = filter_options(meta, selected)
-    _valid(FILTER_KEYS["competitions"], opts.competitions)
-    st.multiselect(
-        "Competition",
-        opts.competitions,
-        key=FILTER_KEYS["competitions"],
-        placeholder="All competitions",
-    )
+    _filter_select("Competition", "competitions", opts.competitions, "All competitions")
     opts = filter_options(
         meta, Filters(competitions=tuple(st.session_state[FILTER_KEYS["competitions"]]))
     )
-    _valid(FILTER_KEYS["match_ids"], list(opts.matches))
-    match_labels = opts.matches
-    st.multiselect(
-        "Match",
-        list(opts.matches),
-        key=FILTER_KEYS["match_ids"],
-        format_func=lambda m: match_labels.get(m, str(m)),
-        placeholder="All matches",
-    )
+    _filter_select("Match", "match_ids", opts.matches, "All matches")
     opts = filter_options(
         meta,
         Filters(
@@ -419,18 +439,26 @@ def _filter_widgets(run: Run | None) -> Filters:
             match_ids=tuple(st.session_state[FILTER_KEYS["match_ids"]]),
         ),
     )
-    _valid(FILTER_KEYS["team_ids"], list(opts.teams))
-    team_names = opts.teams
-    st.multiselect(
-        "Team",
-        list(opts.teams),
-        key=FILTER_KEYS["team_ids"],
-        format_func=lambda t: team_names.get(t, str(t)),
-        placeholder="All teams",
-    )
-    _valid(FILTER_KEYS["periods"], opts.periods)
-    st.multiselect("Period", opts.periods, key=FILTER_KEYS["periods"], placeholder="Both halves")
+    _filter_select("Team", "team_ids", opts.teams, "All teams")
+    _filter_select("Period", "periods", opts.periods, "Both halves")
     return current_filters()
+
+
+def _filter_select(
+    label: str, field: str, options: Mapping[Any, str] | list[Any], placeholder: str
+) -> None:
+    """One sidebar filter: drop stale values, then a multiselect (a mapping's values label it)."""
+    key = FILTER_KEYS[field]
+    values = list(options)
+    _valid(key, values)
+    labels = options if isinstance(options, Mapping) else {}
+    st.multiselect(
+        label,
+        values,
+        key=key,
+        format_func=lambda v: str(labels.get(v, v)),
+        placeholder=placeholder,
+    )
 
 
 def current_filters() -> Filters:

@@ -10,7 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.inspect import QUALITATIVE
-from pages._common import ensure_routed, friendly_errors, registry, require_run
+from pages._common import ensure_routed, friendly_errors, require_run, with_registry
 
 ensure_routed()
 st.title("Interpretation")
@@ -25,11 +25,7 @@ with friendly_errors("the Interpretation page"):
     table = run.interpretation()
     pivot = run.interpretation_pivot()
 
-reg = registry()
-shown = table
-if reg is not None:
-    cols = [c for c in ("tier", "definition", "unit") if c in reg.columns]
-    shown = table.join(reg.select(pl.col("name").alias("feature"), *cols), on="feature", how="left")
+shown = with_registry(table, "tier", "definition", "unit")
 
 tab_table, tab_pivot, tab_bars = st.tabs(["Top-5 table", "Pivot view", "Bar charts"])
 with tab_table:

@@ -49,18 +49,28 @@ def _demo_features() -> Path:
     return demo_dataset_dir() / "features.parquet"
 
 
-runs = available_runs()
-folders = dataset_folders()
-first_start = not runs and not folders
-demo_job = _demo_extraction()
-if first_start and (demo_job is None or demo_job.is_final) and not st.session_state.get(BOOT_KEY):
+def _start_demo() -> bool:
+    """Submit the demo extraction and start the bootstrap; ``False`` (error shown) if refused."""
     try:
         submit_extraction("demo", DEMO_DATASET)
     except JobError as exc:
         show_error("The demo data could not be prepared.", exc)
-    else:
-        st.session_state[BOOT_KEY] = True
-        demo_job = _demo_extraction()
+        return False
+    st.session_state[BOOT_KEY] = True
+    return True
+
+
+runs = available_runs()
+folders = dataset_folders()
+first_start = not runs and not folders
+demo_job = _demo_extraction()
+if (
+    first_start
+    and (demo_job is None or demo_job.is_final)
+    and not st.session_state.get(BOOT_KEY)
+    and _start_demo()
+):
+    demo_job = _demo_extraction()
 if demo_job is not None and demo_job.is_active:
     st.session_state[BOOT_KEY] = True
 
@@ -135,14 +145,8 @@ st.subheader("Dataset")
 if dataset_dir is None or not (dataset_dir / "features.parquet").is_file():
     if not st.session_state.get(BOOT_KEY):
         st.info("No dataset yet. Extract one on the **Data** page, or build the demo here.")
-        if st.button("Build the demo", key="overview_build_demo", type="primary"):
-            try:
-                submit_extraction("demo", DEMO_DATASET)
-            except JobError as exc:
-                show_error("The demo data could not be prepared.", exc)
-            else:
-                st.session_state[BOOT_KEY] = True
-                st.rerun()
+        if st.button("Build the demo", key="overview_build_demo", type="primary") and _start_demo():
+            st.rerun()
 else:
     fpath = dataset_dir / "features.parquet"
     summary, matches = _overview(str(fpath), file_version(fpath))

@@ -13,9 +13,9 @@ from pages._common import (
     current_filters,
     ensure_routed,
     friendly_errors,
-    registry,
     require_run,
     show_error,
+    with_registry,
 )
 
 ensure_routed()
@@ -157,14 +157,7 @@ with tab_states:
         .sort(pl.col("effect").abs(), descending=True)
         .select("feature", "state_mean", "population_mean", "population_std", "effect")
     )
-    reg = registry()
-    if reg is not None:
-        prof = prof.join(
-            reg.select(pl.col("name").alias("feature"), "unit", "direction", "definition"),
-            on="feature",
-            how="left",
-            maintain_order="left",
-        )
+    prof = with_registry(prof, "unit", "direction", "definition")
     top = prof.head(12).reverse()
     fig = go.Figure(
         go.Bar(

@@ -8,15 +8,15 @@ import streamlit as st
 
 from core.fingerprints import compare_teams, similar_segments, team_fingerprints
 from core.inspect import QUALITATIVE, Filters, filter_expr
-from core.states import StatesError, get_states, states_cached, states_frame
+from core.states import get_states, states_frame
 from core.timeline import match_minute
 from pages._common import (
     current_filters,
     ensure_routed,
+    ensure_states,
     friendly_errors,
     require_run,
     segment_table,
-    show_error,
 )
 
 ensure_routed()
@@ -31,14 +31,7 @@ st.caption(
 
 run = require_run()
 with friendly_errors("the Team fingerprints page"):
-    try:
-        if not states_cached(run):
-            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
-            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
-            bar.empty()
-    except StatesError as exc:
-        show_error("The tactical states cannot be computed for this run.", exc)
-        st.stop()
+    ensure_states(run)
     result = get_states(run)
     frame = states_frame(run, result, space="latent")
     # The sidebar's competition, match and period filters narrow the segments; its team

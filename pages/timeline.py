@@ -9,7 +9,6 @@ import streamlit as st
 
 from core.inspect import QUALITATIVE, Filters, filter_options
 from core.runs import get_run
-from core.states import StatesError, get_states, states_cached
 from core.timeline import (
     DEFAULT_NOISE,
     RunTimeline,
@@ -21,11 +20,11 @@ from core.timeline import (
 from pages._common import (
     current_filters,
     ensure_routed,
+    ensure_states,
     friendly_errors,
     require_run,
     run_version,
     segment_table,
-    show_error,
 )
 
 ensure_routed()
@@ -46,15 +45,33 @@ def _timeline(run_id: str, version: str, space: str, smooth: bool, noise: float)
     return run_timeline(get_run(run_id), space=space, smooth=smooth, noise=noise)
 
 
+def _transition_figure(
+    matrix: np.ndarray, names: list[str], colorscale: str, title: str
+) -> go.Figure:
+    """Heatmap of a state transition matrix: row = from, column = to, probabilities 0-1."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=names,
+            y=names,
+            colorscale=colorscale,
+            zmin=0,
+            zmax=1,
+            texttemplate="%{z:.2f}",
+            hovertemplate="from %{y}<br>to %{x}<br>%{z:.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=120 + 45 * len(names),
+        yaxis={"autorange": "reversed"},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
 with friendly_errors("the Match timeline page"):
-    try:
-        if not states_cached(run):
-            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
-            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
-            bar.empty()
-    except StatesError as exc:
-        show_error("The tactical states cannot be computed for this run.", exc)
-        st.stop()
+    ensure_states(run)
     options = filter_options(segment_table(run).meta, Filters())
     matches = options.matches
     if not matches:
@@ -189,44 +206,19 @@ c1, c2 = st.columns(2)
 observed = tl.observed_transitions.astype(float)
 with np.errstate(invalid="ignore"):
     observed_p = observed / observed.sum(axis=1, keepdims=True)
-heat = go.Heatmap(
-    z=np.nan_to_num(observed_p),
-    x=names,
-    y=names,
-    colorscale="Blues",
-    zmin=0,
-    zmax=1,
-    texttemplate="%{z:.2f}",
-    hovertemplate="from %{y}<br>to %{x}<br>%{z:.2f}<extra></extra>",
+c1.plotly_chart(
+    _transition_figure(
+        np.nan_to_num(observed_p), names, "Blues", "Observed: next window's state (all matches)"
+    ),
+    key="timeline_observed",
 )
-fig_obs = go.Figure(heat)
-fig_obs.update_layout(
-    title="Observed: next window's state (all matches)",
-    height=120 + 45 * tl.n_states,
-    yaxis={"autorange": "reversed"},
-    margin={"l": 10, "r": 10, "t": 50, "b": 10},
-)
-c1.plotly_chart(fig_obs, key="timeline_observed")
 if tl.smoothing is not None:
-    fig_hmm = go.Figure(
-        go.Heatmap(
-            z=tl.smoothing.transmat,
-            x=names,
-            y=names,
-            colorscale="Greens",
-            zmin=0,
-            zmax=1,
-            texttemplate="%{z:.2f}",
-            hovertemplate="from %{y}<br>to %{x}<br>%{z:.2f}<extra></extra>",
-        )
+    c2.plotly_chart(
+        _transition_figure(
+            tl.smoothing.transmat, names, "Greens", "HMM: learned transition matrix"
+        ),
+        key="timeline_hmm",
     )
-    fig_hmm.update_layout(
-        title="HMM: learned transition matrix",
-        height=120 + 45 * tl.n_states,
-        yaxis={"autorange": "reversed"},
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    c2.plotly_chart(fig_hmm, key="timeline_hmm")
     c2.caption(
         f"State switches between consecutive windows, all matches: "
         f"{tl.smoothing.switches_before:,} observed, {tl.smoothing.switches_after:,} smoothed."

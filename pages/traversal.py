@@ -9,7 +9,7 @@ import streamlit as st
 from core.inspect import QUALITATIVE
 from core.timeline import match_minute
 from core.traversal import run_traversal, traversal_changes, traversal_text
-from pages._common import ensure_routed, friendly_errors, registry, require_run, segment_table
+from pages._common import ensure_routed, friendly_errors, require_run, segment_table, with_registry
 
 ensure_routed()
 
@@ -122,15 +122,7 @@ with c2:
             f"{len(corr_top)} features the decoder moves most."
         )
 
-shown = changes
-reg = registry()
-if reg is not None:
-    shown = shown.join(
-        reg.select(pl.col("name").alias("feature"), "unit", "definition"),
-        on="feature",
-        how="left",
-        maintain_order="left",
-    )
+shown = with_registry(changes, "unit", "definition")
 st.dataframe(
     shown,
     hide_index=True,

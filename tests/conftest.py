@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -274,8 +275,11 @@ class AppPage:
         assert not self.console_errors, f"browser console errors: {self.console_errors}"
 
 
-# Console noise that is not the app's fault: the closed network of the test machine.
-_IGNORED_CONSOLE = ("net::ERR_", "Failed to load resource", "favicon")
+# "Failed to load resource" console lines carry no URL; the request listeners below judge
+# each failed request by its URL instead.
+_IGNORED_CONSOLE = ("Failed to load resource",)
+# The frontend probes these under a deep link's path before falling back to the root.
+_STREAMLIT_PROBES = re.compile(r"/_stcore/(health|host-config)$")
 
 
 @pytest.fixture
@@ -291,7 +295,25 @@ def app_page(
         if msg.type == "error" and not any(s in msg.text for s in _IGNORED_CONSOLE):
             app_page.console_errors.append(msg.text)
 
+    def on_response(response: Any) -> None:
+        if response.status >= 400 and not _STREAMLIT_PROBES.search(response.url):
+            app_page.console_errors.append(f"HTTP {response.status} for {response.url}")
+
+    def on_request(request: Any) -> None:
+        # The product works offline: nothing may be fetched from outside the server.
+        if not request.url.startswith((app_server.url, "data:", "blob:", "about:")):
+            app_page.console_errors.append(f"request outside the app: {request.url}")
+
     page.on("console", on_console)
+    page.on("response", on_response)
+    page.on("request", on_request)
+
+    def on_failed(request: Any) -> None:
+        # Requests aborted by a navigation or a rerun are not failures.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            app_page.console_errors.append(f"failed: {request.url} ({request.failure})")
+
+    page.on("requestfailed", on_failed)
     page.on("pageerror", lambda exc: app_page.console_errors.append(f"pageerror: {exc}"))
     try:
         yield app_page

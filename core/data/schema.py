@@ -173,6 +173,28 @@ COMPACT_EVENT_COLUMNS: Final[tuple[str, ...]] = (
     "possession",
 )
 
+# Metadata columns of ``features.parquet`` (every other column is a ``t<tier>_<name>``
+# feature). Training needs only the required ones; ``segment_id`` is derived when absent.
+REQUIRED_METADATA_COLUMNS: Final[tuple[str, ...]] = (
+    "match_id",
+    "team_id",
+    "segment_type",
+    "start_time",
+    "end_time",
+    "period",
+    "match_minute",
+)
+METADATA_COLUMNS: Final[tuple[str, ...]] = (
+    *REQUIRED_METADATA_COLUMNS,
+    "segment_id",
+    "team_name",
+    "opponent_id",
+    "opponent_name",
+    "competition",
+    "season",
+    "score_state",
+)
+
 
 def empty_events() -> pl.DataFrame:
     """An event table with no rows and the neutral schema."""
