@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import polars as pl
@@ -10,14 +9,13 @@ import streamlit as st
 
 from core.data.sources import SourceError, discover
 from core.data.statsbomb import StatsBombFormatError
+from core.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
 from core.inspect import feature_coverage
-from core.io import atomic_path
 from core.jobs import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
-from core.paths import UnsafePathError, data_root, datasets_root, resolve_under
-from core.pipeline import FeaturesFileError, load_features
+from core.paths import UnsafePathError, data_root, resolve_under
 from pages._common import dataset_folders, ensure_routed, job_table, registry, show_error
 
-MAX_UPLOAD_MB = 100  # our own limit, below the server's maxUploadSize
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 POLL_S = 1.5
 
 ensure_routed()
@@ -132,38 +130,16 @@ else:
     upload = st.file_uploader("features.parquet", type=["parquet"], key="data_upload")
     up_name = st.text_input("Dataset name", "uploaded", key="data_upload_name")
     if upload is not None and st.button("Add dataset", key="data_add", type="primary"):
-        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            st.error(
-                f"{upload.name} is {upload.size / 1e6:.0f} MB; the limit is {MAX_UPLOAD_MB} MB."
-            )
-            st.stop()
-        if not DATASET_NAME_RE.match(up_name or ""):
-            st.error("Give the dataset a name: letters, digits, '_', '-' or '.' (at most 64).")
-            st.stop()
         try:
-            target = resolve_under(datasets_root(), up_name) / "features.parquet"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = target.with_name(".upload-check.parquet")
-            with atomic_path(staging) as tmp:
-                tmp.write_bytes(upload.getvalue())
-            try:
-                frame = load_features(staging)  # schema check before it replaces anything
-                staging.replace(target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    staging.unlink()
-        except FeaturesFileError as exc:
-            show_error(
-                f"{upload.name} was not added: it is not a features table we can use. Export "
-                "it with `python -m core features`, or add the missing columns.",
-                exc,
-            )
+            added = import_features(upload.getvalue(), up_name)
+        except DatasetImportError as exc:
+            st.error(f"{upload.name} was not added. {exc}")
         except (UnsafePathError, OSError) as exc:
             show_error("The upload could not be stored.", exc)
         else:
             st.success(
-                f"Added dataset {up_name}: {frame.height:,} segments. Train on it on the "
-                "**Train** page."
+                f"Added dataset {added.name}: {added.segments:,} segments, {added.features} "
+                "features. Train on it on the **Train** page."
             )
 
 

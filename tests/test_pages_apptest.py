@@ -344,7 +344,7 @@ class TestData:
         app.button(key="data_add").click().run()
         healthy(app)
         assert any("lacks the metadata column" in e.value for e in app.error)
-        assert not (demo_dataset.parent / "bad-upload" / "features.parquet").exists()
+        assert not (demo_dataset.parent / "bad-upload").exists()  # not even an empty folder
 
     def test_folder_outside_root_or_without_matches(self, app: AppTest, session_root: Path) -> None:
         app.switch_page(_page("data")).run()
