@@ -398,7 +398,7 @@ def extract_features(
             progress(done, total, message)
 
     keys: dict[int, str] = {}
-    todo: list[tuple[MatchFiles, str]] = []
+    to_extract: list[tuple[MatchFiles, str]] = []
     for files in found.matches:
         try:
             key = cache_key(files, window_s, stride_s)
@@ -411,7 +411,7 @@ def extract_features(
             summary.from_cache += 1
             tick(f"match {files.match_id} (cached)")
         else:
-            todo.append((files, key))
+            to_extract.append((files, key))
 
     def on_done(outcome: _Outcome) -> None:
         if not outcome.ok:
@@ -422,7 +422,7 @@ def extract_features(
         else:
             tick(f"match {outcome.match_id}")
 
-    _run_pool(todo, window_s, stride_s, cache_dir, workers or default_workers(), on_done)
+    _run_pool(to_extract, window_s, stride_s, cache_dir, workers or default_workers(), on_done)
 
     feats, evs, rows = [], [], []
     for files in found.matches:
