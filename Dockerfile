@@ -4,29 +4,34 @@
 # Makefile by hand.
 #
 # CPU hosts (default):   docker build -t tactical-states .
-# GPU hosts:             docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 -t tactical-states:cuda .
-#   (the CUDA base needs a Python 3.11; the slim base below already has one)
+# GPU hosts:             docker build --build-arg BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu22.04 -t tactical-states:cuda .
+#   (any base with Python 3.11 or where apt can install it; run with `--gpus all`)
 ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
+    PATH=/opt/venv/bin:$PATH \
     TACTICAL_DATA_ROOT=/app/data \
     TACTICAL_RUNS_ROOT=/app/runs
 
-RUN if ! command -v python3.11 >/dev/null; then \
-        apt-get update && apt-get install -y --no-install-recommends python3.11 python3.11-venv python3-pip curl \
-        && ln -sf /usr/bin/python3.11 /usr/local/bin/python && rm -rf /var/lib/apt/lists/*; \
-    else \
-        apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*; \
-    fi
+# curl for the health check; Python 3.11 + venv where the base image lacks them (CUDA bases).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl \
+    && if ! command -v python3.11 >/dev/null; then \
+         apt-get install -y --no-install-recommends python3.11 python3.11-venv; \
+       fi \
+    && rm -rf /var/lib/apt/lists/*
+
+# A virtual environment, as `make run` uses .venv: the same pip, on any base image.
+RUN python3.11 -m venv /opt/venv && /opt/venv/bin/python -m pip install --upgrade pip
 
 RUN useradd --create-home --uid 1000 analyst
 WORKDIR /app
 
 COPY requirements.txt .
-RUN python -m pip install --upgrade pip && python -m pip install -r requirements.txt
+RUN python -m pip install -r requirements.txt
 
 COPY --chown=analyst:analyst . .
 RUN mkdir -p /app/data /app/runs && chown -R analyst:analyst /app/data /app/runs

@@ -155,9 +155,13 @@ def _spawned_worker(
                     },
                 )
             )
+        # Tear down together: a rank that destroys its gloo group and exits while its peer
+        # is still saving can abort ("terminate called without an active exception").
+        dist.barrier()
     except NonFiniteLossError as exc:
         if rank == 0:
             q.put(("nonfinite", {"epoch": exc.epoch, "message": str(exc)}))
+        dist.barrier()  # every rank sees the same all-reduced loss, so all of them get here
     except Exception as exc:
         if rank == 0:
             q.put(("error", {"message": f"{type(exc).__name__}: {exc}"}))
@@ -325,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             atomic_write_json(out / "result.json", summary)
             print(json.dumps(summary))
+        dist.barrier()  # tear down together (see _spawned_worker)
     except NonFiniteLossError as exc:
         if rank == 0:
             print(str(exc), file=sys.stderr)
