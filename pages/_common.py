@@ -113,11 +113,9 @@ def _segment_table(run_id: str, version: str, features_version: str) -> SegmentT
     features = None
     feature_names = None
     if features_path.is_file():
-        features = pl.read_parquet(features_path)
-        if "segment_id" not in features.columns:
-            from core.pipeline import load_features
+        from core.pipeline import load_features  # heavy import, only when a table is built
 
-            features = load_features(features_path)
+        features = load_features(features_path)  # one read; adds segment_id when missing
         if run.has("correlations.npz"):
             feature_names = run.correlations().feature_names
     matches = None

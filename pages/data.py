@@ -13,7 +13,14 @@ from core.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
 from core.inspect import feature_coverage
 from core.jobs import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
 from core.paths import UnsafePathError, data_root, resolve_under
-from pages._common import dataset_folders, ensure_routed, job_table, registry, show_error
+from pages._common import (
+    dataset_folders,
+    ensure_routed,
+    file_version,
+    job_table,
+    registry,
+    show_error,
+)
 
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 POLL_S = 1.5
@@ -143,6 +150,12 @@ else:
             )
 
 
+@st.cache_data(max_entries=4, show_spinner=False)
+def _coverage(path: str, version: str) -> pl.DataFrame:
+    """Non-null share of every feature in a dataset, read once per file version."""
+    return feature_coverage(pl.read_parquet(path))
+
+
 def _extractions_active() -> bool:
     return any(j.is_active for j in list_jobs("extract")[:12])
 
@@ -177,7 +190,7 @@ else:
             "Coverage in dataset", folders, format_func=lambda p: p.name, key="data_coverage_ds"
         )
         try:
-            cov = feature_coverage(pl.read_parquet(ds / "features.parquet"))
+            cov = _coverage(str(ds / "features.parquet"), file_version(ds / "features.parquet"))
         except (OSError, pl.exceptions.ComputeError) as exc:
             show_error(f"Could not read {ds.name}/features.parquet; extract it again.", exc)
         else:
