@@ -139,7 +139,7 @@ def main() -> int:
         return 0
 
     from core.data.sources import demo_match_files, open_data_match_files
-    from core.extract import extract_features
+    from core.features.extract import extract_features
 
     print(f"CPU cores visible: {os.cpu_count()} (shared with other work: numbers are noisy)")
     results: dict[str, Any] = {}

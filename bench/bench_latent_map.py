@@ -54,7 +54,7 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def _ensure_run(run_id: str | None) -> Any:
-    from core.runs import get_run, list_runs
+    from core.runs.store import get_run, list_runs
 
     if run_id:
         return get_run(run_id)
@@ -65,11 +65,11 @@ def _ensure_run(run_id: str | None) -> Any:
     root = Path(tempfile.mkdtemp(prefix="bench-latent-map-"))
     os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
     os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
-    from core.config import PreprocessConfig, VAEConfig
-    from core.extract import extract_features
-    from core.paths import datasets_root
-    from core.pipeline import execute_run
-    from core.runs import create_run
+    from core.model.config import PreprocessConfig, VAEConfig
+    from core.features.extract import extract_features
+    from core.infra.paths import datasets_root
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run
 
     print(f"no finished run found: building the demo run in {root}", flush=True)
     out = datasets_root() / "demo"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from core.inspect import (
+    from core.views.inspect import (
         build_segment_table,
         color_spec,
         latent_map_figure,
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         segment_summary,
         selection_contrast,
     )
-    from core.pitch import segment_pitch_figure
-    from core.registry import registry_frame
+    from core.views.pitch import segment_pitch_figure
+    from core.features.registry import registry_frame
 
     run = _ensure_run(args.run)
     cfg = run.config()

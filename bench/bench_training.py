@@ -1,4 +1,4 @@
-"""Notebook training loop vs ``core.training.train_vae``: seconds per epoch, ratio, final losses.
+"""Notebook training loop vs ``core.model.training.train_vae``: seconds per epoch, ratio, final losses.
 
 The baseline is the seed notebook's section 3 verbatim in spirit: ``TensorDataset`` +
 ``DataLoader(shuffle=True)``, ``optimiser.zero_grad()``, three ``.item()`` calls per batch,
@@ -8,7 +8,7 @@ and thread count, one process.
 
 Data: real segments. Features come from ``--features PATH`` if given, else the shared
 open-data matches (``../shared/data/statsbomb``) are extracted once with
-``core.extract.extract_features`` into ``bench/results/shared_features/`` (cached). The
+``core.features.extract.extract_features`` into ``bench/results/shared_features/`` (cached). The
 preprocessed rows are then replicated (tiled, unchanged) up to ``--rows`` (default 50,000):
 per-epoch cost depends on the row count, not on the rows being distinct.
 
@@ -30,10 +30,10 @@ import polars as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.config import VAEConfig
-from core.models.preprocessing import PreprocessingPipeline
-from core.models.vae import TacticalVAEModule, vae_loss
-from core.training import EpochMetrics, train_vae
+from core.model.config import VAEConfig
+from core.model.preprocessing import PreprocessingPipeline
+from core.model.vae import TacticalVAEModule, vae_loss
+from core.model.training import EpochMetrics, train_vae
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -47,7 +47,7 @@ def load_features(features: Path | None, max_matches: int | None) -> tuple[pl.Da
     cache = RESULTS / "shared_features"
     path = cache / "features.parquet"
     if not path.exists():
-        from core.extract import extract_features
+        from core.features.extract import extract_features
 
         print(f"extracting features of the shared matches into {cache} (once) ...", flush=True)
         extract_features(str(SHARED_DATA), cache, max_matches=max_matches, workers=1)

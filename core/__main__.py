@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-from core import engine_cli, features_cli
+from core.cli import engine as engine_cli
+from core.cli import features as features_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import polars as pl
 
-from core.config import PreprocessConfig, VAEConfig
-from core.paths import datasets_root
-from core.runs import Run, file_lock
+from core.model.config import PreprocessConfig, VAEConfig
+from core.infra.paths import datasets_root
+from core.runs.store import Run, file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def ensure_demo_features(progress: Progress | None = None) -> Path:
         return features
     with file_lock(datasets_root() / ".demo.lock"):
         if not features.is_file():  # another process may have extracted it meanwhile
-            from core.extract import extract_features
+            from core.features.extract import extract_features
 
             logger.info("Extracting the demo matches into %s", out)
             extract_features("demo", out, progress=progress)
@@ -76,7 +76,7 @@ def ensure_demo(
     ``TimeoutError`` after ``timeout`` seconds (the job keeps running); without ``wait``
     it returns the (possibly still queued or running) run at once.
     """
-    from core.jobs import start_training, wait_job
+    from core.jobs.manager import start_training, wait_job
 
     features = ensure_demo_features(progress)
     vae, prep = demo_configs(features)
@@ -86,7 +86,7 @@ def ensure_demo(
 
     def forward(job: object) -> None:
         if progress is not None:
-            from core.jobs import JobInfo
+            from core.jobs.manager import JobInfo
 
             assert isinstance(job, JobInfo)
             progress(round(job.progress * 1000), 1000, job.message)

@@ -20,9 +20,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from core.inspect import Filters, SegmentTable, build_segment_table, filter_options
-from core.paths import datasets_root
-from core.runs import (
+from core.views.inspect import Filters, SegmentTable, build_segment_table, filter_options
+from core.infra.paths import datasets_root
+from core.runs.store import (
     LATENTS_FILE,
     ArtifactMissingError,
     Run,
@@ -113,7 +113,7 @@ def _segment_table(run_id: str, version: str, features_version: str) -> SegmentT
     features = None
     feature_names = None
     if features_path.is_file():
-        from core.pipeline import load_features  # heavy import, only when a table is built
+        from core.runs.pipeline import load_features  # heavy import, only when a table is built
 
         features = load_features(features_path)  # one read; adds segment_id when missing
         if run.has("correlations.npz"):
@@ -149,7 +149,7 @@ def dataset_events(run: Run) -> pl.DataFrame | None:
 @st.cache_data(max_entries=2, show_spinner=False)
 def _registry(version: str) -> pl.DataFrame | None:
     try:
-        from core.registry import registry_frame
+        from core.features.registry import registry_frame
     except ImportError:
         return None
     return registry_frame()
@@ -158,7 +158,7 @@ def _registry(version: str) -> pl.DataFrame | None:
 def registry() -> pl.DataFrame | None:
     """The feature registry (name, tier, definition, unit, direction), ``None`` if unavailable."""
     try:
-        import core.registry as reg
+        import core.features.registry as reg
 
         version = file_version(Path(reg.__file__))
     except ImportError:
@@ -290,7 +290,7 @@ def ensure_states(run: Run) -> None:
 
     Stops the page with a clear error when the states cannot be computed.
     """
-    from core.states import StatesError, get_states, states_cached
+    from core.analysis.states import StatesError, get_states, states_cached
 
     try:
         if not states_cached(run):
@@ -460,7 +460,7 @@ def _filter_select(
 
 
 def current_filters() -> Filters:
-    """The sidebar's filters as a :class:`core.inspect.Filters`."""
+    """The sidebar's filters as a :class:`core.views.inspect.Filters`."""
     return Filters(
         **{field: tuple(st.session_state.get(key) or ()) for field, key in FILTER_KEYS.items()}
     )
@@ -519,7 +519,7 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
 
     Returns whether any of them is still queued or running (the caller keeps polling).
     """
-    from core.jobs import JobError, JobNotFoundError, cancel_job, list_jobs
+    from core.jobs.manager import JobError, JobNotFoundError, cancel_job, list_jobs
 
     jobs = list_jobs(kind)
     if not jobs:
@@ -559,7 +559,7 @@ def loss_figure(curves: dict[str, pl.DataFrame], *, height: int = 320) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from core.inspect import QUALITATIVE
+    from core.views.inspect import QUALITATIVE
 
     fig = make_subplots(
         rows=1, cols=3, subplot_titles=("Total loss", "Reconstruction", "KL divergence")
@@ -591,7 +591,7 @@ def kl_per_dim_figure(metrics: pl.DataFrame, *, height: int = 300) -> Any:
     """KL divergence of each latent dimension per epoch (a flat line near 0 = collapsed)."""
     import plotly.graph_objects as go
 
-    from core.inspect import QUALITATIVE
+    from core.views.inspect import QUALITATIVE
 
     fig = go.Figure()
     kl_cols = [c for c in metrics.columns if c.startswith("kl_z")]

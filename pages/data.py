@@ -9,10 +9,10 @@ import streamlit as st
 
 from core.data.sources import SourceError, discover
 from core.data.statsbomb import StatsBombFormatError
-from core.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
-from core.inspect import feature_coverage
-from core.jobs import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
-from core.paths import UnsafePathError, data_root, resolve_under
+from core.features.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
+from core.views.inspect import feature_coverage
+from core.jobs.manager import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
+from core.infra.paths import UnsafePathError, data_root, resolve_under
 from pages._common import (
     dataset_folders,
     ensure_routed,

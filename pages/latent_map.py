@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.inspect import (
+from core.views.inspect import (
     COLOR_MODES,
     InspectError,
     color_spec,
@@ -19,7 +19,7 @@ from core.inspect import (
     selection_contrast,
     selection_frame,
 )
-from core.pitch import segment_pitch_figure
+from core.views.pitch import segment_pitch_figure
 from pages._common import (
     INSPECT_KEY,
     current_filters,

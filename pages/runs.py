@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from core.runs import (
+from core.runs.store import (
     METRICS_FILE,
     STATUS_FILE,
     ArtifactMissingError,

@@ -6,8 +6,8 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.inspect import QUALITATIVE
-from core.stability import (
+from core.views.inspect import QUALITATIVE
+from core.analysis.stability import (
     DEFAULT_SEEDS,
     StabilityError,
     seed_runs,

@@ -6,10 +6,10 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.fingerprints import compare_teams, similar_segments, team_fingerprints
-from core.inspect import QUALITATIVE, Filters, filter_expr
-from core.states import get_states, states_frame
-from core.timeline import match_minute
+from core.analysis.fingerprints import compare_teams, similar_segments, team_fingerprints
+from core.views.inspect import QUALITATIVE, Filters, filter_expr
+from core.analysis.states import get_states, states_frame
+from core.analysis.timeline import match_minute
 from pages._common import (
     current_filters,
     ensure_routed,

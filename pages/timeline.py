@@ -7,9 +7,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.inspect import QUALITATIVE, Filters, filter_options
-from core.runs import get_run
-from core.timeline import (
+from core.views.inspect import QUALITATIVE, Filters, filter_options
+from core.runs.store import get_run
+from core.analysis.timeline import (
     DEFAULT_NOISE,
     RunTimeline,
     load_events,

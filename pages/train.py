@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
-from core.jobs import JobError, start_training
-from core.models.preprocessing import PreprocessingError
-from core.models.vae import LOSS_REDUCTION
-from core.pipeline import FeaturesFileError
-from core.runs import RunNotFoundError, get_run
-from core.training import TrainingError
+from core.model.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
+from core.jobs.manager import JobError, start_training
+from core.model.preprocessing import PreprocessingError
+from core.model.vae import LOSS_REDUCTION
+from core.runs.pipeline import FeaturesFileError
+from core.runs.store import RunNotFoundError, get_run
+from core.model.training import TrainingError
 from pages._common import (
     dataset_folders,
     ensure_routed,
@@ -147,7 +147,7 @@ def _watched_active() -> bool:
 
 
 def _jobs_active() -> bool:
-    from core.jobs import list_jobs
+    from core.jobs.manager import list_jobs
 
     return any(j.is_active for j in list_jobs("train")[:12])
 

@@ -6,9 +6,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.inspect import QUALITATIVE
-from core.timeline import match_minute
-from core.traversal import run_traversal, traversal_changes, traversal_text
+from core.views.inspect import QUALITATIVE
+from core.analysis.timeline import match_minute
+from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
 from pages._common import ensure_routed, friendly_errors, require_run, segment_table, with_registry
 
 ensure_routed()

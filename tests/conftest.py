@@ -32,7 +32,7 @@ import pytest
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-    from core.runs import Run
+    from core.runs.store import Run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -117,8 +117,8 @@ def session_root() -> Path:
 @pytest.fixture(scope="session")
 def demo_dataset() -> Path:
     """Dataset folder with the three demo matches' features, matches and events, built once."""
-    from core.extract import extract_features
-    from core.paths import datasets_root
+    from core.features.extract import extract_features
+    from core.infra.paths import datasets_root
 
     out = datasets_root() / "demo"
     if not (out / "features.parquet").exists():
@@ -129,9 +129,9 @@ def demo_dataset() -> Path:
 @pytest.fixture(scope="session")
 def demo_run(demo_dataset: Path) -> Run:
     """A small real run on the demo features with every analysis done (trained in-process)."""
-    from core.config import PreprocessConfig, VAEConfig
-    from core.pipeline import execute_run
-    from core.runs import create_run
+    from core.model.config import PreprocessConfig, VAEConfig
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run
 
     run, _existed = create_run(
         demo_dataset / "features.parquet", VAEConfig(**DEMO_RUN_VAE), PreprocessConfig()

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from core.analysis import (
+from core.analysis.latents import (
     diagnostics,
     interpretation_pivot,
     interpretation_table,
@@ -15,8 +15,8 @@ from core.analysis import (
     spearman_matrix,
     umap_embedding,
 )
-from core.pipeline import load_features, prepare
-from core.runs import Run
+from core.runs.pipeline import load_features, prepare
+from core.runs.store import Run
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.jobs import cancel_job, list_jobs
-from core.runs import Run
+from core.jobs.manager import cancel_job, list_jobs
+from core.runs.store import Run
 from tests.conftest import AppPage
 
 pytestmark = pytest.mark.browser

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.datasets import DatasetImportError, import_features
-from core.paths import datasets_root
+from core.features.datasets import DatasetImportError, import_features
+from core.infra.paths import datasets_root
 
 
 def test_real_features_table_is_added(demo_dataset: Path) -> None:

@@ -19,11 +19,11 @@ import polars as pl
 import pytest
 import torch
 
-from core.config import VAEConfig
-from core.ddp import DDP_LOSS_RTOL, train_vae_ddp
-from core.models.preprocessing import PreprocessingPipeline
-from core.models.vae import load_module
-from core.training import EpochMetrics, read_metrics_jsonl, train_vae
+from core.model.config import VAEConfig
+from core.model.ddp import DDP_LOSS_RTOL, train_vae_ddp
+from core.model.preprocessing import PreprocessingPipeline
+from core.model.vae import load_module
+from core.model.training import EpochMetrics, read_metrics_jsonl, train_vae
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +102,7 @@ def test_torchrun_entry_writes_metrics_and_model(
     proc = subprocess.run(
         [
             sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-            "-m", "core.ddp", "--data", str(tmp_path / "X.npy"),
+            "-m", "core.model.ddp", "--data", str(tmp_path / "X.npy"),
             "--config", str(tmp_path / "cfg.json"), "--out", str(out),
         ],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,

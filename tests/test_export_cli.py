@@ -14,12 +14,12 @@ import polars as pl
 import pytest
 import torch
 
-from core.config import PreprocessConfig, VAEConfig
+from core.model.config import PreprocessConfig, VAEConfig
 from core.demo import demo_configs, ensure_demo
-from core.export import EXPORT_FILES, export_run
-from core.models.vae import TacticalVAEModule
-from core.paths import PROJECT_ROOT
-from core.runs import ArtifactMissingError, Run, create_run, get_run
+from core.runs.export import EXPORT_FILES, export_run
+from core.model.vae import TacticalVAEModule
+from core.infra.paths import PROJECT_ROOT
+from core.runs.store import ArtifactMissingError, Run, create_run, get_run
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -14,10 +14,10 @@ import orjson
 import polars as pl
 import pytest
 
-from core import features_cli
+from core.cli import features as features_cli
 from core.data.sources import demo_match_files
-from core.extract import ExtractionError, extract_features
-from core.registry import feature_names
+from core.features.extract import ExtractionError, extract_features
+from core.features.registry import feature_names
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "statsbomb"
 WORLD_CUP = [7525, 7529, 7530]  # three World Cup 2018 matches in the shared set
@@ -140,7 +140,7 @@ class TestOutputs:
     def test_goal_minutes_follow_the_raw_clock(self, demo_out: Path) -> None:
         # Regression: a few misdated events at 48:01 of period 2 in Barcelona 3-0 Alavés
         # (15946) dated the rest of the half at 2881.77 s, every goal in minute 93.
-        from core.timeline import match_markers
+        from core.analysis.timeline import match_markers
 
         events = pl.read_parquet(demo_out / "events.parquet")
         markers = match_markers(events, 15946)

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.fingerprints import (
+from core.analysis.fingerprints import (
     FingerprintError,
     compare_teams,
     run_fingerprints,
@@ -17,7 +17,7 @@ from core.fingerprints import (
 )
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 
 def synthetic_latents(n: int = 400, seed: int = 0) -> tuple[pl.DataFrame, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Segment inspector, map and pitch logic (core.inspect, core.pitch) on the real demo run."""
+"""Segment inspector, map and pitch logic (core.views.inspect, core.views.pitch) on the real demo run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from scipy.spatial.distance import cdist
 
-from core.inspect import (
+from core.views.inspect import (
     MAX_LEGEND_CATEGORIES,
     QUALITATIVE,
     ColorSpec,
@@ -35,9 +35,9 @@ from core.inspect import (
     selection_contrast,
     selection_frame,
 )
-from core.pitch import EVENT_STYLES, event_kind, marker_angles, segment_pitch_figure
-from core.registry import registry_frame
-from core.runs import Run
+from core.views.pitch import EVENT_STYLES, event_kind, marker_angles, segment_pitch_figure
+from core.features.registry import registry_frame
+from core.runs.store import Run
 
 TURKEY_ITALY = 3788741
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.config import PreprocessConfig, VAEConfig
-from core.devices import DeviceInfo
-from core.jobs import (
+from core.model.config import PreprocessConfig, VAEConfig
+from core.model.devices import DeviceInfo
+from core.jobs.manager import (
     HEARTBEAT_TIMEOUT_S,
     InvalidJobIdError,
     JobCancelled,
@@ -38,9 +38,9 @@ from core.jobs import (
     submit_extraction,
     wait_job,
 )
-from core.paths import PROJECT_ROOT, runs_root
-from core.runs import RunBusyError, delete_run, list_runs, process_alive
-from core.training import TrainingError
+from core.infra.paths import PROJECT_ROOT, runs_root
+from core.runs.store import RunBusyError, delete_run, list_runs, process_alive
+from core.model.training import TrainingError
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
         [
             sys.executable,
             "-c",
-            f"from core.jobs import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
+            f"from core.jobs.manager import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
         ],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
@@ -141,7 +141,7 @@ def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
     assert pid is not None and process_alive(pid)
     # Visible as running from a fresh process (app restarted while it trains).
     out = subprocess.run(
-        [sys.executable, "-c", f"from core.jobs import get_job; print(get_job({job_id!r}).state)"],
+        [sys.executable, "-c", f"from core.jobs.manager import get_job; print(get_job({job_id!r}).state)"],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
         capture_output=True,

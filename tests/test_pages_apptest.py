@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import PreprocessConfig, VAEConfig
-from core.inspect import adjust_pvalues, feature_order, nearest_segments
-from core.registry import registry_frame
-from core.runs import Run, create_run, delete_run, get_run, list_runs
+from core.model.config import PreprocessConfig, VAEConfig
+from core.views.inspect import adjust_pvalues, feature_order, nearest_segments
+from core.features.registry import registry_frame
+from core.runs.store import Run, create_run, delete_run, get_run, list_runs
 from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
@@ -400,7 +400,7 @@ class TestFirstStart:
     def test_overview_starts_building_the_demo_by_itself(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from core.jobs import cancel_job, list_jobs
+        from core.jobs.manager import cancel_job, list_jobs
 
         monkeypatch.setenv("TACTICAL_DATA_ROOT", str(tmp_path / "data"))
         monkeypatch.setenv("TACTICAL_RUNS_ROOT", str(tmp_path / "runs"))

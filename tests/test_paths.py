@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.paths import UnsafePathError, data_root, jobs_root, resolve_under, runs_root
+from core.infra.paths import UnsafePathError, data_root, jobs_root, resolve_under, runs_root
 
 
 def test_roots_follow_environment(session_root: Path) -> None:
@@ -17,7 +17,7 @@ def test_roots_follow_environment(session_root: Path) -> None:
 
 
 def test_roots_default_under_project(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core import paths
+    from core.infra import paths
 
     monkeypatch.delenv("TACTICAL_DATA_ROOT")
     assert data_root() == paths.PROJECT_ROOT / "data"

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.config import ConfigError, PreprocessConfig
-from core.models.preprocessing import (
+from core.model.config import ConfigError, PreprocessConfig
+from core.model.preprocessing import (
     MissingColumnsError,
     NoFeatureColumnsError,
     NotFittedError,

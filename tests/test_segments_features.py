@@ -12,9 +12,9 @@ import pytest
 
 from core.data.sources import demo_match_files
 from core.data.statsbomb import read_events, read_three_sixty
-from core.features import segment_features
-from core.registry import FEATURES, feature_info, feature_names, registry_frame
-from core.segments import (
+from core.features.compute import segment_features
+from core.features.registry import FEATURES, feature_info, feature_names, registry_frame
+from core.features.segments import (
     possession_segments,
     segment_context,
     segment_events,
@@ -259,6 +259,6 @@ class TestRegistry:
 
 
 def test_metadata_names_never_look_like_features(tmp_path: Path) -> None:
-    from core.extract import METADATA_COLUMNS
+    from core.features.extract import METADATA_COLUMNS
 
     assert not [c for c in METADATA_COLUMNS if re.match(r"^t\d+_", c)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from core.stability import (
+from core.analysis.stability import (
     StabilityError,
     cross_correlation,
     match_dimensions,
@@ -21,7 +21,7 @@ from core.stability import (
 )
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 
 def permuted_flipped_copy(
@@ -133,8 +133,8 @@ def test_reference_must_come_first() -> None:
 
 
 def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
-    from core.pipeline import execute_run
-    from core.runs import create_run
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run
 
     cfg = demo_run.config()
     before = seed_runs(demo_run, seeds=(11,))
@@ -164,7 +164,7 @@ def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
 
 @pytest.mark.slow
 def test_seed_runs_train_as_background_jobs(demo_run: Run) -> None:
-    from core.jobs import wait_job
+    from core.jobs.manager import wait_job
 
     requests = start_seed_runs(demo_run, seeds=(demo_run.config().seed, 13))
     assert len(requests) == 1  # the run's own seed is not trained again

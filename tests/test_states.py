@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from core.states import (
+from core.analysis.states import (
     StatesError,
     direction_words,
     feature_short_name,
@@ -27,7 +27,7 @@ from core.states import (
 )
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 
 def planted_blobs(
@@ -160,7 +160,7 @@ def test_names_and_direction_words() -> None:
 
 
 def test_registry_directions_make_readable_labels() -> None:
-    from core.registry import feature_info
+    from core.features.registry import feature_info
 
     values = np.array([[8.0, 0.2], [9.0, 0.3], [20.0, 0.1], [21.0, 0.05]])
     prof = state_profiles(values, np.array([0, 0, 1, 1]), ["t2_ppda", "t2_long_ball_share"])

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.states import get_states, load_states
+from core.analysis.states import get_states, load_states
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
     from tests.conftest import AppPage
 
 RUN_KEY = "active_run"
@@ -143,9 +143,9 @@ def test_traversal_page(demo_run: Run) -> None:
 
 
 def test_stability_page(demo_run: Run) -> None:
-    from core.pipeline import execute_run
-    from core.runs import create_run
-    from core.stability import seed_config
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run
+    from core.analysis.stability import seed_config
 
     cfg = demo_run.config()
     other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.timeline import (
+from core.analysis.timeline import (
     TimelineError,
     count_switches,
     load_events,
@@ -22,7 +22,7 @@ from core.timeline import (
 )
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 
 def sticky_sequences(

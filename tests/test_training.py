@@ -16,11 +16,11 @@ import polars as pl
 import pytest
 import torch
 
-from core.config import ConfigError, PreprocessConfig, VAEConfig
-from core.devices import DeviceInfo, assign_device, best_device, describe_devices, detect_devices
-from core.models.preprocessing import PreprocessingPipeline
-from core.models.vae import TacticalVAEModule, vae_loss
-from core.training import (
+from core.model.config import ConfigError, PreprocessConfig, VAEConfig
+from core.model.devices import DeviceInfo, assign_device, best_device, describe_devices, detect_devices
+from core.model.preprocessing import PreprocessingPipeline
+from core.model.vae import TacticalVAEModule, vae_loss
+from core.model.training import (
     EpochMetrics,
     FlatParameters,
     FunctionCallback,

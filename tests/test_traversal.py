@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.models.preprocessing import PreprocessingPipeline
-from core.traversal import (
+from core.model.preprocessing import PreprocessingPipeline
+from core.analysis.traversal import (
     DEFAULT_VALUES,
     TraversalError,
     run_traversal,
@@ -21,7 +21,7 @@ from core.traversal import (
 )
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 
 class LinearDecoder(nn.Module):

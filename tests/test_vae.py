@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models.vae import (
+from core.model.vae import (
     LOSS_REDUCTION,
     TacticalVAEModule,
     kl_per_dim,

@@ -1,6 +1,6 @@
 """Segment features as polars expressions over the neutral event table (and 360 frames).
 
-Every column produced here is registered in :mod:`core.registry`; the events of all
+Every column produced here is registered in :mod:`core.features.registry`; the events of all
 segments are aggregated in one ``group_by``, never in a Python loop over segments. Each
 team's actions are in its own attacking direction, so an opponent's "final third" is its
 own x >= 80; where a definition mixes the two views (PPDA's zone) the opponent's x is
@@ -15,8 +15,8 @@ from typing import Final
 import polars as pl
 
 from core.data.schema import PITCH_LENGTH, PITCH_WIDTH
-from core.registry import feature_names
-from core.segments import segment_events
+from core.features.registry import feature_names
+from core.features.segments import segment_events
 
 GOAL_X: Final = PITCH_LENGTH
 GOAL_Y: Final = PITCH_WIDTH / 2
@@ -451,7 +451,7 @@ def segment_features(
     """``segment_id`` plus every registered feature (``t1_``, ``t2_``, ``t3_``) per segment.
 
     ``events`` is the neutral event table (one or more matches), ``segments`` comes from
-    :mod:`core.segments`, ``players`` / ``frames`` are the 360 tables (None without 360).
+    :mod:`core.features.segments`, ``players`` / ``frames`` are the 360 tables (None without 360).
     Rates are per minute of the segment; shares and means are null when nothing was counted.
     """
     ev = prepare_events(events)

@@ -2,10 +2,10 @@
 
 The loop knows nothing about runs, jobs or files: progress leaves through callbacks
 (``on_epoch_end(metrics)``), cancellation comes in through ``should_stop()``. The same loop
-serves single-process training and each rank of data-parallel training (``core.ddp``).
+serves single-process training and each rank of data-parallel training (``core.model.ddp``).
 
 Reduction: the loss of a batch is ``(sum of squared errors + beta * sum of KL) / rows``, the
-per-segment mean of per-segment sums (see ``core.models.vae.LOSS_REDUCTION``); epoch metrics
+per-segment mean of per-segment sums (see ``core.model.vae.LOSS_REDUCTION``); epoch metrics
 are per-segment means over the whole epoch (weighted by batch size).
 """
 
@@ -26,10 +26,10 @@ import numpy.typing as npt
 import torch
 from tqdm.auto import tqdm
 
-from core.config import VAEConfig
-from core.devices import best_device
-from core.io import append_line
-from core.models.vae import TacticalVAEModule, vae_loss_terms
+from core.model.config import VAEConfig
+from core.model.devices import best_device
+from core.infra.io import append_line
+from core.model.vae import TacticalVAEModule, vae_loss_terms
 
 logger = logging.getLogger(__name__)
 

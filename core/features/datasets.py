@@ -8,10 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.jobs import DATASET_NAME_RE
-from core.paths import datasets_root, resolve_under
-from core.pipeline import FeaturesFileError, load_features
-from core.registry import feature_tier
+from core.jobs.manager import DATASET_NAME_RE
+from core.infra.paths import datasets_root, resolve_under
+from core.runs.pipeline import FeaturesFileError, load_features
+from core.features.registry import feature_tier
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import polars as pl
 from scipy import stats
 from scipy.cluster import hierarchy
 
-from core.registry import FEATURE_PATTERN, feature_tier
+from core.features.registry import FEATURE_PATTERN, feature_tier
 
 logger = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def segment_profile(
     """The segment's features as z-scores against all the run's segments, largest |z| first.
 
     Columns: ``feature``, ``value``, ``mean``, ``z``, plus ``definition`` and ``unit`` when a
-    registry frame (``core.registry.registry_frame()``: ``name``, ``definition``, ``unit``)
+    registry frame (``core.features.registry.registry_frame()``: ``name``, ``definition``, ``unit``)
     is given. Features with no spread or a null value get a null ``z`` and sort last.
     """
     if not 0 <= row < table.n:

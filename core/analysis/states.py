@@ -27,11 +27,11 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
-from core.io import to_json
-from core.registry import FEATURE_PATTERN
+from core.infra.io import to_json
+from core.features.registry import FEATURE_PATTERN
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ def _run_seed(run: Run) -> int:
 
 def _registry_directions(features: Sequence[str]) -> dict[str, str | None]:
     try:
-        from core.registry import feature_info
+        from core.features.registry import feature_info
     except ImportError:  # registry not available: labels fall back to high/low
         return {}
     out: dict[str, str | None] = {}
@@ -627,7 +627,7 @@ def get_states(
     range ``DEFAULT_K_RANGE`` is computed. With an explicit ``k_range`` (or seed) the cache
     must match it, else the states are recomputed.
     """
-    from core.runs import file_lock
+    from core.runs.store import file_lock
 
     seed = _run_seed(run) if random_state is None else int(random_state)
     wanted = (

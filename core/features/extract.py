@@ -37,10 +37,10 @@ from core.data.statsbomb import (
     read_lineup_teams,
     read_three_sixty,
 )
-from core.features import segment_features
-from core.io import atomic_write_json, atomic_write_parquet
-from core.registry import feature_names
-from core.segments import (
+from core.features.compute import segment_features
+from core.infra.io import atomic_write_json, atomic_write_parquet
+from core.features.registry import feature_names
+from core.features.segments import (
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,
     possession_segments,

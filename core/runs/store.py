@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import polars as pl
 
-from core.config import PreprocessConfig, VAEConfig
-from core.io import atomic_write_json, read_json
-from core.paths import UnsafePathError, resolve_under, runs_root
+from core.model.config import PreprocessConfig, VAEConfig
+from core.infra.io import atomic_write_json, read_json
+from core.infra.paths import UnsafePathError, resolve_under, runs_root
 
 if TYPE_CHECKING:
     import torch
 
-    from core.models.preprocessing import PreprocessingPipeline
-    from core.models.vae import TacticalVAEModule
+    from core.model.preprocessing import PreprocessingPipeline
+    from core.model.vae import TacticalVAEModule
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-# --- process liveness (shared with core.jobs) --------------------------------------------
+# --- process liveness (shared with core.jobs.manager) --------------------------------------------
 
 
 def process_start_time(pid: int) -> str | None:
@@ -367,7 +367,7 @@ class Run:
         if st.is_active and st.job_id:
             # A background job computes it: the job layer notices a dead worker (and keeps
             # its log tail), then mirrors the final state here.
-            from core.jobs import JobNotFoundError, get_job
+            from core.jobs.manager import JobNotFoundError, get_job
 
             try:
                 if get_job(st.job_id).is_final:
@@ -486,7 +486,7 @@ class Run:
 
     def load_pipeline(self) -> PreprocessingPipeline:
         """The fitted preprocessing (``preprocessing.json``)."""
-        from core.models.preprocessing import PreprocessingPipeline
+        from core.model.preprocessing import PreprocessingPipeline
 
         return PreprocessingPipeline.load(self._require(PREPROCESSING_FILE))
 
@@ -501,7 +501,7 @@ class Run:
 
     def load_model(self, device: str | torch.device = "cpu") -> TacticalVAEModule:
         """The trained ``TacticalVAEModule`` in eval mode on ``device``."""
-        from core.models.vae import TacticalVAEModule
+        from core.model.vae import TacticalVAEModule
 
         cfg = self.config().vae
         sd = self.state_dict()
@@ -628,7 +628,7 @@ def delete_run(run_id: str, *, force: bool = False) -> None:
     if not force and st.is_active:
         live = st.state == "running" and process_alive(st.pid, st.pid_start)
         if st.job_id:
-            from core.jobs import JobNotFoundError, get_job
+            from core.jobs.manager import JobNotFoundError, get_job
 
             with contextlib.suppress(JobNotFoundError):
                 live = live or get_job(st.job_id).is_active

@@ -5,7 +5,7 @@ seed is compared with whichever dimension of another seed tracks the same thing:
 assignment maximising total ``|corr|`` of the codes over shared segments (Hungarian,
 ``scipy.optimize.linear_sum_assignment``), with the sign of that correlation recorded.
 Then each dimension's top-5 correlated features are compared across seeds (mean pairwise
-Jaccard). Seed runs are ordinary runs started through :func:`core.jobs.start_training`,
+Jaccard). Seed runs are ordinary runs started through :func:`core.jobs.manager.start_training`,
 so they are background jobs, cached, and shared with everyone who asks for them.
 """
 
@@ -21,11 +21,11 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
-from core.config import VAEConfig
+from core.model.config import VAEConfig
 
 if TYPE_CHECKING:
-    from core.jobs import TrainRequest
-    from core.runs import Run
+    from core.jobs.manager import TrainRequest
+    from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ def seed_config(run: Run, seed: int) -> VAEConfig:
 
 def seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[SeedRun]:
     """The runs of ``run``'s config under ``seeds`` (found by their content-hash ids)."""
-    from core.runs import RunNotFoundError, get_run, run_id_for
+    from core.runs.store import RunNotFoundError, get_run, run_id_for
 
     cfg = run.config()
     out: list[SeedRun] = []
@@ -220,7 +220,7 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 def start_seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[TrainRequest]:
     """Train ``run``'s config under each seed as background jobs (existing runs are reused)."""
-    from core.jobs import start_training
+    from core.jobs.manager import start_training
 
     cfg = run.config()
     requests = []

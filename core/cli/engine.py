@@ -52,7 +52,7 @@ def _hidden_dims(text: str) -> tuple[int, ...]:
 
 def register(subparsers: Any) -> None:
     """Add the engine commands to ``python -m core``."""
-    from core.config import PreprocessConfig, VAEConfig
+    from core.model.config import PreprocessConfig, VAEConfig
 
     vd, pd = VAEConfig(), PreprocessConfig()
     p = subparsers.add_parser(
@@ -118,10 +118,10 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from core.config import ConfigError, PreprocessConfig, VAEConfig
-    from core.jobs import check_training_input
-    from core.pipeline import execute_run
-    from core.runs import create_run, get_run, process_alive, run_id_for
+    from core.model.config import ConfigError, PreprocessConfig, VAEConfig
+    from core.jobs.manager import check_training_input
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run, get_run, process_alive, run_id_for
 
     try:
         vae = VAEConfig(
@@ -155,7 +155,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return 0
         busy = st.state == "running" and process_alive(st.pid, st.pid_start)
         if st.is_active and st.job_id:
-            from core.jobs import get_job
+            from core.jobs.manager import get_job
 
             busy = busy or get_job(st.job_id).is_active
         if busy:
@@ -197,8 +197,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from core.export import export_run
-    from core.runs import ArtifactMissingError
+    from core.runs.export import export_run
+    from core.runs.store import ArtifactMissingError
 
     try:
         written = export_run(args.run, args.out)
@@ -226,7 +226,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from core.jobs import cancel_job, list_jobs
+    from core.jobs.manager import cancel_job, list_jobs
 
     if args.cancel:
         try:
@@ -250,6 +250,6 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_job_worker(args: argparse.Namespace) -> int:
-    from core.jobs import run_worker
+    from core.jobs.manager import run_worker
 
     return run_worker(args.job_id)

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import polars as pl
 
-from core.states import feature_short_name
+from core.analysis.states import feature_short_name
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 DEFAULT_VALUES: tuple[float, ...] = tuple(np.round(np.linspace(-3.0, 3.0, 13), 6))
 

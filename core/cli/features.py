@@ -7,8 +7,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.extract import ExtractionError, ExtractionSummary, default_workers, extract_features
-from core.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
+from core.features.extract import ExtractionError, ExtractionSummary, default_workers, extract_features
+from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
 
 
 def register(subparsers: Any) -> None:

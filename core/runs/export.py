@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from core.io import (
+from core.infra.io import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_npz,
     atomic_write_parquet,
     atomic_write_text,
 )
-from core.runs import PREPROCESSING_FILE, ArtifactMissingError, Run, get_run, model_input_dim
+from core.runs.store import PREPROCESSING_FILE, ArtifactMissingError, Run, get_run, model_input_dim
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

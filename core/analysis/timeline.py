@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def match_timeline(frame: pl.DataFrame, match_id: int) -> pl.DataFrame:
     """Both teams' windows of one match in time order with their state.
 
     ``frame`` is a run's latents with a ``state`` column (see
-    :func:`core.states.states_frame`). Returns ``team_id, team_name, period, start_minute,
+    :func:`core.analysis.states.states_frame`). Returns ``team_id, team_name, period, start_minute,
     end_minute, state`` (plus ``state_label``/``smoothed_state`` when present),
     ``segment_id`` and ``draw_end_minute`` (where the next window starts, for tiling bars).
     """
@@ -254,7 +254,7 @@ def run_timeline(
     run: Run, *, space: str = "latent", smooth: bool = False, noise: float = DEFAULT_NOISE
 ) -> RunTimeline:
     """States of every window of ``run`` in sequence order, optionally HMM-smoothed."""
-    from core.states import get_states, states_frame
+    from core.analysis.states import get_states, states_frame
 
     result = get_states(run)
     n_states = int(result.summary[space]["best_k"])

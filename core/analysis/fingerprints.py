@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 if TYPE_CHECKING:
-    from core.runs import Run
+    from core.runs.store import Run
 
 _LATENT = re.compile(r"^z\d+$")
 
@@ -98,7 +98,7 @@ def similar_segments(
     With ``team_id``, only that team's segments are candidates (the selected segment itself
     is never returned). Adds ``distance`` and sorts by it.
     """
-    from core.inspect import nearest_segments
+    from core.views.inspect import nearest_segments
 
     zs = latent_columns(latents)
     hit = latents.filter(pl.col("segment_id") == segment_id)
@@ -119,7 +119,7 @@ def run_fingerprints(
     run: Run, *, space: str = "latent", per_match: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A run's team fingerprints (per team, or per team and match) and its state labels."""
-    from core.states import get_states, states_frame
+    from core.analysis.states import get_states, states_frame
 
     result = get_states(run)
     frame = states_frame(run, result, space=space)

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from core import analysis
-from core.config import PreprocessConfig, VAEConfig
+from core.analysis import latents as analysis
+from core.model.config import PreprocessConfig, VAEConfig
 from core.data.schema import REQUIRED_METADATA_COLUMNS
-from core.io import (
+from core.infra.io import (
     append_line,
     atomic_write_json,
     atomic_write_npz,
@@ -31,8 +31,8 @@ from core.io import (
     atomic_write_text,
     to_json,
 )
-from core.registry import feature_tier
-from core.runs import (
+from core.features.registry import feature_tier
+from core.runs.store import (
     CORRELATIONS_FILE,
     DIAGNOSTICS_FILE,
     INTERPRETATION_FILE,
@@ -137,7 +137,7 @@ def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
 
 def prepare(df: pl.DataFrame, prep: PreprocessConfig) -> PreparedData:
     """Filter segments and tiers like the notebook, then fit the preprocessing."""
-    from core.models.preprocessing import PreprocessingPipeline
+    from core.model.preprocessing import PreprocessingPipeline
 
     seg = df.filter(pl.col("segment_type") == prep.segment_type)
     if seg.is_empty():
@@ -335,8 +335,8 @@ def _execute(
     should_stop: ShouldStop | None,
     world_size: int,
 ) -> None:
-    from core.models.vae import save_module
-    from core.training import check_trainable, encode_means, train_vae
+    from core.model.vae import save_module
+    from core.model.training import check_trainable, encode_means, train_vae
 
     def check_stop() -> None:
         if should_stop is not None and should_stop():
@@ -361,7 +361,7 @@ def _execute(
     # --- training -------------------------------------------------------------------------
     rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments")
     if world_size > 1:
-        from core.ddp import train_vae_ddp
+        from core.model.ddp import train_vae_ddp
 
         rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
         result = train_vae_ddp(
@@ -426,7 +426,7 @@ def _execute(
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
     last = result.history[-1] if result.history else None
     diag = analysis.diagnostics(Z, last.kl_per_dim if last else None)
-    from core.models.vae import LOSS_REDUCTION
+    from core.model.vae import LOSS_REDUCTION
 
     diag.update(
         {

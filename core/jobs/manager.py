@@ -38,10 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from core.config import PreprocessConfig, VAEConfig
-from core.io import atomic_write_json, read_json
-from core.paths import PROJECT_ROOT, UnsafePathError, datasets_root, jobs_root, resolve_under
-from core.runs import (
+from core.model.config import PreprocessConfig, VAEConfig
+from core.infra.io import atomic_write_json, read_json
+from core.infra.paths import PROJECT_ROOT, UnsafePathError, datasets_root, jobs_root, resolve_under
+from core.runs.store import (
     ACTIVE_STATES,
     FINAL_STATES,
     Run,
@@ -57,7 +57,7 @@ from core.runs import (
 )
 
 if TYPE_CHECKING:
-    from core.devices import DeviceInfo
+    from core.model.devices import DeviceInfo
 
 logger = logging.getLogger(__name__)
 
@@ -528,7 +528,7 @@ class JobManager:
         return progress
 
     def _work_train(self, job: JobInfo, cancel_flag: Path) -> None:
-        from core.pipeline import execute_run
+        from core.runs.pipeline import execute_run
 
         run_id = str(job.params["run_id"])
         world_size = int(job.params.get("world_size", 1))
@@ -572,7 +572,7 @@ class JobManager:
         )
 
     def _work_extract(self, job: JobInfo, cancel_flag: Path) -> None:
-        from core.extract import extract_features
+        from core.features.extract import extract_features
 
         params = job.params
         out_dir = Path(params["out_dir"])
@@ -607,7 +607,7 @@ class JobManager:
     @contextlib.contextmanager
     def device_slot(self, job_id: str, world_size: int, cancel_flag: Path) -> Iterator[str]:
         """Hold an exclusive lock on a free device (all devices for DDP) while training."""
-        from core.devices import assign_device, detect_devices
+        from core.model.devices import assign_device, detect_devices
 
         devices = self._devices if self._devices is not None else detect_devices()
         gpus = [d.torch_name for d in devices if d.kind == "cuda"]
@@ -753,8 +753,8 @@ def check_training_input(
     Loads the features, filters and preprocesses them exactly as the job will, and checks
     the shapes against ``vae_cfg``. Returns ``(n_segments, n_inputs)``.
     """
-    from core.pipeline import load_features, prepare
-    from core.training import check_trainable
+    from core.runs.pipeline import load_features, prepare
+    from core.model.training import check_trainable
 
     data = prepare(load_features(features_path), prep_cfg)
     check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)
@@ -834,7 +834,7 @@ def submit_extraction(
 ) -> JobInfo:
     """Queue a feature extraction of ``source`` ("demo" or an open-data folder) into
     ``datasets_root()/<name>``. ``filters``: competitions, seasons, match_ids, max_matches,
-    workers (as ``core.extract.extract_features``). An existing dataset is refused unless
+    workers (as ``core.features.extract.extract_features``). An existing dataset is refused unless
     ``overwrite``."""
     if not DATASET_NAME_RE.match(name):
         raise JobError(

@@ -1,11 +1,11 @@
 """Data-parallel beta-VAE training with torch DDP: several GPUs (nccl) or CPU processes (gloo).
 
-Two ways in, one loop (:func:`core.training.run_epochs`):
+Two ways in, one loop (:func:`core.model.training.run_epochs`):
 
 * :func:`train_vae_ddp` spawns ``world_size`` processes from Python and returns a
-  :class:`~core.training.TrainResult` like :func:`~core.training.train_vae`; callbacks and
+  :class:`~core.model.training.TrainResult` like :func:`~core.model.training.train_vae`; callbacks and
   ``should_stop`` run in the calling process (rank 0 streams its metrics back).
-* ``torchrun --nproc-per-node N -m core.ddp --data X.npy --config cfg.json --out DIR``
+* ``torchrun --nproc-per-node N -m core.model.ddp --data X.npy --config cfg.json --out DIR``
   runs the same worker under torchrun; rank 0 writes ``metrics.jsonl``, ``model.pt`` and
   ``result.json`` into ``DIR``.
 
@@ -37,10 +37,10 @@ import torch.distributed as dist
 import torch.multiprocessing as tmp
 from torch.nn.parallel import DistributedDataParallel
 
-from core.config import VAEConfig
-from core.io import atomic_write_json
-from core.models.vae import TacticalVAEModule, load_module, save_module
-from core.training import (
+from core.model.config import VAEConfig
+from core.infra.io import atomic_write_json
+from core.model.vae import TacticalVAEModule, load_module, save_module
+from core.model.training import (
     Callback,
     EpochMetrics,
     JsonlMetricsWriter,
@@ -182,7 +182,7 @@ def train_vae_ddp(
     should_stop: Callable[[], bool] | None = None,
     poll_s: float = 0.2,
 ) -> TrainResult:
-    """Train like :func:`core.training.train_vae`, data-parallel over ``world_size`` processes.
+    """Train like :func:`core.model.training.train_vae`, data-parallel over ``world_size`` processes.
 
     ``backend`` defaults to ``nccl`` when every rank has a GPU, else ``gloo``; ``devices``
     (one torch name per rank) defaults to :func:`default_ddp_devices`. Metrics are global
@@ -288,8 +288,8 @@ def train_vae_ddp(
 
 # -- torchrun entry ----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    """``torchrun --nproc-per-node N -m core.ddp --data X.npy --config cfg.json --out DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m core.ddp", description=main.__doc__)
+    """``torchrun --nproc-per-node N -m core.model.ddp --data X.npy --config cfg.json --out DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m core.model.ddp", description=main.__doc__)
     parser.add_argument("--data", required=True, help="preprocessed matrix, .npy float32")
     parser.add_argument("--config", required=True, help="VAEConfig as JSON (VAEConfig.to_dict)")
     parser.add_argument(

@@ -1,0 +1,1 @@
+"""The model: configs, preprocessing, the beta-VAE, its training loop, DDP and devices."""
