@@ -65,9 +65,9 @@ def _ensure_run(run_id: str | None) -> Any:
     root = Path(tempfile.mkdtemp(prefix="bench-latent-map-"))
     os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
     os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
-    from core.model.config import PreprocessConfig, VAEConfig
     from core.features.extract import extract_features
     from core.infra.paths import datasets_root
+    from core.model.config import PreprocessConfig, VAEConfig
     from core.runs.pipeline import execute_run
     from core.runs.store import create_run
 
@@ -158,18 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from core.views.inspect import (
-        build_segment_table,
-        color_spec,
-        latent_map_figure,
-        nearest_segments,
+    from core.analysis.latents import nearest_segments
+    from core.features.registry import registry_frame
+    from core.views.inspector import (
         segment_events,
         segment_profile,
         segment_summary,
         selection_contrast,
     )
+    from core.views.latent_map import color_spec, latent_map_figure
     from core.views.pitch import segment_pitch_figure
-    from core.features.registry import registry_frame
+    from core.views.table import build_segment_table
 
     run = _ensure_run(args.run)
     cfg = run.config()

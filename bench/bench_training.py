@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from core.model.config import VAEConfig
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.vae import TacticalVAEModule, vae_loss
 from core.model.training import EpochMetrics, train_vae
+from core.model.vae import TacticalVAEModule, vae_loss
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

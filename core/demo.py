@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-from core.model.config import PreprocessConfig, VAEConfig
 from core.infra.paths import datasets_root
+from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import Run, file_lock
 
 logger = logging.getLogger(__name__)

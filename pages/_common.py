@@ -20,7 +20,6 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from core.views.inspect import Filters, SegmentTable, build_segment_table, filter_options
 from core.infra.paths import datasets_root
 from core.runs.store import (
     LATENTS_FILE,
@@ -30,6 +29,7 @@ from core.runs.store import (
     get_run,
     list_runs,
 )
+from core.views.table import Filters, SegmentTable, build_segment_table, filter_options
 
 logger = logging.getLogger(__name__)
 
@@ -460,7 +460,7 @@ def _filter_select(
 
 
 def current_filters() -> Filters:
-    """The sidebar's filters as a :class:`core.views.inspect.Filters`."""
+    """The sidebar's filters as a :class:`core.views.table.Filters`."""
     return Filters(
         **{field: tuple(st.session_state.get(key) or ()) for field, key in FILTER_KEYS.items()}
     )
@@ -559,7 +559,7 @@ def loss_figure(curves: dict[str, pl.DataFrame], *, height: int = 320) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from core.views.inspect import QUALITATIVE
+    from core.views.palettes import QUALITATIVE
 
     fig = make_subplots(
         rows=1, cols=3, subplot_titles=("Total loss", "Reconstruction", "KL divergence")
@@ -591,7 +591,7 @@ def kl_per_dim_figure(metrics: pl.DataFrame, *, height: int = 300) -> Any:
     """KL divergence of each latent dimension per epoch (a flat line near 0 = collapsed)."""
     import plotly.graph_objects as go
 
-    from core.views.inspect import QUALITATIVE
+    from core.views.palettes import QUALITATIVE
 
     fig = go.Figure()
     kl_cols = [c for c in metrics.columns if c.startswith("kl_z")]

@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.views.inspect import adjust_pvalues, feature_order
 from core.features.registry import feature_tier
+from core.views.correlations import adjust_pvalues, feature_order
 from pages._common import definitions, ensure_routed, friendly_errors, require_run
 
 ensure_routed()

@@ -10,9 +10,9 @@ import streamlit as st
 from core.data.sources import SourceError, discover
 from core.data.statsbomb import StatsBombFormatError
 from core.features.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
-from core.views.inspect import feature_coverage
-from core.jobs.manager import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
+from core.features.summary import feature_coverage
 from core.infra.paths import UnsafePathError, data_root, resolve_under
+from core.jobs.manager import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
 from pages._common import (
     dataset_folders,
     ensure_routed,

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core.views.inspect import QUALITATIVE
+from core.views.palettes import QUALITATIVE
 from pages._common import ensure_routed, friendly_errors, require_run, with_registry
 
 ensure_routed()

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.views.inspect import (
-    COLOR_MODES,
-    InspectError,
-    color_spec,
-    filter_mask,
-    latent_map_figure,
-    nearest_segments,
+from core.analysis.latents import nearest_segments
+from core.errors import InspectError
+from core.model.latents import latent_name
+from core.views.inspector import (
     rows_from_selection,
     segment_events,
     segment_profile,
@@ -19,7 +16,10 @@ from core.views.inspect import (
     selection_contrast,
     selection_frame,
 )
+from core.views.latent_map import color_spec, latent_map_figure
+from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
+from core.views.table import filter_mask
 from pages._common import (
     INSPECT_KEY,
     current_filters,
@@ -79,7 +79,7 @@ mode = c1.selectbox(
 latent = 0
 if mode == "latent":
     latent = c2.selectbox(
-        "Latent", range(table.latent_dim), format_func=lambda i: f"z{i}", key="map_latent"
+        "Latent", range(table.latent_dim), format_func=latent_name, key="map_latent"
     )
 shown = int(mask.sum())
 c3.caption(

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
-from core.views.inspect import dataset_overview
+from core.features.summary import dataset_overview
 from core.jobs.manager import JobError, JobInfo, list_jobs, submit_extraction
 from core.runs.store import Run, RunNotFoundError
 from pages._common import (

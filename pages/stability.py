@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.views.inspect import QUALITATIVE
 from core.analysis.stability import (
     DEFAULT_SEEDS,
     StabilityError,
@@ -14,6 +13,7 @@ from core.analysis.stability import (
     stability_report,
     start_seed_runs,
 )
+from core.views.palettes import QUALITATIVE
 from pages._common import ensure_routed, friendly_errors, poll, require_run, show_error
 
 ensure_routed()

@@ -7,8 +7,15 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.views.inspect import QUALITATIVE, filter_mask
-from core.analysis.states import DEFAULT_K_RANGE, StatesError, get_states, load_states, states_cached
+from core.analysis.states import (
+    DEFAULT_K_RANGE,
+    StatesError,
+    get_states,
+    load_states,
+    states_cached,
+)
+from core.views.palettes import QUALITATIVE
+from core.views.table import filter_mask
 from pages._common import (
     current_filters,
     ensure_routed,

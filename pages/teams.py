@@ -7,9 +7,10 @@ import polars as pl
 import streamlit as st
 
 from core.analysis.fingerprints import compare_teams, similar_segments, team_fingerprints
-from core.views.inspect import QUALITATIVE, Filters, filter_expr
 from core.analysis.states import get_states, states_frame
 from core.analysis.timeline import match_minute
+from core.views.palettes import QUALITATIVE
+from core.views.table import Filters, filter_expr
 from pages._common import (
     current_filters,
     ensure_routed,

@@ -7,8 +7,6 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.views.inspect import QUALITATIVE, Filters, filter_options
-from core.runs.store import get_run
 from core.analysis.timeline import (
     DEFAULT_NOISE,
     RunTimeline,
@@ -17,6 +15,9 @@ from core.analysis.timeline import (
     match_timeline,
     run_timeline,
 )
+from core.runs.store import get_run
+from core.views.palettes import QUALITATIVE
+from core.views.table import Filters, filter_options
 from pages._common import (
     current_filters,
     ensure_routed,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.model.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
 from core.jobs.manager import JobError, start_training
+from core.model.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
+from core.model.training import TrainingError
 from core.model.vae import LOSS_REDUCTION
 from core.runs.pipeline import FeaturesFileError
 from core.runs.store import RunNotFoundError, get_run
-from core.model.training import TrainingError
 from pages._common import (
     dataset_folders,
     ensure_routed,

@@ -6,9 +6,10 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.views.inspect import QUALITATIVE
 from core.analysis.timeline import match_minute
 from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
+from core.model.latents import latent_name
+from core.views.palettes import QUALITATIVE
 from pages._common import ensure_routed, friendly_errors, require_run, segment_table, with_registry
 
 ensure_routed()
@@ -25,7 +26,7 @@ with friendly_errors("the Latent traversal page"):
     k = run.config().vae.latent_dim
     interp = run.interpretation()
     c1, c2, c3 = st.columns([1, 2, 1])
-    dim = c1.selectbox("Dimension", list(range(k)), format_func=lambda d: f"z{d}", key="trav_dim")
+    dim = c1.selectbox("Dimension", list(range(k)), format_func=latent_name, key="trav_dim")
     hold = c2.radio(
         "Other dimensions held at",
         ["zero", "segment"],
@@ -97,7 +98,7 @@ for i, feature in enumerate(top):
 fig.add_vline(x=float(trav.base[dim]), line_dash="dot")
 fig.update_layout(
     title=f"Decoded features along z{dim} (in population sd; hover for their units)",
-    xaxis_title=f"z{dim}",
+    xaxis_title=latent_name(dim),
     yaxis_title="decoded value (sd from the mean)",
     height=420,
     margin={"l": 10, "r": 10, "t": 50, "b": 10},
@@ -107,14 +108,16 @@ c1.plotly_chart(fig, key="trav_chart")
 with c2:
     st.markdown("**Correlation answer** (top-5 features by |Pearson r|)")
     st.dataframe(
-        interp.filter(pl.col("latent_dim") == f"z{dim}").select("rank", "feature", "pearson_r"),
+        interp.filter(pl.col("latent_dim") == latent_name(dim)).select(
+            "rank", "feature", "pearson_r"
+        ),
         hide_index=True,
         width="stretch",
         key="trav_corr",
         column_config={"pearson_r": st.column_config.NumberColumn("r", format="%+.3f")},
     )
     # Agreement of the two answers: do the traversal's top movers include the top correlates?
-    corr_top = set(interp.filter(pl.col("latent_dim") == f"z{dim}")["feature"].to_list())
+    corr_top = set(interp.filter(pl.col("latent_dim") == latent_name(dim))["feature"].to_list())
     moved = set(changes.head(len(corr_top))["feature"].to_list())
     if corr_top:
         st.caption(

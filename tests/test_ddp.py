@@ -22,8 +22,8 @@ import torch
 from core.model.config import VAEConfig
 from core.model.ddp import DDP_LOSS_RTOL, train_vae_ddp
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.vae import load_module
 from core.model.training import EpochMetrics, read_metrics_jsonl, train_vae
+from core.model.vae import load_module
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 import torch
 
-from core.model.config import PreprocessConfig, VAEConfig
 from core.demo import demo_configs, ensure_demo
-from core.runs.export import EXPORT_FILES, export_run
-from core.model.vae import TacticalVAEModule
 from core.infra.paths import PROJECT_ROOT
+from core.model.config import PreprocessConfig, VAEConfig
+from core.model.vae import TacticalVAEModule
+from core.runs.export import EXPORT_FILES, export_run
 from core.runs.store import ArtifactMissingError, Run, create_run, get_run
 
 

@@ -1,4 +1,4 @@
-"""Segment inspector, map and pitch logic (core.views.inspect, core.views.pitch) on the real demo run."""
+"""Segment inspector, map and pitch logic (core.views and core.analysis.latents) on the real demo run."""
 
 from __future__ import annotations
 
@@ -10,24 +10,13 @@ import polars as pl
 import pytest
 from scipy.spatial.distance import cdist
 
-from core.views.inspect import (
-    MAX_LEGEND_CATEGORIES,
-    QUALITATIVE,
-    ColorSpec,
-    Filters,
-    InspectError,
-    SegmentTable,
-    adjust_pvalues,
-    build_segment_table,
-    color_spec,
-    dataset_overview,
-    dominant_dimension,
-    feature_coverage,
-    feature_order,
-    filter_mask,
-    filter_options,
-    latent_map_figure,
-    nearest_segments,
+from core.analysis.latents import dominant_dimension, nearest_segments
+from core.errors import InspectError
+from core.features.registry import registry_frame
+from core.features.summary import dataset_overview, feature_coverage
+from core.runs.store import Run
+from core.views.correlations import adjust_pvalues, feature_order
+from core.views.inspector import (
     rows_from_selection,
     segment_events,
     segment_profile,
@@ -35,9 +24,10 @@ from core.views.inspect import (
     selection_contrast,
     selection_frame,
 )
+from core.views.latent_map import ColorSpec, color_spec, latent_map_figure
+from core.views.palettes import MAX_LEGEND_CATEGORIES, QUALITATIVE
 from core.views.pitch import EVENT_STYLES, event_kind, marker_angles, segment_pitch_figure
-from core.features.registry import registry_frame
-from core.runs.store import Run
+from core.views.table import Filters, SegmentTable, build_segment_table, filter_mask, filter_options
 
 TURKEY_ITALY = 3788741
 

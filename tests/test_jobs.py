@@ -21,8 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.model.config import PreprocessConfig, VAEConfig
-from core.model.devices import DeviceInfo
+from core.infra.paths import PROJECT_ROOT, runs_root
 from core.jobs.manager import (
     HEARTBEAT_TIMEOUT_S,
     InvalidJobIdError,
@@ -38,9 +37,10 @@ from core.jobs.manager import (
     submit_extraction,
     wait_job,
 )
-from core.infra.paths import PROJECT_ROOT, runs_root
-from core.runs.store import RunBusyError, delete_run, list_runs, process_alive
+from core.model.config import PreprocessConfig, VAEConfig
+from core.model.devices import DeviceInfo
 from core.model.training import TrainingError
+from core.runs.store import RunBusyError, delete_run, list_runs, process_alive
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +141,11 @@ def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
     assert pid is not None and process_alive(pid)
     # Visible as running from a fresh process (app restarted while it trains).
     out = subprocess.run(
-        [sys.executable, "-c", f"from core.jobs.manager import get_job; print(get_job({job_id!r}).state)"],
+        [
+            sys.executable,
+            "-c",
+            f"from core.jobs.manager import get_job; print(get_job({job_id!r}).state)",
+        ],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
         capture_output=True,

@@ -17,10 +17,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.model.config import PreprocessConfig, VAEConfig
-from core.views.inspect import adjust_pvalues, feature_order, nearest_segments
+from core.analysis.latents import nearest_segments
 from core.features.registry import registry_frame
+from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import Run, create_run, delete_run, get_run, list_runs
+from core.views.correlations import adjust_pvalues, feature_order
 from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")

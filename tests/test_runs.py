@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 import torch
 
-from core.model.config import PreprocessConfig, VAEConfig
 from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.infra.paths import runs_root
+from core.model.config import PreprocessConfig, VAEConfig
+from core.model.training import encode_means
 from core.runs.store import (
     ArtifactMissingError,
     InvalidRunIdError,
@@ -26,7 +27,6 @@ from core.runs.store import (
     list_runs,
     run_id_for,
 )
-from core.model.training import encode_means
 
 SMALL = VAEConfig(latent_dim=3, hidden_dims=(16,), n_epochs=2, batch_size=32, random_state=3)
 

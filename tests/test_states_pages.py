@@ -143,9 +143,9 @@ def test_traversal_page(demo_run: Run) -> None:
 
 
 def test_stability_page(demo_run: Run) -> None:
+    from core.analysis.stability import seed_config
     from core.runs.pipeline import execute_run
     from core.runs.store import create_run
-    from core.analysis.stability import seed_config
 
     cfg = demo_run.config()
     other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)

@@ -17,9 +17,14 @@ import pytest
 import torch
 
 from core.model.config import ConfigError, PreprocessConfig, VAEConfig
-from core.model.devices import DeviceInfo, assign_device, best_device, describe_devices, detect_devices
+from core.model.devices import (
+    DeviceInfo,
+    assign_device,
+    best_device,
+    describe_devices,
+    detect_devices,
+)
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.vae import TacticalVAEModule, vae_loss
 from core.model.training import (
     EpochMetrics,
     FlatParameters,
@@ -32,6 +37,7 @@ from core.model.training import (
     read_metrics_jsonl,
     train_vae,
 )
+from core.model.vae import TacticalVAEModule, vae_loss
 
 SMALL = {"latent_dim": 3, "hidden_dims": (32, 16), "batch_size": 32, "n_epochs": 6, "dropout": 0.1}
 

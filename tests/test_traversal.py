@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from core.model.preprocessing import PreprocessingPipeline
 from core.analysis.traversal import (
     DEFAULT_VALUES,
     TraversalError,
@@ -19,6 +18,7 @@ from core.analysis.traversal import (
     traversal_text,
     traverse,
 )
+from core.model.preprocessing import PreprocessingPipeline
 
 if TYPE_CHECKING:
     from core.runs.store import Run

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from core.errors import FingerprintError
+
 if TYPE_CHECKING:
     from core.runs.store import Run
 
 _LATENT = re.compile(r"^z\d+$")
-
-
-class FingerprintError(ValueError):
-    """A team, segment or column asked for is not in the data."""
 
 
 def latent_columns(latents: pl.DataFrame) -> list[str]:
@@ -98,7 +96,7 @@ def similar_segments(
     With ``team_id``, only that team's segments are candidates (the selected segment itself
     is never returned). Adds ``distance`` and sorts by it.
     """
-    from core.views.inspect import nearest_segments
+    from core.analysis.latents import nearest_segments
 
     zs = latent_columns(latents)
     hit = latents.filter(pl.col("segment_id") == segment_id)

@@ -12,10 +12,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy import special, stats
 
+from core.errors import InspectError
+from core.model.latents import latent_names
+
 logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 Progress = Callable[[int, int, str], None]
 
@@ -23,11 +30,6 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 """A latent dimension is active when the variance of its posterior mean exceeds this."""
 
 INTERPRETATION_COLUMNS = ("latent_dim", "rank", "feature", "pearson_r", "abs_r", "p_value")
-
-
-def latent_names(k: int) -> list[str]:
-    """``["z0", ..., "z{k-1}"]``: the names latent dimensions carry everywhere."""
-    return [f"z{i}" for i in range(k)]
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
@@ -255,3 +257,30 @@ def diagnostics(
         "collapsed_dims": collapsed,
         "warnings": warnings,
     }
+
+
+def dominant_dimension(latents: npt.NDArray[np.floating[Any]]) -> IntArray:
+    """Index of the latent with the largest absolute value per segment (the notebook's colouring)."""
+    return np.argmax(np.abs(latents), axis=1).astype(np.int64)
+
+
+def nearest_segments(
+    latents: npt.NDArray[np.floating[Any]], row: int, k: int = 5
+) -> tuple[IntArray, FloatArray]:
+    """Rows of the ``k`` segments closest to ``row`` in latent space (Euclidean), nearest first.
+
+    The segment itself is excluded; ties break by row order. O(n * latent_dim) per call.
+    """
+    n = latents.shape[0]
+    if not 0 <= row < n:
+        raise InspectError(f"Segment row {row} is outside this run's {n} segments.")
+    k = min(k, n - 1)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    diff = latents - latents[row]
+    d2 = np.einsum("ij,ij->i", diff, diff, dtype=np.float64)
+    d2[row] = np.inf
+    idx = np.argpartition(d2, k - 1)[:k] if k < n - 1 else np.flatnonzero(np.isfinite(d2))
+    order = np.lexsort((idx, d2[idx]))
+    idx = idx[order][:k].astype(np.int64)
+    return idx, np.sqrt(d2[idx])

@@ -21,7 +21,9 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
+from core.errors import StabilityError
 from core.model.config import VAEConfig
+from core.model.latents import latent_name, latent_names
 
 if TYPE_CHECKING:
     from core.jobs.manager import TrainRequest
@@ -33,10 +35,6 @@ logger = logging.getLogger(__name__)
 STABILITY_DIR = "stability"
 TOP_K = 5
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2, 3, 4)
-
-
-class StabilityError(ValueError):
-    """The runs cannot be compared (different segments, latent sizes, unfinished runs)."""
 
 
 # --- pure math --------------------------------------------------------------------------------
@@ -157,7 +155,7 @@ def top_k_agreement(
     others = slice(1, None)
     return pl.DataFrame(
         {
-            "dim": [f"z{i}" for i in range(kd)],
+            "dim": latent_names(kd),
             "mean_jaccard": mean_j,
             "min_jaccard": min_j,
             "mean_abs_corr": _nanmean_rows(codes_r[others].T),
@@ -302,7 +300,7 @@ def stability_report(
                     "seed": s.seed,
                     "run_id": s.run_id,
                     "dim": zc,
-                    "matched_dim": [f"z{j}" if j >= 0 else None for j in m.match],
+                    "matched_dim": [latent_name(j) if j >= 0 else None for j in m.match],
                     "sign": m.sign,
                     "abs_corr": m.abs_corr,
                     "top_features": _top_names(R_al, names, k),

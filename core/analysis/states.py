@@ -27,8 +27,9 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
-from core.infra.io import to_json
+from core.errors import StatesError
 from core.features.registry import FEATURE_PATTERN
+from core.infra.io import to_json
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -48,10 +49,6 @@ LABEL_FEATURES = 2  # distinctive features named in a state's label
 MIN_LABEL_EFFECT = 0.25  # |standardised difference| below this is "typical", not distinctive
 
 _ACRONYMS = {"ppda": "PPDA", "xg": "xG", "xga": "xGA"}
-
-
-class StatesError(ValueError):
-    """The inputs cannot support a state analysis (too few rows, bad K range, ...)."""
 
 
 # --- pure math --------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from core.errors import TimelineError
+
 if TYPE_CHECKING:
     from core.runs.store import Run
 
@@ -28,10 +30,6 @@ logger = logging.getLogger(__name__)
 PERIOD_START_MINUTE: dict[int, float] = {1: 0.0, 2: 45.0, 3: 90.0, 4: 105.0, 5: 120.0}
 DEFAULT_NOISE = 0.3  # probability that a window's mixture state is not its hidden state
 HMM_FIT_SAMPLE = 20_000  # windows (whole sequences) the transition matrix is learned from
-
-
-class TimelineError(ValueError):
-    """The match, its events or the sequences cannot make a timeline."""
 
 
 def match_minute(period: pl.Expr, time_s: pl.Expr) -> pl.Expr:

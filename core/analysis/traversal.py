@@ -16,15 +16,13 @@ import numpy as np
 import polars as pl
 
 from core.analysis.states import feature_short_name
+from core.errors import TraversalError
+from core.model.latents import latent_name
 
 if TYPE_CHECKING:
     from core.runs.store import Run
 
 DEFAULT_VALUES: tuple[float, ...] = tuple(np.round(np.linspace(-3.0, 3.0, 13), 6))
-
-
-class TraversalError(ValueError):
-    """The dimension, base code or values asked for do not fit the model."""
 
 
 class _Decoder(Protocol):
@@ -184,7 +182,7 @@ def traversal_text(trav: Traversal, *, at: float = 2.0, n: int = 3) -> str:
         f"{r['name']} {_fmt(r['from_value'])} -> {_fmt(r['to_value'])}"
         for r in changes.iter_rows(named=True)
     ]
-    return f"z{trav.dim} {trav.values[i1]:+g}: " + ", ".join(parts)
+    return f"{latent_name(trav.dim)} {trav.values[i1]:+g}: " + ", ".join(parts)
 
 
 def run_traversal(

@@ -118,8 +118,8 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from core.model.config import ConfigError, PreprocessConfig, VAEConfig
     from core.jobs.manager import check_training_input
+    from core.model.config import ConfigError, PreprocessConfig, VAEConfig
     from core.runs.pipeline import execute_run
     from core.runs.store import create_run, get_run, process_alive, run_id_for
 

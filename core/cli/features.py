@@ -7,7 +7,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.features.extract import ExtractionError, ExtractionSummary, default_workers, extract_features
+from core.features.extract import (
+    ExtractionError,
+    ExtractionSummary,
+    default_workers,
+    extract_features,
+)
 from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
 
 

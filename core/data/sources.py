@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.data.statsbomb import StatsBombFormatError, read_competitions, read_matches_file
+from core.errors import SourceError
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,6 @@ DEMO_MATCHES: Final[tuple[dict[str, Any], ...]] = (
         "match_date": None,
     },
 )
-
-
-class SourceError(FileNotFoundError):
-    """A source cannot be read at all (missing path, empty folder, demo files absent)."""
 
 
 @dataclass(frozen=True)

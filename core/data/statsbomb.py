@@ -25,6 +25,7 @@ from core.data.schema import (
     PITCH_WIDTH,
     UNKNOWN_TYPE,
 )
+from core.errors import StatsBombFormatError
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +166,6 @@ MIRROR_MARGIN: Final = 5.0
 OUT_OF_ORDER_S: Final = 60.0
 # Events on each side of an event that its time is checked against (in index order).
 NEIGHBOURS: Final = 10
-
-
-class StatsBombFormatError(ValueError):
-    """A file is not the StatsBomb JSON it should be (corrupt, truncated, wrong kind)."""
 
 
 @dataclass(frozen=True)

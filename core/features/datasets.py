@@ -8,18 +8,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.jobs.manager import DATASET_NAME_RE
-from core.infra.paths import datasets_root, resolve_under
-from core.runs.pipeline import FeaturesFileError, load_features
+from core.errors import DatasetImportError
 from core.features.registry import feature_tier
+from core.infra.paths import datasets_root, resolve_under
+from core.jobs.manager import DATASET_NAME_RE
+from core.runs.pipeline import FeaturesFileError, load_features
 
 logger = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # below the server's maxUploadSize (.streamlit/config.toml)
-
-
-class DatasetImportError(ValueError):
-    """An uploaded features table was refused; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ from core.data.statsbomb import (
     read_lineup_teams,
     read_three_sixty,
 )
+from core.errors import TacticalError
 from core.features.compute import segment_features
-from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.features.registry import feature_names
 from core.features.segments import (
     DEFAULT_STRIDE_S,
@@ -47,6 +47,7 @@ from core.features.segments import (
     segment_context,
     window_segments,
 )
+from core.infra.io import atomic_write_json, atomic_write_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class ExtractionSummary:
         return d
 
 
-class ExtractionError(RuntimeError):
+class ExtractionError(TacticalError, RuntimeError):
     """Nothing could be extracted; ``summary`` says what was tried and why it failed."""
 
     def __init__(self, message: str, summary: ExtractionSummary) -> None:

@@ -8,6 +8,7 @@ minute of the segment. "On-ball actions" are passes, carries, take-ons and shots
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Final
 
@@ -441,3 +442,8 @@ def feature_info(name: str) -> FeatureInfo:
 def registry_frame() -> pl.DataFrame:
     """The registry as a table: name, tier, definition, unit, direction."""
     return pl.DataFrame([asdict(f) for f in FEATURES])
+
+
+def feature_columns(columns: Iterable[str]) -> list[str]:
+    """Feature column names (``t<tier>_<name>``), in their given order; never ``team_id``."""
+    return [c for c in columns if FEATURE_PATTERN.match(c)]

@@ -8,6 +8,7 @@ temporary file in (atomic on POSIX and Windows within one file system).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import uuid
@@ -124,3 +125,23 @@ def append_line(path: str | os.PathLike[str], line: str) -> None:
         os.write(fd, data)
     finally:
         os.close(fd)
+
+
+_FINGERPRINT_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes (cached per path, size and mtime within this process)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    cached = _FINGERPRINT_CACHE.get(key)
+    if cached:
+        return cached
+    h = hashlib.sha256()
+    with p.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    _FINGERPRINT_CACHE[key] = digest
+    return digest

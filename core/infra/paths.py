@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.errors import UnsafePathError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DATA_ROOT_ENV = "TACTICAL_DATA_ROOT"
 RUNS_ROOT_ENV = "TACTICAL_RUNS_ROOT"
-
-
-class UnsafePathError(ValueError):
-    """A user-supplied path points outside the root it must stay under."""
 
 
 def data_root() -> Path:

@@ -38,9 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from core.model.config import PreprocessConfig, VAEConfig
+from core.errors import InvalidJobIdError, JobError, JobNotFoundError
 from core.infra.io import atomic_write_json, read_json
 from core.infra.paths import PROJECT_ROOT, UnsafePathError, datasets_root, jobs_root, resolve_under
+from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -75,18 +76,6 @@ HEARTBEAT_TIMEOUT_S = 180.0  # a running job silent this long is reported failed
 SPAWN_TIMEOUT_S = 60.0  # a queued job whose worker never recorded a pid
 PROGRESS_EVERY_S = 0.5  # at most this often a job.json rewrite for progress
 LOG_TAIL_LINES = 30
-
-
-class JobError(RuntimeError):
-    """A job cannot be submitted or controlled (the message says why)."""
-
-
-class JobNotFoundError(LookupError):
-    """No job with this id."""
-
-
-class InvalidJobIdError(JobNotFoundError, ValueError):
-    """The string is not a job id (wrong shape, or a path that escapes the jobs folder)."""
 
 
 class JobTerminated(BaseException):
@@ -753,8 +742,8 @@ def check_training_input(
     Loads the features, filters and preprocesses them exactly as the job will, and checks
     the shapes against ``vae_cfg``. Returns ``(n_segments, n_inputs)``.
     """
-    from core.runs.pipeline import load_features, prepare
     from core.model.training import check_trainable
+    from core.runs.pipeline import load_features, prepare
 
     data = prepare(load_features(features_path), prep_cfg)
     check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)

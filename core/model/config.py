@@ -11,15 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.errors import ConfigError
+
 NullStrategy = Literal["impute_median", "drop_rows"]
 SegmentType = Literal["window", "possession"]
 
 NULL_STRATEGIES: tuple[str, ...] = ("impute_median", "drop_rows")
 SEGMENT_TYPES: tuple[str, ...] = ("window", "possession")
-
-
-class ConfigError(ValueError):
-    """A configuration value is out of range or of the wrong kind."""
 
 
 def _check(condition: bool, message: str) -> None:

@@ -37,9 +37,8 @@ import torch.distributed as dist
 import torch.multiprocessing as tmp
 from torch.nn.parallel import DistributedDataParallel
 
-from core.model.config import VAEConfig
 from core.infra.io import atomic_write_json
-from core.model.vae import TacticalVAEModule, load_module, save_module
+from core.model.config import VAEConfig
 from core.model.training import (
     Callback,
     EpochMetrics,
@@ -52,6 +51,7 @@ from core.model.training import (
     run_epochs,
     validate_matrix,
 )
+from core.model.vae import TacticalVAEModule, load_module, save_module
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,16 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from core.model.config import NULL_STRATEGIES, PreprocessConfig
+from core.errors import (
+    MissingColumnsError,
+    NoFeatureColumnsError,
+    NotFittedError,
+    NoUsableFeaturesError,
+    PreprocessingError,
+    TooFewRowsError,
+)
 from core.infra.io import atomic_write_npz, atomic_write_text
+from core.model.config import NULL_STRATEGIES, PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
@@ -28,30 +36,6 @@ FORMAT_VERSION = 1
 MIN_ROWS = 2
 
 FloatArray = npt.NDArray[np.float64]
-
-
-class PreprocessingError(ValueError):
-    """The feature table cannot be turned into a model matrix (the message says why)."""
-
-
-class NoFeatureColumnsError(PreprocessingError):
-    """No column matches the ``t<digit>_`` feature pattern."""
-
-
-class NoUsableFeaturesError(PreprocessingError):
-    """Every feature column was dropped (all null, mostly null or constant)."""
-
-
-class TooFewRowsError(PreprocessingError):
-    """Fewer usable rows than the model needs."""
-
-
-class MissingColumnsError(PreprocessingError):
-    """``transform`` got a table without some of the fitted feature columns."""
-
-
-class NotFittedError(PreprocessingError):
-    """``transform`` (or save) was called before ``fit``."""
 
 
 def feature_pattern(prefix: str = "t") -> re.Pattern[str]:

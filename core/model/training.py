@@ -26,9 +26,10 @@ import numpy.typing as npt
 import torch
 from tqdm.auto import tqdm
 
+from core.errors import TacticalError, TrainingError
+from core.infra.io import append_line
 from core.model.config import VAEConfig
 from core.model.devices import best_device
-from core.infra.io import append_line
 from core.model.vae import TacticalVAEModule, vae_loss_terms
 
 logger = logging.getLogger(__name__)
@@ -39,11 +40,7 @@ STOP_POLL_S = 0.5
 AllReduce = Callable[[torch.Tensor], None]
 
 
-class TrainingError(ValueError):
-    """Training cannot start on this input (the message says what to change)."""
-
-
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(TacticalError, RuntimeError):
     """The epoch loss became NaN or infinite; ``history`` holds the finite epochs before it."""
 
     def __init__(self, epoch: int, history: list[EpochMetrics], detail: str = "") -> None:

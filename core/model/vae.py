@@ -151,6 +151,14 @@ class TacticalVAEModule(nn.Module):
         return module
 
 
+def state_dict_input_dim(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Model input width from the first encoder layer's weight (shape ``(out, in)``)."""
+    for key in sorted(state_dict):
+        if key.startswith("encoder.") and key.endswith(".weight"):
+            return int(state_dict[key].shape[1])
+    raise ValueError("Not a TacticalVAEModule state dict (no encoder weights).")
+
+
 def save_module(module: TacticalVAEModule, path: str | os.PathLike[str]) -> Path:
     """Write the module's state dict atomically (loadable with ``weights_only=True``)."""
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}

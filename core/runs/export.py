@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from core.analysis.latents import dominant_dimension
+from core.errors import ArtifactMissingError
 from core.infra.io import (
     atomic_path,
     atomic_write_bytes,
@@ -26,7 +28,8 @@ from core.infra.io import (
     atomic_write_parquet,
     atomic_write_text,
 )
-from core.runs.store import PREPROCESSING_FILE, ArtifactMissingError, Run, get_run, model_input_dim
+from core.model.vae import state_dict_input_dim
+from core.runs.store import PREPROCESSING_FILE, Run, get_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,7 +80,7 @@ def _model(run: Run, out: Path) -> Path:
     losses = run.metrics()["total"].to_list()
     checkpoint = {
         "state_dict": sd,
-        "input_dim": model_input_dim(sd),
+        "input_dim": state_dict_input_dim(sd),
         "config_latent_dim": cfg.latent_dim,
         "config_hidden_dims": tuple(cfg.hidden_dims),
         "config_beta": cfg.beta,
@@ -193,7 +196,7 @@ def _figures(run: Run, out: Path) -> list[Path]:
     paths.append(_save(fig, out / "vae_top5_correlations.png"))
 
     # UMAP coloured by dominant dimension (section 8).
-    dominant = np.argmax(np.abs(z), axis=1)
+    dominant = dominant_dimension(z)
     fig = Figure(figsize=(9, 7))
     ax = fig.subplots()
     sc = ax.scatter(

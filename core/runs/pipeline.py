@@ -21,8 +21,9 @@ import numpy as np
 import polars as pl
 
 from core.analysis import latents as analysis
-from core.model.config import PreprocessConfig, VAEConfig
 from core.data.schema import REQUIRED_METADATA_COLUMNS
+from core.errors import FeaturesFileError
+from core.features.registry import feature_tier
 from core.infra.io import (
     append_line,
     atomic_write_json,
@@ -31,7 +32,7 @@ from core.infra.io import (
     atomic_write_text,
     to_json,
 )
-from core.features.registry import feature_tier
+from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import (
     CORRELATIONS_FILE,
     DIAGNOSTICS_FILE,
@@ -70,10 +71,6 @@ STALE_ON_RETRY = (
     UMAP_FILE,
     DIAGNOSTICS_FILE,
 )  # at most this often a status.json rewrite during training
-
-
-class FeaturesFileError(ValueError):
-    """The features file cannot be used for training (the message says why and what to do)."""
 
 
 class RunCancelled(Exception):
@@ -335,8 +332,8 @@ def _execute(
     should_stop: ShouldStop | None,
     world_size: int,
 ) -> None:
-    from core.model.vae import save_module
     from core.model.training import check_trainable, encode_means, train_vae
+    from core.model.vae import save_module
 
     def check_stop() -> None:
         if should_stop is not None and should_stop():

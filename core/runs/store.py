@@ -9,7 +9,6 @@ Pages read run folders only through :class:`Run`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -17,21 +16,27 @@ import logging
 import os
 import re
 import shutil
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
+from core.errors import (
+    ArtifactMissingError,
+    InvalidRunIdError,
+    RunNotFoundError,
+    UnsafePathError,
+)
+from core.infra.io import atomic_write_json, file_sha256, read_json
+from core.infra.locks import file_lock
+from core.infra.paths import resolve_under, runs_root
+from core.infra.process import tail_text, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
-from core.infra.io import atomic_write_json, read_json
-from core.infra.paths import UnsafePathError, resolve_under, runs_root
+from core.model.latents import kl_column, latent_names
+from core.runs.status import RunStatus
 
 if TYPE_CHECKING:
     import torch
@@ -44,14 +49,11 @@ logger = logging.getLogger(__name__)
 RUN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 RUN_FORMAT_VERSION = 1
 
-RunState = Literal["queued", "running", "done", "failed", "cancelled"]
-RUN_STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
-FINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
-ACTIVE_STATES: frozenset[str] = frozenset({"queued", "running"})
 
 # File names inside a run folder (docs/contracts.md).
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
+STATUS_LOCK_FILE = ".status.lock"
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -64,107 +66,6 @@ DIAGNOSTICS_FILE = "diagnostics.json"
 LOG_FILE = "log.txt"
 
 METRIC_COLUMNS = ("epoch", "total", "recon", "kl", "lr", "seconds")
-
-
-class RunNotFoundError(LookupError):
-    """No run folder with this id exists."""
-
-
-class InvalidRunIdError(RunNotFoundError, ValueError):
-    """The string is not a run id at all (wrong shape, or a path that escapes the store)."""
-
-
-class ArtifactMissingError(FileNotFoundError):
-    """A run exists but one of its files has not been written (yet)."""
-
-
-class RunBusyError(RuntimeError):
-    """The run is being computed by a live process; the operation would corrupt it."""
-
-
-def utc_now() -> str:
-    """ISO-8601 UTC timestamp with seconds, e.g. ``2026-11-26T08:40:12Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-# --- process liveness (shared with core.jobs.manager) --------------------------------------------
-
-
-def process_start_time(pid: int) -> str | None:
-    """Kernel start time of ``pid`` (``/proc/<pid>/stat`` field 22), None if unknown.
-
-    Stored beside a pid so a recycled pid is not mistaken for the original process.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces.
-    rest = stat.rsplit(")", 1)[-1].split()
-    return rest[19] if len(rest) > 19 else None
-
-
-def process_alive(pid: int | None, start_time: str | None = None) -> bool:
-    """True when ``pid`` runs and is not a zombie (and, if given, started at ``start_time``)."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True  # no /proc (not Linux): trust kill(0)
-    rest = stat.rsplit(")", 1)[-1].split()
-    if rest and rest[0] in ("Z", "X"):
-        return False
-    return not (start_time is not None and len(rest) > 19 and rest[19] != start_time)
-
-
-# --- status -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """Contents of ``status.json``: where a run is and who is computing it."""
-
-    state: str = "queued"  # queued | running | done | failed | cancelled
-    stage: str = "queued"  # queued, loading, preprocessing, training, encoding, ... done
-    progress: float = 0.0  # 0..1 over the whole run (training + analyses)
-    eta_s: float | None = None  # estimated seconds left, None when unknown
-    message: str = ""  # one human line on what is happening
-    error: str | None = None  # why it failed (names the epoch for a non-finite loss)
-    pid: int | None = None  # process computing it
-    pid_start: str | None = None  # that process's kernel start time (guards pid reuse)
-    heartbeat: float | None = None  # unix time of the last sign of life
-    job_id: str | None = None  # background job computing it, if any
-    device: str | None = None  # torch device name
-    epoch: int | None = None  # last finished epoch
-    n_epochs: int | None = None  # epochs planned
-    started_at: str | None = None
-    finished_at: str | None = None
-    updated_at: str | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.state in FINAL_STATES
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunStatus:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -248,25 +149,6 @@ class Correlations:
 
 # --- hashing ------------------------------------------------------------------------------
 
-_FINGERPRINT_CACHE: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (cached per path, size and mtime within this process)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    cached = _FINGERPRINT_CACHE.get(key)
-    if cached:
-        return cached
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    _FINGERPRINT_CACHE[key] = digest
-    return digest
-
 
 def _check_features_path(features_path: str | os.PathLike[str]) -> Path:
     path = Path(features_path).expanduser()
@@ -302,8 +184,6 @@ def _run_id(features_digest: str, vae_cfg: VAEConfig, prep_cfg: PreprocessConfig
 
 
 # --- the run object -------------------------------------------------------------------------
-
-_STATUS_LOCK = threading.Lock()
 
 
 class Run:
@@ -360,42 +240,20 @@ class Run:
             return None
 
     def status(self) -> RunStatus:
-        """Current ``status.json``; a run whose computing process died reads as failed."""
+        """The run's ``status.json`` as written (a pure read; ``core.jobs.run_status``
+        also notices a computing process that died)."""
         st = self._status_raw()
         if st is None:
             return RunStatus(state="queued", stage="queued", message="no status yet")
-        if st.is_active and st.job_id:
-            # A background job computes it: the job layer notices a dead worker (and keeps
-            # its log tail), then mirrors the final state here.
-            from core.jobs.manager import JobNotFoundError, get_job
-
-            try:
-                if get_job(st.job_id).is_final:
-                    return self._status_raw() or st
-            except JobNotFoundError:
-                pass
-            return st
-        if st.state == "running" and st.pid and not process_alive(st.pid, st.pid_start):
-            # The job layer usually records the death first (with its log tail); this is the
-            # fallback for in-process runs (CLI `train`) whose process was killed.
-            time.sleep(0.05)
-            again = self._status_raw() or st
-            if again.state == "running" and not process_alive(again.pid, again.pid_start):
-                return self.update_status(
-                    state="failed",
-                    stage=again.stage,
-                    error=(
-                        f"The process computing this run (pid {again.pid}) died during stage "
-                        f"'{again.stage}' without reporting an error (killed?)."
-                    ),
-                    finished_at=utc_now(),
-                )
-            return again
         return st
 
     def update_status(self, **changes: Any) -> RunStatus:
-        """Merge ``changes`` into ``status.json`` atomically and return the new status."""
-        with _STATUS_LOCK:
+        """Merge ``changes`` into ``status.json`` atomically and return the new status.
+
+        Writers in other processes (the worker, a page reconciling a dead worker) are
+        serialised by a lock file beside it, so no update is lost.
+        """
+        with file_lock(self.path / STATUS_LOCK_FILE):
             current = self._status_raw() or RunStatus()
             data = {**current.to_dict(), **changes, "updated_at": utc_now()}
             new = RunStatus.from_dict(data)
@@ -417,7 +275,7 @@ class Run:
         # Lines are appended with one write each; drop a trailing partial line if any.
         data = data[: data.rfind(b"\n") + 1]
         k = self.config().vae.latent_dim
-        kl_cols = [f"kl_z{i}" for i in range(k)]
+        kl_cols = [kl_column(i) for i in range(k)]
         schema: dict[str, Any] = {
             "epoch": pl.Int64,
             **{c: pl.Float64 for c in METRIC_COLUMNS[1:]},
@@ -443,7 +301,7 @@ class Run:
 
     def latent_columns(self) -> list[str]:
         """Names of the latent columns (``z0..``)."""
-        return [f"z{i}" for i in range(self.config().vae.latent_dim)]
+        return latent_names(self.config().vae.latent_dim)
 
     def latent_matrix(self) -> np.ndarray:
         """Posterior means as an ``(n_segments, latent_dim)`` float64 array."""
@@ -459,7 +317,7 @@ class Run:
                 spearman_r=np.asarray(npz["spearman_r"]),
                 spearman_p=np.asarray(npz["spearman_p"]),
                 feature_names=[str(s) for s in npz["feature_names"]],
-                latent_names=[f"z{i}" for i in range(r.shape[0])],
+                latent_names=latent_names(r.shape[0]),
             )
 
     def interpretation(self) -> pl.DataFrame:
@@ -501,45 +359,14 @@ class Run:
 
     def load_model(self, device: str | torch.device = "cpu") -> TacticalVAEModule:
         """The trained ``TacticalVAEModule`` in eval mode on ``device``."""
-        from core.model.vae import TacticalVAEModule
+        from core.model.vae import load_module
 
-        cfg = self.config().vae
-        sd = self.state_dict()
-        module = TacticalVAEModule(
-            input_dim=model_input_dim(sd),
-            latent_dim=cfg.latent_dim,
-            hidden_dims=cfg.hidden_dims,
-            dropout=cfg.dropout,
-        )
-        module.load_state_dict(sd)
-        module.to(device)
-        module.eval()
-        return module
+        module = load_module(self._require(MODEL_FILE), dropout=self.config().vae.dropout)
+        return module.to(device)
 
     def log_tail(self, n: int = 40) -> str:
         """Last ``n`` lines of the run's log (empty when there is none)."""
         return tail_text(self.path / LOG_FILE, n)
-
-
-def model_input_dim(sd: dict[str, Any]) -> int:
-    """Model input width from the first encoder layer's weight (``(out, in)``)."""
-    for key in sorted(sd):
-        if key.startswith("encoder.") and key.endswith(".weight"):
-            return int(sd[key].shape[1])
-    raise ArtifactMissingError("model.pt holds no encoder weights; the file is not ours.")
-
-
-def tail_text(path: Path, n: int = 40, max_bytes: int = 64_000) -> str:
-    """Last ``n`` lines of a text file, reading at most ``max_bytes`` from its end."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except FileNotFoundError:
-        return ""
-    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-n:])
 
 
 # --- the store ----------------------------------------------------------------------------
@@ -621,39 +448,12 @@ def list_runs() -> list[Run]:
     return [r for _, r in found]
 
 
-def delete_run(run_id: str, *, force: bool = False) -> None:
-    """Delete a run folder. Refuses a run a live process is computing unless ``force``."""
+def remove_run(run_id: str) -> None:
+    """Delete a run folder, whatever its state (``core.jobs.delete_run`` first refuses a
+    run that a live process is computing)."""
     run = get_run(run_id)
-    st = run.status()  # reconciles a dead worker first
-    if not force and st.is_active:
-        live = st.state == "running" and process_alive(st.pid, st.pid_start)
-        if st.job_id:
-            from core.jobs.manager import JobNotFoundError, get_job
-
-            with contextlib.suppress(JobNotFoundError):
-                live = live or get_job(st.job_id).is_active
-        if live:
-            raise RunBusyError(
-                f"Run {run_id} is {st.state}"
-                f"{' in job ' + st.job_id if st.job_id else ' in process ' + str(st.pid)}; "
-                "cancel it first."
-            )
     # Rename first so the store never lists a half-deleted run.
     trash = run.path.with_name(f".deleted-{run_id}-{uuid.uuid4().hex[:6]}")
     run.path.replace(trash)
     shutil.rmtree(trash, ignore_errors=True)
     logger.info("Deleted run %s", run_id)
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock on ``path`` (``fcntl.flock``; released on exit or death)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

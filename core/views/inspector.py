@@ -1,0 +1,232 @@
+"""What the dashboard needs to explain one segment or a group of them, computed without
+Streamlit: vectorised calls over a :class:`~core.views.table.SegmentTable`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import stats
+
+from core.errors import InspectError
+from core.views.table import SegmentTable
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+# --- one segment -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    """Who, when and in what score state: the inspector's headline for one segment."""
+
+    row: int
+    segment_id: str
+    match_id: int | None
+    match_label: str
+    team_id: int | None
+    team_name: str
+    opponent_name: str
+    period: int | None
+    start_time: float  # seconds from the start of the period
+    end_time: float
+    minute_start: float  # match clock minute at the segment's start
+    minute_end: float
+    score_state: int | None
+    segment_type: str
+
+    @property
+    def minute_range(self) -> str:
+        """``"34'–39'"`` (match clock minutes, floored)."""
+        return f"{int(self.minute_start)}'–{int(self.minute_end)}'"
+
+    @property
+    def score_text(self) -> str:
+        if self.score_state is None:
+            return "score unknown"
+        if self.score_state == 0:
+            return "level"
+        word = "leading" if self.score_state > 0 else "trailing"
+        return f"{word} by {abs(self.score_state)}"
+
+    @property
+    def headline(self) -> str:
+        """One line naming the segment: team, match, period and minutes."""
+        period = f"period {self.period}" if self.period is not None else "period ?"
+        return f"{self.team_name} · {self.match_label} · {period} · {self.minute_range}"
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def segment_summary(table: SegmentTable, row: int) -> SegmentSummary:
+    """Headline facts of segment ``row`` from the table's metadata."""
+    if not 0 <= row < table.n:
+        raise InspectError(f"Segment row {row} is outside this run's {table.n} segments.")
+    r = table.meta.row(row, named=True)
+    start = float(r.get("start_time") or 0.0)
+    end = float(r.get("end_time") or start)
+    minute = r.get("match_minute")
+    minute_start = float(minute) if minute is not None else start / 60.0
+    team = r.get("team_name") or (f"Team {r['team_id']}" if r.get("team_id") is not None else "?")
+    opponent = r.get("opponent_name") or (
+        f"Team {r['opponent_id']}" if r.get("opponent_id") is not None else "?"
+    )
+    return SegmentSummary(
+        row=row,
+        segment_id=str(r.get("segment_id")),
+        match_id=_opt_int(r.get("match_id")),
+        match_label=str(r.get("match_label") or f"Match {r.get('match_id')}"),
+        team_id=_opt_int(r.get("team_id")),
+        team_name=str(team),
+        opponent_name=str(opponent),
+        period=_opt_int(r.get("period")),
+        start_time=start,
+        end_time=end,
+        minute_start=minute_start,
+        minute_end=minute_start + max(end - start, 0.0) / 60.0,
+        score_state=_opt_int(r.get("score_state")),
+        segment_type=str(r.get("segment_type") or ""),
+    )
+
+
+def segment_profile(
+    table: SegmentTable, row: int, registry: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The segment's features as z-scores against all the run's segments, largest |z| first.
+
+    Columns: ``feature``, ``value``, ``mean``, ``z``, plus ``definition`` and ``unit`` when a
+    registry frame (``core.features.registry.registry_frame()``: ``name``, ``definition``, ``unit``)
+    is given. Features with no spread or a null value get a null ``z`` and sort last.
+    """
+    if not 0 <= row < table.n:
+        raise InspectError(f"Segment row {row} is outside this run's {table.n} segments.")
+    values = table.features[row]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(
+            table.feature_std > 0, (values - table.feature_mean) / table.feature_std, np.nan
+        )
+    frame = pl.DataFrame(
+        {
+            "feature": table.feature_names,
+            "value": values,
+            "mean": table.feature_mean,
+            "z": z,
+        },
+        schema={"feature": pl.String, "value": pl.Float64, "mean": pl.Float64, "z": pl.Float64},
+    ).with_columns(pl.col("value", "mean", "z").fill_nan(None))
+    frame = _with_definitions(frame, registry)
+    return frame.sort(pl.col("z").abs(), descending=True, nulls_last=True)
+
+
+def _with_definitions(frame: pl.DataFrame, registry: pl.DataFrame | None) -> pl.DataFrame:
+    if registry is None or "name" not in registry.columns:
+        return frame
+    cols = [c for c in ("definition", "unit") if c in registry.columns]
+    return frame.join(
+        registry.select(pl.col("name").alias("feature"), *cols), on="feature", how="left"
+    )
+
+
+def segment_events(events: pl.DataFrame, summary: SegmentSummary) -> pl.DataFrame:
+    """The segment team's own events inside the segment's time window, in time order."""
+    return events.filter(
+        (pl.col("match_id") == summary.match_id)
+        & (pl.col("team_id") == summary.team_id)
+        & (pl.col("period") == summary.period)
+        & (pl.col("time_s") >= summary.start_time)
+        & (pl.col("time_s") < summary.end_time)
+    ).sort("time_s")
+
+
+# --- many segments -----------------------------------------------------------------------
+
+
+def rows_from_selection(points: Iterable[Mapping[str, Any]]) -> IntArray:
+    """Segment rows carried as ``customdata`` by the map's selected points (unique, sorted)."""
+    rows: list[int] = []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list | tuple):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            rows.append(int(cd))
+    return np.unique(np.asarray(rows, dtype=np.int64))
+
+
+def selection_contrast(
+    table: SegmentTable, selected: BoolArray, registry: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """How the selected segments differ from the rest, feature by feature and latent by latent.
+
+    Columns: ``kind`` (``feature``/``latent``), ``name``, ``mean_selected``, ``mean_rest``,
+    ``effect`` (difference of means over the pooled standard deviation), ``p_value``
+    (Welch's t-test), plus ``definition``/``unit`` from the registry; sorted by |effect|.
+    """
+    sel = np.asarray(selected, dtype=bool)
+    if sel.shape != (table.n,):
+        raise InspectError(f"Selection mask has shape {sel.shape}, expected ({table.n},).")
+    n_sel, n_rest = int(sel.sum()), int((~sel).sum())
+    if n_sel == 0 or n_rest == 0:
+        raise InspectError(
+            "Select at least one segment and leave at least one out to compare the two groups."
+        )
+    values = np.hstack([table.features, table.latents.astype(np.float64)])
+    names = [*table.feature_names, *table.latent_names]
+    kinds = ["feature"] * len(table.feature_names) + ["latent"] * table.latent_dim
+    a, b = values[sel], values[~sel]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ma, mb = np.nanmean(a, axis=0), np.nanmean(b, axis=0)
+        va, vb = np.nanvar(a, axis=0, ddof=1), np.nanvar(b, axis=0, ddof=1)
+        na = np.sum(np.isfinite(a), axis=0).astype(float)
+        nb = np.sum(np.isfinite(b), axis=0).astype(float)
+        pooled = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
+        effect = np.where(pooled > 0, (ma - mb) / pooled, np.nan)
+        se2 = va / na + vb / nb
+        t = (ma - mb) / np.sqrt(se2)
+        dof = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+        p = 2 * stats.t.sf(np.abs(t), dof)
+    frame = pl.DataFrame(
+        {
+            "kind": kinds,
+            "name": names,
+            "mean_selected": ma,
+            "mean_rest": mb,
+            "effect": effect,
+            "p_value": p,
+        },
+        schema={
+            "kind": pl.String,
+            "name": pl.String,
+            "mean_selected": pl.Float64,
+            "mean_rest": pl.Float64,
+            "effect": pl.Float64,
+            "p_value": pl.Float64,
+        },
+    ).with_columns(pl.col("mean_selected", "mean_rest", "effect", "p_value").fill_nan(None))
+    if registry is not None and "name" in registry.columns:
+        cols = [c for c in ("definition", "unit") if c in registry.columns]
+        frame = frame.join(registry.select("name", *cols), on="name", how="left")
+    return frame.sort(pl.col("effect").abs(), descending=True, nulls_last=True)
+
+
+def selection_frame(table: SegmentTable, rows: Sequence[int] | IntArray) -> pl.DataFrame:
+    """Metadata, latents and map position of the given rows (what the selection CSV exports)."""
+    idx = np.asarray(rows, dtype=np.int64)
+    lat = pl.DataFrame(table.latents[idx], schema=table.latent_names)
+    xy = pl.DataFrame(table.xy[idx], schema=["umap_x", "umap_y"])
+    return pl.concat([table.meta[idx], lat, xy], how="horizontal")

@@ -1,0 +1,249 @@
+"""The latent map: colourings of the segments and the WebGL scatter figure (plotly)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import plotly.graph_objects as go
+import polars as pl
+
+from core.analysis.latents import dominant_dimension
+from core.errors import InspectError
+from core.model.latents import latent_name
+from core.views.palettes import (
+    COLOR_MODES,
+    DIVERGING,
+    MAX_LEGEND_CATEGORIES,
+    QUALITATIVE,
+    SEQUENTIAL,
+)
+from core.views.table import SegmentTable
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+# --- the map -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColorSpec:
+    """Per-segment colour values for the map: category codes or continuous numbers."""
+
+    values: npt.NDArray[Any]  # (n,) int codes (categorical) or floats (continuous)
+    title: str
+    categories: list[str] | None = None  # code -> label for categorical colourings
+    colorscale: str = SEQUENTIAL
+    midpoint: float | None = None  # centre of a diverging scale
+
+    @property
+    def categorical(self) -> bool:
+        return self.categories is not None
+
+
+def _codes(series: pl.Series) -> tuple[IntArray, list[str]]:
+    labels = series.cast(pl.String).fill_null("unknown")
+    cats = labels.unique().sort()
+    codes = labels.replace_strict(cats, pl.Series(np.arange(cats.len())), return_dtype=pl.Int64)
+    return codes.to_numpy().astype(np.int64), cats.to_list()
+
+
+def color_spec(table: SegmentTable, mode: str, latent: int = 0) -> ColorSpec:
+    """Colour values for a map colouring (one of :data:`COLOR_MODES`)."""
+    if mode == "dominant":
+        return ColorSpec(
+            values=dominant_dimension(table.latents),
+            title="Dominant dimension",
+            categories=table.latent_names,
+        )
+    if mode == "latent":
+        if not 0 <= latent < table.latent_dim:
+            raise InspectError(f"This run has latents z0..z{table.latent_dim - 1}, not z{latent}.")
+        vals = table.latents[:, latent]
+        return ColorSpec(values=vals, title=latent_name(latent), colorscale=DIVERGING, midpoint=0.0)
+    if mode in ("team", "match"):
+        column = "team_name" if mode == "team" else "match_label"
+        if column not in table.meta.columns:
+            column = "team_id" if mode == "team" else "match_id"
+        codes, cats = _codes(table.meta[column])
+        return ColorSpec(values=codes, title=COLOR_MODES[mode], categories=cats)
+    if mode == "minute":
+        minute = table.meta["match_minute"] if "match_minute" in table.meta.columns else None
+        if minute is None:
+            raise InspectError("The run's segments carry no match_minute.")
+        return ColorSpec(
+            values=minute.cast(pl.Float64).fill_null(np.nan).to_numpy(), title="Match minute"
+        )
+    if mode == "score_state":
+        if "score_state" not in table.meta.columns:
+            raise InspectError("The run's segments carry no score_state.")
+        state = table.meta["score_state"].clip(-2, 2)
+        labels = {
+            -2: "trailing by 2+",
+            -1: "trailing by 1",
+            0: "level",
+            1: "leading by 1",
+            2: "leading by 2+",
+        }
+        present = sorted(int(v) for v in state.drop_nulls().unique().to_list())
+        cats = [labels[v] for v in present] + (["unknown"] if state.null_count() else [])
+        lookup = {v: i for i, v in enumerate(present)}
+        state_codes = state.replace_strict(
+            list(lookup), list(lookup.values()), default=len(present), return_dtype=pl.Int64
+        )
+        return ColorSpec(
+            values=state_codes.to_numpy().astype(np.int64), title="Score state", categories=cats
+        )
+    raise InspectError(f"Unknown colouring {mode!r}; choose one of {list(COLOR_MODES)}.")
+
+
+def _ring_trace(
+    table: SegmentTable,
+    rows: Sequence[int],
+    name: str,
+    point: str,
+    *,
+    size: int,
+    width: int,
+    colour: str,
+) -> go.Scattergl:
+    """Hollow rings around the map points of ``rows`` (the inspected segment, its neighbours).
+
+    ``name`` is the trace's name, ``point`` what the hover calls one of them.
+    """
+    ring_rows = np.asarray(rows, dtype=np.int32)
+    return go.Scattergl(
+        x=table.xy[ring_rows, 0],
+        y=table.xy[ring_rows, 1],
+        customdata=ring_rows,
+        mode="markers",
+        name=name,
+        marker={"size": size, "color": "rgba(0,0,0,0)", "line": {"width": width, "color": colour}},
+        hovertemplate=f"{point} %{{customdata}}<extra></extra>",
+    )
+
+
+def latent_map_figure(
+    table: SegmentTable,
+    color: ColorSpec,
+    mask: BoolArray | None = None,
+    *,
+    highlight: int | None = None,
+    neighbours: Sequence[int] = (),
+    height: int = 620,
+    marker_size: float | None = None,
+) -> go.Figure:
+    """WebGL scatter of the segments' 2-D map positions, one trace per category.
+
+    Only rows in ``mask`` are sent; every point carries its table row as ``customdata`` so
+    a click or lasso maps back to segments without sending any other per-point data.
+    ``highlight`` rings the inspected segment and ``neighbours`` its nearest segments.
+    """
+    keep = np.ones(table.n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    keep &= np.isfinite(table.xy).all(axis=1)
+    rows = np.flatnonzero(keep).astype(np.int32)
+    xy = table.xy[rows]
+    size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
+    fig = go.Figure()
+    many = color.categorical and len(color.categories or []) > MAX_LEGEND_CATEGORIES
+    if color.categorical and not many:
+        assert color.categories is not None
+        codes = np.asarray(color.values)[rows]
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(color.categories) + 1))
+        for code, label in enumerate(color.categories):
+            part = order[bounds[code] : bounds[code + 1]]
+            if part.size == 0:
+                continue
+            fig.add_trace(
+                go.Scattergl(
+                    x=xy[part, 0],
+                    y=xy[part, 1],
+                    customdata=rows[part],
+                    mode="markers",
+                    name=label,
+                    marker={
+                        "size": size,
+                        "color": QUALITATIVE[code % len(QUALITATIVE)],
+                        "opacity": 0.75,
+                    },
+                    hovertemplate=f"{label}<br>segment %{{customdata}}<extra></extra>",
+                )
+            )
+    else:
+        marker: dict[str, Any]
+        if many:
+            # Hundreds of matches: one trace (a legend that long helps nobody and hundreds of
+            # WebGL traces slow the browser); colours cycle through the palette.
+            k = len(QUALITATIVE)
+            steps = [[pos, c] for i, c in enumerate(QUALITATIVE) for pos in (i / k, (i + 1) / k)]
+            marker = {
+                "size": size,
+                "color": (np.asarray(color.values)[rows] % k).astype(np.int8),
+                "colorscale": steps,
+                "cmin": -0.5,  # code i sits in the middle of palette step i
+                "cmax": k - 0.5,
+                "opacity": 0.75,
+            }
+            hover = f"{color.title}: click to inspect"
+        else:
+            marker = {
+                "size": size,
+                "color": np.asarray(color.values, dtype=np.float32)[rows],
+                "colorscale": color.colorscale,
+                "opacity": 0.8,
+                "colorbar": {"title": {"text": color.title}, "thickness": 12},
+                "reversescale": color.colorscale == DIVERGING,
+            }
+            if color.midpoint is not None:
+                marker["cmid"] = color.midpoint
+            hover = f"{color.title} %{{marker.color:.2f}}"
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                customdata=rows,
+                mode="markers",
+                name=color.title,
+                marker=marker,
+                showlegend=False,
+                hovertemplate=f"{hover}<br>segment %{{customdata}}<extra></extra>",
+            )
+        )
+    rings = [r for r in neighbours if 0 <= r < table.n]
+    if rings:
+        fig.add_trace(
+            _ring_trace(
+                table, rings, "nearest segments", "nearest segment", size=12, width=2, colour="#555"
+            )
+        )
+    if highlight is not None and 0 <= highlight < table.n:
+        fig.add_trace(
+            _ring_trace(
+                table,
+                [highlight],
+                "inspected segment",
+                "inspected segment",
+                size=16,
+                width=3,
+                colour="#111",
+            )
+        )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"title": {"text": color.title}, "itemsizing": "constant"},
+        xaxis={"title": {"text": "UMAP-1"}, "showticklabels": False, "zeroline": False},
+        yaxis={"title": {"text": "UMAP-2"}, "showticklabels": False, "zeroline": False},
+        dragmode="pan",
+        uirevision="latent-map",  # keep zoom/pan across reruns
+    )
+    return fig
