@@ -14,9 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from core.infra.locks import file_lock
 from core.infra.paths import datasets_root
 from core.model.config import PreprocessConfig, VAEConfig
-from core.runs.store import Run, file_lock
+from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def ensure_demo(
     ``TimeoutError`` after ``timeout`` seconds (the job keeps running); without ``wait``
     it returns the (possibly still queued or running) run at once.
     """
-    from core.jobs.manager import start_training, wait_job
+    from core.jobs.api import start_training, wait_job
 
     features = ensure_demo_features(progress)
     vae, prep = demo_configs(features)
@@ -86,7 +87,7 @@ def ensure_demo(
 
     def forward(job: object) -> None:
         if progress is not None:
-            from core.jobs.manager import JobInfo
+            from core.jobs.records import JobInfo
 
             assert isinstance(job, JobInfo)
             progress(round(job.progress * 1000), 1000, job.message)

@@ -20,15 +20,10 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from core.errors import ArtifactMissingError, RunNotFoundError
 from core.infra.paths import datasets_root
-from core.runs.store import (
-    LATENTS_FILE,
-    ArtifactMissingError,
-    Run,
-    RunNotFoundError,
-    get_run,
-    list_runs,
-)
+from core.jobs.api import run_status
+from core.runs.store import LATENTS_FILE, Run, get_run, list_runs
 from core.views.table import Filters, SegmentTable, build_segment_table, filter_options
 
 logger = logging.getLogger(__name__)
@@ -202,7 +197,7 @@ def run_label(run: Run) -> str:
     """``"3f9a0c1b2d4e · β 4 · 8 latents · done · 2026-11-26 08:40"`` for pickers."""
     try:
         cfg = run.config()
-        state = run.status().state
+        state = run_status(run).state
     except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
         return f"{run.run_id} · unreadable"
     created = cfg.created_at.replace("T", " ")[:16]
@@ -239,7 +234,7 @@ def require_run(done: bool = True) -> Run:
         st.stop()
     assert run is not None
     if done:
-        status = run.status()
+        status = run_status(run)
         if status.state == "failed":
             st.error(
                 f"Run {run.run_id} failed: {status.error or 'no error recorded'}. "
@@ -396,7 +391,7 @@ def sidebar() -> tuple[Run | None, Filters]:
 
 def _state(run: Run) -> str:
     try:
-        return run.status().state
+        return run_status(run).state
     except RUN_ERRORS:
         return "missing"
 
@@ -519,7 +514,8 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
 
     Returns whether any of them is still queued or running (the caller keeps polling).
     """
-    from core.jobs.manager import JobError, JobNotFoundError, cancel_job, list_jobs
+    from core.errors import JobError, JobNotFoundError
+    from core.jobs.api import cancel_job, list_jobs
 
     jobs = list_jobs(kind)
     if not jobs:

@@ -9,10 +9,15 @@ import streamlit as st
 
 from core.data.sources import SourceError, discover
 from core.data.statsbomb import StatsBombFormatError
-from core.features.datasets import MAX_UPLOAD_BYTES, DatasetImportError, import_features
+from core.errors import DatasetImportError, JobError
+from core.features.datasets import (
+    MAX_UPLOAD_BYTES,
+    check_dataset_name,
+    import_features,
+)
 from core.features.summary import feature_coverage
 from core.infra.paths import UnsafePathError, data_root, resolve_under
-from core.jobs.manager import DATASET_NAME_RE, JobError, list_jobs, submit_extraction
+from core.jobs.api import list_jobs, submit_extraction
 from pages._common import (
     dataset_folders,
     ensure_routed,
@@ -92,8 +97,10 @@ if source_kind in ("demo", "folder"):
         stride = c3.number_input("Stride (s)", 30, 1800, 150, 30, key="data_stride")
         go = st.form_submit_button("Extract features", type="primary")
     if go:
-        if not DATASET_NAME_RE.match(name or ""):
-            st.error("Give the dataset a name: letters, digits, '_', '-' or '.' (at most 64).")
+        try:
+            check_dataset_name(name)
+        except DatasetImportError as exc:
+            st.error(str(exc))
             st.stop()
         source: str | Path = "demo"
         try:

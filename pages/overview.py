@@ -9,9 +9,11 @@ import polars as pl
 import streamlit as st
 
 from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
+from core.errors import JobError, RunNotFoundError
 from core.features.summary import dataset_overview
-from core.jobs.manager import JobError, JobInfo, list_jobs, submit_extraction
-from core.runs.store import Run, RunNotFoundError
+from core.jobs.api import list_jobs, run_status, submit_extraction
+from core.jobs.records import JobInfo
+from core.runs.store import Run
 from pages._common import (
     RUN_ERRORS,
     active_run,
@@ -105,7 +107,7 @@ def bootstrap() -> None:
             show_error("The default run could not be started.", exc)
             st.session_state.pop(BOOT_KEY, None)
             return
-        status = run.status()
+        status = run_status(run)
         if status.state == "done":
             st.session_state.pop(BOOT_KEY, None)
             set_active_run(run.run_id)
@@ -179,7 +181,7 @@ else:
 
 def _headline(run: Run) -> None:
     cfg = run.config()
-    status = run.status()
+    status = run_status(run)
     st.markdown(f"Run **{run.run_id}** on `{cfg.dataset}` · state `{status.state}`")
     v, p = cfg.vae, cfg.preprocess
     st.caption(

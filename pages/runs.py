@@ -7,16 +7,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from core.runs.store import (
-    METRICS_FILE,
-    STATUS_FILE,
-    ArtifactMissingError,
-    Run,
-    RunBusyError,
-    RunNotFoundError,
-    delete_run,
-    get_run,
-)
+from core.errors import ArtifactMissingError, RunBusyError, RunNotFoundError
+from core.jobs.api import delete_run, run_status
+from core.runs.store import METRICS_FILE, STATUS_FILE, Run, get_run
 from pages._common import (
     available_runs,
     ensure_routed,
@@ -40,7 +33,7 @@ st.caption(
 def _summary(run_id: str, status_version: str, metrics_version: str) -> dict[str, Any]:
     run = get_run(run_id)
     cfg = run.config()
-    status = run.status()
+    status = run_status(run)
     row: dict[str, Any] = {
         "run": run_id,
         "state": status.state,

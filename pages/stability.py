@@ -13,6 +13,7 @@ from core.analysis.stability import (
     stability_report,
     start_seed_runs,
 )
+from core.jobs.api import run_status
 from core.views.palettes import QUALITATIVE
 from pages._common import ensure_routed, friendly_errors, poll, require_run, show_error
 
@@ -72,7 +73,7 @@ with friendly_errors("the Stability page"):
             "seed": [s.seed for s in found],
             "run_id": [s.run_id for s in found],
             "state": [s.state for s in found],
-            "progress": [s.run.status().progress if s.run is not None else 0.0 for s in found],
+            "progress": [run_status(s.run).progress if s.run is not None else 0.0 for s in found],
         }
     )
     st.dataframe(

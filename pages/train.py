@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.jobs.manager import JobError, start_training
+from core.errors import JobError, RunNotFoundError
+from core.jobs.api import run_status, start_training
 from core.model.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
 from core.model.training import TrainingError
 from core.model.vae import LOSS_REDUCTION
 from core.runs.pipeline import FeaturesFileError
-from core.runs.store import RunNotFoundError, get_run
+from core.runs.store import get_run
 from pages._common import (
     dataset_folders,
     ensure_routed,
@@ -141,13 +142,13 @@ def _watched_active() -> bool:
     if not run_id:
         return False
     try:
-        return get_run(run_id).status().is_active
+        return run_status(get_run(run_id)).is_active
     except RunNotFoundError:
         return False
 
 
 def _jobs_active() -> bool:
-    from core.jobs.manager import list_jobs
+    from core.jobs.api import list_jobs
 
     return any(j.is_active for j in list_jobs("train")[:12])
 
@@ -166,7 +167,7 @@ def live() -> None:
     else:
         try:
             run = get_run(run_id)
-            status = run.status()
+            status = run_status(run)
         except RunNotFoundError:
             st.warning(f"Run {run_id} was deleted. Start a new training above.")
             st.session_state.pop(WATCH_KEY, None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.jobs.manager import cancel_job, list_jobs
+from core.jobs.api import cancel_job, list_jobs
 from core.runs.store import Run
 from tests.conftest import AppPage
 

@@ -15,11 +15,12 @@ import pytest
 import torch
 
 from core.demo import demo_configs, ensure_demo
+from core.errors import ArtifactMissingError
 from core.infra.paths import PROJECT_ROOT
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.vae import TacticalVAEModule
 from core.runs.export import EXPORT_FILES, export_run
-from core.runs.store import ArtifactMissingError, Run, create_run, get_run
+from core.runs.store import Run, create_run, get_run
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ process (an app restart), and extraction jobs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -21,26 +20,24 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError
 from core.infra.paths import PROJECT_ROOT, runs_root
-from core.jobs.manager import (
-    HEARTBEAT_TIMEOUT_S,
-    InvalidJobIdError,
-    JobCancelled,
-    JobError,
-    JobInfo,
-    JobManager,
-    JobNotFoundError,
+from core.infra.process import process_alive
+from core.jobs.api import (
     cancel_job,
+    delete_run,
     get_job,
     list_jobs,
     start_training,
     submit_extraction,
     wait_job,
 )
+from core.jobs.manager import JobManager
+from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
 from core.model.training import TrainingError
-from core.runs.store import RunBusyError, delete_run, list_runs, process_alive
+from core.runs.store import list_runs
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +117,7 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
         [
             sys.executable,
             "-c",
-            f"from core.jobs.manager import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
+            f"from core.jobs.api import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
         ],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
@@ -144,7 +141,7 @@ def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
         [
             sys.executable,
             "-c",
-            f"from core.jobs.manager import get_job; print(get_job({job_id!r}).state)",
+            f"from core.jobs.api import get_job; print(get_job({job_id!r}).state)",
         ],
         cwd=PROJECT_ROOT,
         env=os.environ.copy(),
@@ -181,10 +178,8 @@ def test_silent_worker_is_reported_failed_and_killed(features: Path) -> None:
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     # Pretend the last heartbeat is older than the timeout (the frozen worker cannot write).
-    job_file = runs_root() / "_jobs" / job_id / "job.json"
-    data = json.loads(job_file.read_text())
-    data["heartbeat"] = time.time() - HEARTBEAT_TIMEOUT_S - 5
-    job_file.write_text(json.dumps(data))
+    # A training job's state is its run's status record.
+    req.run.update_status(heartbeat=time.time() - HEARTBEAT_TIMEOUT_S - 5)
     job = get_job(job_id)
     assert job.state == "failed" and "stopped responding" in (job.error or "")
     _wait_for(lambda: not process_alive(pid), 10, "the frozen worker to be killed")

@@ -19,8 +19,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.analysis.latents import nearest_segments
 from core.features.registry import registry_frame
+from core.jobs.api import delete_run
 from core.model.config import PreprocessConfig, VAEConfig
-from core.runs.store import Run, create_run, delete_run, get_run, list_runs
+from core.runs.store import Run, create_run, get_run, list_runs
 from core.views.correlations import adjust_pvalues, feature_order
 from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
 
@@ -401,7 +402,7 @@ class TestFirstStart:
     def test_overview_starts_building_the_demo_by_itself(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from core.jobs.manager import cancel_job, list_jobs
+        from core.jobs.api import cancel_job, list_jobs
 
         monkeypatch.setenv("TACTICAL_DATA_ROOT", str(tmp_path / "data"))
         monkeypatch.setenv("TACTICAL_RUNS_ROOT", str(tmp_path / "runs"))

@@ -11,11 +11,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from core.errors import RunBusyError
+from core.infra.process import process_start_time
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
 from core.model.training import NonFiniteLossError, TrainingError
 from core.runs.pipeline import FeaturesFileError, execute_run, load_features
-from core.runs.store import Run, RunBusyError, create_run, get_run, process_start_time
+from core.runs.store import Run, create_run, get_run
 
 TINY = VAEConfig(
     latent_dim=2, hidden_dims=(16,), n_epochs=3, batch_size=32, dropout=0.0, random_state=5

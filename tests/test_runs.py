@@ -12,21 +12,13 @@ import polars as pl
 import pytest
 import torch
 
+from core.errors import ArtifactMissingError, InvalidRunIdError, RunNotFoundError
 from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.infra.paths import runs_root
+from core.jobs.api import delete_run, run_status
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.training import encode_means
-from core.runs.store import (
-    ArtifactMissingError,
-    InvalidRunIdError,
-    Run,
-    RunNotFoundError,
-    create_run,
-    delete_run,
-    get_run,
-    list_runs,
-    run_id_for,
-)
+from core.runs.store import Run, create_run, get_run, list_runs, run_id_for
 
 SMALL = VAEConfig(latent_dim=3, hidden_dims=(16,), n_epochs=2, batch_size=32, random_state=3)
 
@@ -70,7 +62,10 @@ class TestStore:
         run, existed = create_run(features_copy, SMALL, prep)
         assert not existed
         assert run.path == runs_root() / run.run_id
-        assert {p.name for p in run.path.iterdir()} == {"config.json", "status.json"}
+        assert {p.name for p in run.path.iterdir() if not p.name.startswith(".")} == {
+            "config.json",
+            "status.json",
+        }
         st = run.status()
         assert st.state == "queued" and st.progress == 0.0 and st.n_epochs == 2
         cfg = run.config()
@@ -158,9 +153,11 @@ class TestStore:
         )
         # A pid that cannot exist (above pid_max).
         run.update_status(state="running", stage="umap", pid=2**22 + 7)
-        st = run.status()
+        assert run.status().state == "running"  # reading the record never changes it
+        st = run_status(run)  # the jobs package notices the dead process
         assert st.state == "failed"
         assert "umap" in (st.error or "") and "died" in (st.error or "")
+        assert run.status() == st
 
     def test_metrics_reader_ignores_a_torn_last_line(self, features_copy: Path) -> None:
         run, _ = create_run(

@@ -164,7 +164,7 @@ def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
 
 @pytest.mark.slow
 def test_seed_runs_train_as_background_jobs(demo_run: Run) -> None:
-    from core.jobs.manager import wait_job
+    from core.jobs.api import wait_job
 
     requests = start_seed_runs(demo_run, seeds=(demo_run.config().seed, 13))
     assert len(requests) == 1  # the run's own seed is not trained again

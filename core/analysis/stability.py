@@ -22,11 +22,12 @@ import polars as pl
 from scipy.optimize import linear_sum_assignment
 
 from core.errors import StabilityError
+from core.jobs.api import run_status
 from core.model.config import VAEConfig
 from core.model.latents import latent_name, latent_names
 
 if TYPE_CHECKING:
-    from core.jobs.manager import TrainRequest
+    from core.jobs.records import TrainRequest
     from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,8 @@ def seed_config(run: Run, seed: int) -> VAEConfig:
 
 def seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[SeedRun]:
     """The runs of ``run``'s config under ``seeds`` (found by their content-hash ids)."""
-    from core.runs.store import RunNotFoundError, get_run, run_id_for
+    from core.errors import RunNotFoundError
+    from core.runs.store import get_run, run_id_for
 
     cfg = run.config()
     out: list[SeedRun] = []
@@ -203,7 +205,7 @@ def seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[SeedRun]:
         except RunNotFoundError:
             out.append(SeedRun(seed, rid, "missing", None))
             continue
-        out.append(SeedRun(seed, rid, other.status().state, other))
+        out.append(SeedRun(seed, rid, run_status(other).state, other))
     return out
 
 
@@ -218,7 +220,7 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 
 def start_seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[TrainRequest]:
     """Train ``run``'s config under each seed as background jobs (existing runs are reused)."""
-    from core.jobs.manager import start_training
+    from core.jobs.api import start_training
 
     cfg = run.config()
     requests = []

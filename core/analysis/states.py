@@ -624,7 +624,7 @@ def get_states(
     range ``DEFAULT_K_RANGE`` is computed. With an explicit ``k_range`` (or seed) the cache
     must match it, else the states are recomputed.
     """
-    from core.runs.store import file_lock
+    from core.infra.locks import file_lock
 
     seed = _run_seed(run) if random_state is None else int(random_state)
     wanted = (

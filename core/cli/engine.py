@@ -118,10 +118,11 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from core.jobs.manager import check_training_input
+    from core.infra.process import process_alive
+    from core.jobs.api import check_training_input, run_status
     from core.model.config import ConfigError, PreprocessConfig, VAEConfig
     from core.runs.pipeline import execute_run
-    from core.runs.store import create_run, get_run, process_alive, run_id_for
+    from core.runs.store import create_run, get_run, run_id_for
 
     try:
         vae = VAEConfig(
@@ -148,14 +149,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     try:
         existing = get_run(run_id)
-        st = existing.status()
+        st = run_status(existing)
         if st.state == "done":
             print(f"Run {run_id} already exists (done): {existing.path}", file=sys.stderr)
             print(existing.path)
             return 0
         busy = st.state == "running" and process_alive(st.pid, st.pid_start)
         if st.is_active and st.job_id:
-            from core.jobs.manager import get_job
+            from core.jobs.api import get_job
 
             busy = busy or get_job(st.job_id).is_active
         if busy:
@@ -197,8 +198,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from core.errors import ArtifactMissingError
     from core.runs.export import export_run
-    from core.runs.store import ArtifactMissingError
 
     try:
         written = export_run(args.run, args.out)
@@ -226,7 +227,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from core.jobs.manager import cancel_job, list_jobs
+    from core.jobs.api import cancel_job, list_jobs
 
     if args.cancel:
         try:
@@ -250,6 +251,6 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_job_worker(args: argparse.Namespace) -> int:
-    from core.jobs.manager import run_worker
+    from core.jobs.api import run_worker
 
     return run_worker(args.job_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core.errors import UnsafePathError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # core/infra/paths.py -> the checkout
 
 DATA_ROOT_ENV = "TACTICAL_DATA_ROOT"
 RUNS_ROOT_ENV = "TACTICAL_RUNS_ROOT"

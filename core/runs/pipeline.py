@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from core.analysis import latents as analysis
-from core.data.schema import REQUIRED_METADATA_COLUMNS
-from core.errors import FeaturesFileError
+from core.errors import FeaturesFileError, RunBusyError
+from core.features.datasets import load_features
 from core.features.registry import feature_tier
 from core.infra.io import (
     append_line,
@@ -32,6 +32,7 @@ from core.infra.io import (
     atomic_write_text,
     to_json,
 )
+from core.infra.process import process_alive, process_start_time, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import (
     CORRELATIONS_FILE,
@@ -45,11 +46,7 @@ from core.runs.store import (
     PREPROCESSING_FILE,
     UMAP_FILE,
     Run,
-    RunBusyError,
     get_run,
-    process_alive,
-    process_start_time,
-    utc_now,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,49 +84,6 @@ class PreparedData:
     feature_names: list[str]
     pipeline: Any  # fitted PreprocessingPipeline
     dropped_tier_columns: list[str]
-
-
-def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
-    """Read and check a features table: metadata columns present, some ``t<digit>_`` columns."""
-    p = Path(path)
-    if not p.is_file():
-        raise FeaturesFileError(
-            f"Features file {p} does not exist; extract it again (`python -m core features`)."
-        )
-    try:
-        df = pl.read_parquet(p)
-    except Exception as exc:  # polars raises several error types for a non-parquet file
-        raise FeaturesFileError(
-            f"{p} is not a readable parquet features file ({type(exc).__name__}: {exc})."
-        ) from exc
-    missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in df.columns]
-    if missing:
-        raise FeaturesFileError(
-            f"{p} lacks the metadata column(s) {missing}; a features file needs "
-            f"{list(REQUIRED_METADATA_COLUMNS)} plus t<tier>_<name> feature columns. Produce it with "
-            "`python -m core features`."
-        )
-    if not any(feature_tier(c) is not None for c in df.columns):
-        raise FeaturesFileError(
-            f"{p} has no feature columns (names like t1_passes, t2_ppda); found only "
-            f"{df.columns[:12]}. Produce it with `python -m core features`."
-        )
-    if "segment_id" not in df.columns:
-        df = df.with_columns(
-            pl.format(
-                "{}-{}-{}-{}-{}",
-                "match_id",
-                "team_id",
-                "segment_type",
-                "period",
-                pl.col("start_time").round(1),
-            ).alias("segment_id")
-        )
-    if df["segment_id"].is_duplicated().any():
-        raise FeaturesFileError(
-            f"{p} has duplicate segment_id values; each segment needs a unique id."
-        )
-    return df
 
 
 def prepare(df: pl.DataFrame, prep: PreprocessConfig) -> PreparedData:
@@ -281,7 +235,7 @@ def execute_run(
         pid=pid,
         pid_start=process_start_time(pid),
         job_id=job_id,
-        device=device,
+        **({"device": device} if device else {}),  # a job has recorded its device slot
         epoch=None,
         n_epochs=cfg.vae.n_epochs,
         started_at=utc_now(),

@@ -1,0 +1,191 @@
+"""The worker side of a job: ``python -m core job-worker JOB_ID`` runs here.
+
+It records its pid, proves it is alive with a heartbeat, takes a device slot for training,
+and writes the job's final state whatever happens: ``done``, ``cancelled`` (cancel flag,
+SIGTERM, Ctrl-C) or ``failed`` with the error and the log tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.errors import JobError
+from core.infra.process import process_start_time, utc_now
+from core.jobs.manager import JobManager
+from core.jobs.records import (
+    HEARTBEAT_S,
+    PROGRESS_EVERY_S,
+    JobCancelled,
+    JobInfo,
+    JobTerminated,
+    summary_dict,
+)
+from core.runs.store import get_run
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise JobTerminated()
+
+
+def run_worker(manager: JobManager, job_id: str) -> int:
+    """Body of ``python -m core job-worker JOB_ID``; returns the process exit code."""
+    job = manager.read(job_id)
+    if job.is_final:
+        return 0
+    pid = os.getpid()
+    manager.update(job_id, pid=pid, pid_start=process_start_time(pid), heartbeat=time.time())
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat, args=(manager, job_id, stop), name="job-heartbeat", daemon=True
+    )
+    beat.start()
+    cancel_flag = manager.cancel_flag(job_id)
+    try:
+        if job.kind == "train":
+            _work_train(manager, job, cancel_flag)
+        elif job.kind == "extract":
+            _work_extract(manager, job, cancel_flag)
+        else:
+            raise JobError(f"Unknown job kind {job.kind!r}.")
+        return 0
+    except (JobTerminated, JobCancelled, KeyboardInterrupt):
+        manager.update(
+            job_id, state="cancelled", message="cancelled", finished_at=utc_now(), eta_s=None
+        )
+        logger.info("job %s cancelled", job_id)
+        return 0
+    # Whatever the work raised, the job must end recorded as failed with the reason.
+    except Exception as exc:
+        logger.exception("job %s failed", job_id)
+        manager.update(
+            job_id,
+            state="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            log_tail=manager.log_tail(job_id),
+            message=f"failed: {type(exc).__name__}",
+            finished_at=utc_now(),
+            eta_s=None,
+        )
+        return 1
+    finally:
+        stop.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _heartbeat(manager: JobManager, job_id: str, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        # A missed beat is harmless (the next one follows); the thread must never die.
+        with contextlib.suppress(Exception):
+            manager.update(job_id, heartbeat=time.time())
+
+
+def _progress_writer(manager: JobManager, job_id: str) -> Progress:
+    """A throttled ``progress(done, total, message)`` that records progress and time left."""
+    started = time.monotonic()
+    last = [0.0]
+    last_kind = [""]
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        kind = message.split(" ", 1)[0]  # "epoch", "encoding", "UMAP:", ...
+        if now - last[0] < PROGRESS_EVERY_S and done < total and kind == last_kind[0]:
+            return  # throttle repeats (epochs), never a new stage
+        last[0] = now
+        last_kind[0] = kind
+        frac = done / total if total else 0.0
+        eta = (now - started) / frac * (1 - frac) if frac > 0 else None
+        manager.update(
+            job_id,
+            progress=round(frac, 4),
+            eta_s=None if eta is None else round(eta, 1),
+            message=message,
+            heartbeat=time.time(),
+        )
+
+    return progress
+
+
+def _work_train(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
+    from core.runs.pipeline import execute_run
+
+    run_id = str(job.params["run_id"])
+    world_size = int(job.params.get("world_size", 1))
+    run = get_run(run_id)
+    manager.update(job.job_id, message="waiting for a free device")
+    with manager.device_slot(job.job_id, world_size, cancel_flag) as device:
+        manager.update(
+            job.job_id,
+            state="running",
+            device=device,
+            started_at=utc_now(),
+            message=f"training on {device}",
+        )
+        # The pipeline writes the run's status record (this job's state) itself.
+        execute_run(
+            run_id,
+            device=None if device.startswith("ddp") else device,
+            should_stop=cancel_flag.exists,
+            world_size=world_size,
+            job_id=job.job_id,
+        )
+    st = run.status()
+    if st.state == "cancelled":
+        raise JobCancelled()
+    if st.state != "done":
+        raise JobError(st.error or f"run {run_id} ended in state {st.state}")
+    manager.update(
+        job.job_id,
+        state="done",
+        progress=1.0,
+        eta_s=0.0,
+        message=st.message,
+        finished_at=utc_now(),
+        result={"run_id": run_id},
+    )
+
+
+def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
+    from core.features.extract import extract_features
+
+    params: dict[str, Any] = job.params
+    out_dir = Path(params["out_dir"])
+    manager.update(job.job_id, state="running", started_at=utc_now(), message="extracting")
+    writer = _progress_writer(manager, job.job_id)
+
+    def progress(done: int, total: int, message: str) -> None:
+        if cancel_flag.exists():
+            raise JobCancelled()
+        writer(done, total, message)
+
+    summary = extract_features(
+        params["source"],
+        out_dir,
+        window_s=float(params.get("window_s", 300)),
+        stride_s=float(params.get("stride_s", 150)),
+        progress=progress,
+        **params.get("filters", {}),
+    )
+    result = summary_dict(summary)
+    result["out_dir"] = str(out_dir)
+    manager.update(
+        job.job_id,
+        state="done",
+        progress=1.0,
+        eta_s=0.0,
+        finished_at=utc_now(),
+        message=f"extracted to {out_dir}",
+        result=result,
+    )
