@@ -1,7 +1,7 @@
 """Dashboard entry point: declares the pages, draws the shared sidebar, runs the chosen page.
 
 Thin by design: the sidebar (active run and filters, mirrored in the URL) comes from
-``pages._common`` and every page file lays out widgets over ``core`` calls.
+``pages._ui`` and every page file lays out widgets over ``core`` calls.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages._common import routing, sidebar
+from pages._ui.routing import routing
+from pages._ui.sidebar import sidebar
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger("tactical.app")

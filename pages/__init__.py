@@ -1,1 +1,1 @@
-"""Dashboard pages: one thin file per page; shared widgets live in ``pages._common``."""
+"""Dashboard pages: one thin file per page; shared widgets live in ``pages._ui``."""

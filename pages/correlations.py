@@ -8,7 +8,10 @@ import streamlit as st
 
 from core.features.registry import feature_tier
 from core.views.correlations import adjust_pvalues, feature_order
-from pages._common import definitions, ensure_routed, friendly_errors, require_run
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import definitions
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
 
 ensure_routed()
 st.title("Correlations")

@@ -18,14 +18,10 @@ from core.features.datasets import (
 from core.features.summary import feature_coverage
 from core.infra.paths import UnsafePathError, data_root, resolve_under
 from core.jobs.api import list_jobs, submit_extraction
-from pages._common import (
-    dataset_folders,
-    ensure_routed,
-    file_version,
-    job_table,
-    registry,
-    show_error,
-)
+from pages._ui.errors import show_error
+from pages._ui.readers import file_version, registry
+from pages._ui.routing import ensure_routed
+from pages._ui.widgets import dataset_folders, job_table
 
 MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // (1024 * 1024)
 POLL_S = 1.5

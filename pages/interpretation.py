@@ -10,7 +10,10 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.views.palettes import QUALITATIVE
-from pages._common import ensure_routed, friendly_errors, require_run, with_registry
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import with_registry
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
 
 ensure_routed()
 st.title("Interpretation")

@@ -20,16 +20,12 @@ from core.views.latent_map import color_spec, latent_map_figure
 from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
 from core.views.table import filter_mask
-from pages._common import (
-    INSPECT_KEY,
-    current_filters,
-    dataset_events,
-    ensure_routed,
-    friendly_errors,
-    registry,
-    require_run,
-    segment_table,
-)
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import dataset_events, registry, segment_table
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
+from pages._ui.sidebar import current_filters
+from pages._ui.state import INSPECT_KEY
 
 MAP_KEY = "latent_map"
 SELECTION_KEY = "map_selection"  # rows of a box/lasso selection

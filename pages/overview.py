@@ -14,18 +14,11 @@ from core.features.summary import dataset_overview
 from core.jobs.api import list_jobs, run_status, submit_extraction
 from core.jobs.records import JobInfo
 from core.runs.store import Run
-from pages._common import (
-    RUN_ERRORS,
-    active_run,
-    available_runs,
-    dataset_folders,
-    ensure_routed,
-    file_version,
-    fmt_seconds,
-    friendly_errors,
-    set_active_run,
-    show_error,
-)
+from pages._ui.errors import RUN_ERRORS, friendly_errors, show_error
+from pages._ui.readers import file_version
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import active_run, available_runs, set_active_run
+from pages._ui.widgets import dataset_folders, fmt_seconds
 
 BOOT_KEY = "overview_bootstrap"  # this session started (or follows) the demo build
 POLL_S = 1.5

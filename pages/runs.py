@@ -10,14 +10,11 @@ import streamlit as st
 from core.errors import ArtifactMissingError, RunBusyError, RunNotFoundError
 from core.jobs.api import delete_run, run_status
 from core.runs.store import METRICS_FILE, STATUS_FILE, Run, get_run
-from pages._common import (
-    available_runs,
-    ensure_routed,
-    loss_figure,
-    run_label,
-    run_version,
-    show_error,
-)
+from core.views.curves import loss_figure
+from pages._ui.errors import show_error
+from pages._ui.readers import run_version
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import available_runs, run_label
 
 CONFIRM_KEY = "runs_confirm_delete"
 

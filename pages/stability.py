@@ -15,7 +15,10 @@ from core.analysis.stability import (
 )
 from core.jobs.api import run_status
 from core.views.palettes import QUALITATIVE
-from pages._common import ensure_routed, friendly_errors, poll, require_run, show_error
+from pages._ui.errors import friendly_errors, show_error
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
+from pages._ui.widgets import poll
 
 ensure_routed()
 

@@ -7,23 +7,16 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.analysis.states import (
-    DEFAULT_K_RANGE,
-    StatesError,
-    get_states,
-    load_states,
-    states_cached,
-)
+from core.analysis.mixtures import DEFAULT_K_RANGE
+from core.analysis.states import get_states, load_states, states_cached
+from core.errors import StatesError
 from core.views.palettes import QUALITATIVE
 from core.views.table import filter_mask
-from pages._common import (
-    current_filters,
-    ensure_routed,
-    friendly_errors,
-    require_run,
-    show_error,
-    with_registry,
-)
+from pages._ui.errors import friendly_errors, show_error
+from pages._ui.readers import with_registry
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
+from pages._ui.sidebar import current_filters
 
 ensure_routed()
 

@@ -11,14 +11,11 @@ from core.analysis.states import get_states, states_frame
 from core.analysis.timeline import match_minute
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_expr
-from pages._common import (
-    current_filters,
-    ensure_routed,
-    ensure_states,
-    friendly_errors,
-    require_run,
-    segment_table,
-)
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import segment_table
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import ensure_states, require_run
+from pages._ui.sidebar import current_filters
 
 ensure_routed()
 

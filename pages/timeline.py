@@ -18,15 +18,11 @@ from core.analysis.timeline import (
 from core.runs.store import get_run
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_options
-from pages._common import (
-    current_filters,
-    ensure_routed,
-    ensure_states,
-    friendly_errors,
-    require_run,
-    run_version,
-    segment_table,
-)
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import run_version, segment_table
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import ensure_states, require_run
+from pages._ui.sidebar import current_filters
 
 ensure_routed()
 

@@ -12,16 +12,11 @@ from core.model.training import TrainingError
 from core.model.vae import LOSS_REDUCTION
 from core.runs.pipeline import FeaturesFileError
 from core.runs.store import get_run
-from pages._common import (
-    dataset_folders,
-    ensure_routed,
-    fmt_seconds,
-    job_table,
-    kl_per_dim_figure,
-    loss_figure,
-    set_active_run,
-    show_error,
-)
+from core.views.curves import kl_per_dim_figure, loss_figure
+from pages._ui.errors import show_error
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import set_active_run
+from pages._ui.widgets import dataset_folders, fmt_seconds, job_table
 
 WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
 MESSAGE_KEY = "train_message"

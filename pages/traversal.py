@@ -10,7 +10,10 @@ from core.analysis.timeline import match_minute
 from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
 from core.model.latents import latent_name
 from core.views.palettes import QUALITATIVE
-from pages._common import ensure_routed, friendly_errors, require_run, segment_table, with_registry
+from pages._ui.errors import friendly_errors
+from pages._ui.readers import segment_table, with_registry
+from pages._ui.routing import ensure_routed
+from pages._ui.runs import require_run
 
 ensure_routed()
 

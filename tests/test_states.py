@@ -11,20 +11,17 @@ import polars as pl
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from core.analysis.states import (
-    StatesError,
+from core.analysis.mixtures import (
     direction_words,
     feature_short_name,
-    get_states,
-    load_states,
     select_mixture,
     silhouette_on_sample,
     state_agreement,
     state_labels,
     state_profiles,
-    states_dir,
-    states_frame,
 )
+from core.analysis.states import get_states, load_states, states_dir, states_frame
+from core.errors import StatesError
 
 if TYPE_CHECKING:
     from core.runs.store import Run

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import polars as pl
 
-from core.analysis.states import feature_short_name
+from core.analysis.mixtures import feature_short_name
 from core.errors import TraversalError
 from core.model.latents import latent_name
 

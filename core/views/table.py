@@ -19,6 +19,7 @@ import polars as pl
 from core.errors import InspectError
 from core.features.registry import feature_columns
 from core.model.latents import latent_columns, latent_names
+from core.runs.store import CORRELATIONS_FILE, UMAP_FILE, Run
 
 logger = logging.getLogger(__name__)
 
@@ -227,3 +228,28 @@ def filter_options(meta: pl.DataFrame, filters: Filters) -> FilterOptions:
         teams = dict(zip(t["team_id"].to_list(), names.to_list(), strict=True))
     periods = distinct(meta, "period")["period"].to_list() if "period" in meta.columns else []
     return FilterOptions(competitions=comps, matches=matches, teams=teams, periods=periods)
+
+
+def load_segment_table(run: Run) -> SegmentTable:
+    """The run's segment table from its files: latents, UMAP, features, matches.
+
+    Reads the features file once (``load_features`` adds ``segment_id`` when missing); a
+    run whose dataset folder is gone still gets a table of latents and positions.
+    """
+    from core.features.datasets import Dataset, load_features  # only when a table is built
+
+    dataset = Dataset.of_features(run.config().features_path)
+    projection = run.umap() if run.has(UMAP_FILE) else None
+    features = None
+    feature_names = None
+    if dataset.features_path.is_file():
+        features = load_features(dataset.features_path)
+        if run.has(CORRELATIONS_FILE):
+            feature_names = run.correlations().feature_names
+    return build_segment_table(
+        run.latents(),
+        projection,
+        features,
+        feature_names=feature_names,
+        matches=dataset.matches(),
+    )

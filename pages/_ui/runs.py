@@ -1,0 +1,114 @@
+"""The active run: picking it, labelling it, requiring a finished one, lazy states."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from core.analysis.states import get_states, states_cached
+from core.errors import (
+    ArtifactMissingError,
+    RunNotFoundError,
+    StatesError,
+)
+from core.jobs.api import run_status
+from core.runs.store import Run, get_run, list_runs
+from pages._ui.errors import show_error
+from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
+
+logger = logging.getLogger(__name__)
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def run_label(run: Run) -> str:
+    """``"3f9a0c1b2d4e · β 4 · 8 latents · done · 2026-11-26 08:40"`` for pickers."""
+    try:
+        cfg = run.config()
+        state = run_status(run).state
+    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
+        return f"{run.run_id} · unreadable"
+    created = cfg.created_at.replace("T", " ")[:16]
+    return (
+        f"{run.run_id} · β {cfg.vae.beta:g} · {cfg.vae.latent_dim} latents · "
+        f"{cfg.dataset or 'features'} · {state} · {created}"
+    )
+
+
+def available_runs() -> list[Run]:
+    """Every run, newest first (reading the store is cheap: a few JSON files per run)."""
+    return list_runs()
+
+
+def active_run() -> Run | None:
+    """The run picked in the sidebar, or ``None`` (no runs, or it was deleted meanwhile)."""
+    run_id = st.session_state.get(RUN_KEY)
+    if not run_id:
+        return None
+    try:
+        return get_run(str(run_id))
+    except RunNotFoundError:
+        return None
+
+
+def require_run(done: bool = True) -> Run:
+    """The active run, or stop the page with guidance; with ``done`` the run must be finished."""
+    run = active_run()
+    if run is None:
+        st.info(
+            "No run is selected. Pick one in the sidebar, train one on the **Train** page, "
+            "or open **Overview** to build the demo run."
+        )
+        st.stop()
+    assert run is not None
+    if done:
+        status = run_status(run)
+        if status.state == "failed":
+            st.error(
+                f"Run {run.run_id} failed: {status.error or 'no error recorded'}. "
+                "Open the **Train** page to see its log, change the configuration and start "
+                "again, or pick another run in the sidebar."
+            )
+            st.stop()
+        if status.state != "done":
+            st.info(
+                f"Run {run.run_id} is {status.state} ({status.stage}, "
+                f"{status.progress:.0%}). Its results appear here when it finishes; follow "
+                "it on the **Train** page."
+            )
+            st.stop()
+    return run
+
+
+def ensure_states(run: Run) -> None:
+    """Fit the run's tactical states on a page's first visit, with a progress bar.
+
+    Stops the page with a clear error when the states cannot be computed.
+    """
+
+    try:
+        if not states_cached(run):
+            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
+            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
+            bar.empty()
+    except StatesError as exc:
+        show_error("The tactical states cannot be computed for this run.", exc)
+        st.stop()
+
+
+def set_active_run(run_id: str) -> None:
+    """Make ``run_id`` the sidebar's active run from the next script run on.
+
+    The picker widget already exists when a page runs, so the change is parked and applied
+    by :func:`sidebar` before it draws the widget; callers then ``st.rerun()``.
+    """
+    st.session_state[PENDING_RUN_KEY] = run_id
+
+
+def apply_pending_run() -> None:
+    """Apply a run parked by :func:`set_active_run` (called before the picker is drawn)."""
+    pending = st.session_state.pop(PENDING_RUN_KEY, None)
+    if pending:
+        st.session_state[RUN_KEY] = pending
