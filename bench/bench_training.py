@@ -31,8 +31,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.model.config import VAEConfig
+from core.model.metrics import EpochMetrics
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.training import EpochMetrics, train_vae
+from core.model.training import train_vae
 from core.model.vae import TacticalVAEModule, vae_loss
 
 HERE = Path(__file__).resolve().parent

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from core.features.datasets import Dataset
 from core.infra.locks import file_lock
 from core.infra.paths import datasets_root
 from core.model.config import PreprocessConfig, VAEConfig
@@ -33,7 +34,7 @@ def demo_dataset_dir() -> Path:
 def ensure_demo_features(progress: Progress | None = None) -> Path:
     """The demo ``features.parquet``, extracted on first use (one extraction at a time)."""
     out = demo_dataset_dir()
-    features = out / "features.parquet"
+    features = Dataset(out).features_path
     if features.is_file():
         return features
     with file_lock(datasets_root() / ".demo.lock"):

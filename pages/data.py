@@ -12,6 +12,7 @@ from core.data.statsbomb import StatsBombFormatError
 from core.errors import DatasetImportError, JobError
 from core.features.datasets import (
     MAX_UPLOAD_BYTES,
+    Dataset,
     check_dataset_name,
     import_features,
 )
@@ -193,7 +194,8 @@ else:
             "Coverage in dataset", folders, format_func=lambda p: p.name, key="data_coverage_ds"
         )
         try:
-            cov = _coverage(str(ds / "features.parquet"), file_version(ds / "features.parquet"))
+            fpath = Dataset(ds).features_path
+            cov = _coverage(str(fpath), file_version(fpath))
         except (OSError, pl.exceptions.ComputeError) as exc:
             show_error(f"Could not read {ds.name}/features.parquet; extract it again.", exc)
         else:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
 from core.errors import JobError, RunNotFoundError
+from core.features.datasets import Dataset
 from core.features.summary import dataset_overview
 from core.jobs.api import list_jobs, run_status, submit_extraction
 from core.jobs.records import JobInfo
@@ -41,7 +42,7 @@ def _demo_extraction() -> JobInfo | None:
 
 
 def _demo_features() -> Path:
-    return demo_dataset_dir() / "features.parquet"
+    return Dataset(demo_dataset_dir()).features_path
 
 
 def _start_demo() -> bool:
@@ -123,9 +124,7 @@ bootstrap()
 @st.cache_data(max_entries=8, show_spinner=False)
 def _overview(path: str, version: str) -> tuple[dict[str, Any], pl.DataFrame | None]:
     features = pl.read_parquet(path)
-    matches_path = Path(path).parent / "matches.parquet"
-    matches = pl.read_parquet(matches_path) if matches_path.is_file() else None
-    return dataset_overview(features), matches
+    return dataset_overview(features), Dataset.of_features(path).matches()
 
 
 run = active_run()
@@ -137,13 +136,13 @@ elif folders:
     dataset_dir = folders[0]
 
 st.subheader("Dataset")
-if dataset_dir is None or not (dataset_dir / "features.parquet").is_file():
+if dataset_dir is None or not Dataset(dataset_dir).exists():
     if not st.session_state.get(BOOT_KEY):
         st.info("No dataset yet. Extract one on the **Data** page, or build the demo here.")
         if st.button("Build the demo", key="overview_build_demo", type="primary") and _start_demo():
             st.rerun()
 else:
-    fpath = dataset_dir / "features.parquet"
+    fpath = Dataset(dataset_dir).features_path
     summary, matches = _overview(str(fpath), file_version(fpath))
     st.caption(f"`{dataset_dir.name}` · {fpath}")
     c = st.columns(6)

@@ -6,8 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.analysis.fingerprints import compare_teams, similar_segments, team_fingerprints
-from core.analysis.states import get_states, states_frame
+from core.analysis.fingerprints import compare_teams, similar_segments, team_view
 from core.analysis.timeline import match_minute
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_expr
@@ -30,26 +29,28 @@ st.caption(
 run = require_run()
 with friendly_errors("the Team fingerprints page"):
     ensure_states(run)
-    result = get_states(run)
-    frame = states_frame(run, result, space="latent")
     # The sidebar's competition, match and period filters narrow the segments; its team
     # filter is left out here, where teams are compared.
     sidebar = current_filters()
     scope = Filters(
         competitions=sidebar.competitions, match_ids=sidebar.match_ids, periods=sidebar.periods
     )
+    view = team_view(
+        run, narrow=(lambda f: f.filter(filter_expr(scope, f.columns))) if scope.active else None
+    )
+    frame = view.segments
     if scope.active:
-        frame = frame.filter(filter_expr(scope, frame.columns))
         st.caption(f"Sidebar filters apply: {frame.height:,} segments.")
     if frame.height == 0:
         st.info("No segments pass the sidebar's filters; widen them.")
         st.stop()
-    labels = result.labels.filter(pl.col("space") == "latent")
-    k = labels.height
-    overall = team_fingerprints(frame, frame["state"], k)
+    labels = view.labels
+    k = view.n_states
+    overall = view.fingerprints()
+    meta = segment_table(run).meta
     match_labels = dict(
-        segment_table(run).meta.select("match_id", "match_label").unique("match_id").iter_rows()
-        if "match_label" in segment_table(run).meta.columns
+        meta.select("match_id", "match_label").unique("match_id").iter_rows()
+        if "match_label" in meta.columns
         else []
     )
 
@@ -89,7 +90,7 @@ tab_all, tab_compare, tab_similar = st.tabs(["All teams", "Compare two teams", "
 with tab_all:
     per_match = st.toggle("Per match", value=False, key="teams_per_match")
     if per_match:
-        fp = team_fingerprints(frame, frame["state"], k, by=("team_id", "match_id"))
+        fp = view.fingerprints(per_match=True)
         names = [
             f"{team_name.get(t, t)} · {match_labels.get(m, m)}"
             for t, m in zip(fp["team_id"].to_list(), fp["match_id"].to_list(), strict=True)

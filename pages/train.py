@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import JobError, RunNotFoundError
+from core.errors import JobError, RunNotFoundError, TrainingError
+from core.features.datasets import Dataset
 from core.jobs.api import run_status, start_training
-from core.model.config import SEGMENT_TYPES, ConfigError, PreprocessConfig, VAEConfig
+from core.model.config import (
+    SEGMENT_TYPES,
+    ConfigError,
+    PreprocessConfig,
+    VAEConfig,
+    parse_hidden_dims,
+)
 from core.model.preprocessing import PreprocessingError
-from core.model.training import TrainingError
 from core.model.vae import LOSS_REDUCTION
 from core.runs.pipeline import FeaturesFileError
 from core.runs.store import get_run
@@ -85,9 +91,9 @@ with st.form("train_form"):
 
 if submitted:
     try:
-        hidden_dims = tuple(int(h) for h in hidden.replace(" ", "").split(",") if h)
-    except ValueError:
-        st.error(f"Hidden layer sizes must be whole numbers separated by commas, got {hidden!r}.")
+        hidden_dims = parse_hidden_dims(hidden)
+    except ConfigError as exc:
+        st.error(str(exc))
         st.stop()
     try:
         vae_cfg = VAEConfig(
@@ -101,7 +107,7 @@ if submitted:
             random_state=int(seed),
         )
         prep_cfg = PreprocessConfig(max_tier=int(max_tier), segment_type=str(segment_type))
-        request = start_training(dataset / "features.parquet", vae_cfg, prep_cfg)
+        request = start_training(Dataset(dataset).features_path, vae_cfg, prep_cfg)
     except ConfigError as exc:
         show_error("This configuration is not valid; change the highlighted value.", exc)
     except (FeaturesFileError, PreprocessingError, TrainingError) as exc:

@@ -21,8 +21,9 @@ import torch
 
 from core.model.config import VAEConfig
 from core.model.ddp import DDP_LOSS_RTOL, train_vae_ddp
+from core.model.metrics import EpochMetrics, read_metrics_jsonl
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.training import EpochMetrics, read_metrics_jsonl, train_vae
+from core.model.training import train_vae
 from core.model.vae import load_module
 
 pytestmark = pytest.mark.slow

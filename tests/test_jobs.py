@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError
+from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError, TrainingError
 from core.infra.paths import PROJECT_ROOT, runs_root
 from core.infra.process import process_alive
 from core.jobs.api import (
@@ -36,7 +36,6 @@ from core.jobs.manager import JobManager
 from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
-from core.model.training import TrainingError
 from core.runs.store import list_runs
 
 pytestmark = pytest.mark.slow

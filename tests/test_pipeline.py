@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.errors import RunBusyError
+from core.errors import RunBusyError, TrainingError
 from core.infra.process import process_start_time
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
-from core.model.training import NonFiniteLossError, TrainingError
+from core.model.training import NonFiniteLossError
 from core.runs.pipeline import FeaturesFileError, execute_run, load_features
 from core.runs.store import Run, create_run, get_run
 

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 import torch
 
+from core.errors import TrainingError
 from core.model.config import ConfigError, PreprocessConfig, VAEConfig
 from core.model.devices import (
     DeviceInfo,
@@ -24,17 +25,14 @@ from core.model.devices import (
     describe_devices,
     detect_devices,
 )
+from core.model.metrics import EpochMetrics, JsonlMetricsWriter, read_metrics_jsonl
 from core.model.preprocessing import PreprocessingPipeline
 from core.model.training import (
-    EpochMetrics,
     FlatParameters,
     FunctionCallback,
-    JsonlMetricsWriter,
     NonFiniteLossError,
-    TrainingError,
     check_trainable,
     encode_means,
-    read_metrics_jsonl,
     train_vae,
 )
 from core.model.vae import TacticalVAEModule, vae_loss

@@ -8,7 +8,8 @@ them to a run and its cached states.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -113,15 +114,44 @@ def similar_segments(
     return cands[rows].with_columns(pl.Series("distance", dist))
 
 
-def run_fingerprints(
-    run: Run, *, space: str = "latent", per_match: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A run's team fingerprints (per team, or per team and match) and its state labels."""
+@dataclass(frozen=True)
+class TeamView:
+    """A run's segments with their tactical state (latent mixture), for team comparisons."""
+
+    segments: pl.DataFrame  # states_frame rows: metadata, z0..z{k-1}, state, prob
+    labels: pl.DataFrame  # state, label, n, share, top_features of the space
+    n_states: int
+
+    def fingerprints(self, *, per_match: bool = False) -> pl.DataFrame:
+        """Fingerprints per team, or per team and match."""
+        by = ("team_id", "match_id") if per_match else ("team_id",)
+        return team_fingerprints(self.segments, self.segments["state"], self.n_states, by=by)
+
+
+def team_view(
+    run: Run,
+    *,
+    space: str = "latent",
+    narrow: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> TeamView:
+    """The run's segments and states (computed and cached on first use), narrowed by
+    ``narrow`` (e.g. a page's filters) before any fingerprint is taken."""
     from core.analysis.states import get_states, states_frame
 
     result = get_states(run)
     frame = states_frame(run, result, space=space)
-    n_states = int(result.summary[space]["best_k"])
-    by = ("team_id", "match_id") if per_match else ("team_id",)
-    fp = team_fingerprints(frame, frame["state"], n_states, by=by)
-    return fp, result.labels.filter(pl.col("space") == space)
+    if narrow is not None:
+        frame = narrow(frame)
+    return TeamView(
+        segments=frame,
+        labels=result.labels.filter(pl.col("space") == space),
+        n_states=int(result.summary[space]["best_k"]),
+    )
+
+
+def run_fingerprints(
+    run: Run, *, space: str = "latent", per_match: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A run's team fingerprints (per team, or per team and match) and its state labels."""
+    view = team_view(run, space=space)
+    return view.fingerprints(per_match=per_match), view.labels

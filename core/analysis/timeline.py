@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from core.errors import TimelineError
+from core.features.datasets import Dataset
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -273,7 +274,7 @@ def run_timeline(
 
 def load_events(run: Run, match_id: int) -> pl.DataFrame:
     """The compact events of one match from the run's dataset folder (``events.parquet``)."""
-    path = run.features_path.parent / "events.parquet"
+    path = Dataset.of_features(run.features_path).events_path
     if not path.exists():
         raise TimelineError(
             f"{path} not found: the run's dataset has no events.parquet. Re-extract the "

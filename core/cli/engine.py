@@ -11,43 +11,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
+from core.cli.progress import ProgressBar
 
 logger = logging.getLogger(__name__)
 
 
-class _Bar:
-    """A ``progress(done, total, message)`` callback drawing one tqdm bar."""
-
-    def __init__(self, desc: str, unit: str = "step") -> None:
-        self.bar: tqdm[Any] | None = None
-        self.desc = desc
-        self.unit = unit
-
-    def __call__(self, done: int, total: int, message: str) -> None:
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr)
-        if self.bar.total != total:
-            self.bar.total = total
-        self.bar.n = done
-        self.bar.set_postfix_str(message[:60], refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def _hidden_dims(text: str) -> tuple[int, ...]:
+    from core.model.config import ConfigError, parse_hidden_dims
+
     try:
-        dims = tuple(int(p) for p in text.replace(" ", "").split(",") if p)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--hidden-dims takes comma-separated integers like 256,128,64, got {text!r}"
-        ) from None
-    if not dims:
-        raise argparse.ArgumentTypeError("--hidden-dims needs at least one width")
-    return dims
+        return parse_hidden_dims(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"--hidden-dims: {exc}") from None
 
 
 def register(subparsers: Any) -> None:
@@ -177,7 +152,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     run, _ = create_run(args.features, vae, prep)
     print(f"Run {run.run_id}: {n:,} segments x {d} inputs -> {run.path}", file=sys.stderr)
-    bar = _Bar("train", unit="step")
+    bar = ProgressBar("train", unit="step")
     try:
         execute_run(run.run_id, device=args.device, progress=bar, world_size=args.ddp)
     except KeyboardInterrupt:
@@ -214,7 +189,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from core.demo import ensure_demo
 
-    bar = _Bar("demo")
+    bar = ProgressBar("demo")
     try:
         run = ensure_demo(progress=bar, wait=True)
     except Exception as exc:

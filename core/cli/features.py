@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tqdm import tqdm
-
+from core.cli.progress import ProgressBar
 from core.features.extract import (
     ExtractionError,
     ExtractionSummary,
@@ -91,12 +90,8 @@ def format_summary(summary: ExtractionSummary) -> str:
 
 def run_features(args: argparse.Namespace) -> int:
     """Run the extraction; 0 when at least one match was extracted, 1 otherwise."""
-    bar = tqdm(total=0, unit="match", desc="extracting", dynamic_ncols=True)
-
-    def progress(done: int, total: int, message: str) -> None:
-        bar.total = total
-        bar.set_postfix_str(message, refresh=False)
-        bar.update(done - bar.n)
+    bar = ProgressBar("extracting", unit="match")
+    progress = bar
 
     try:
         summary = extract_features(

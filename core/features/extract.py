@@ -39,6 +39,7 @@ from core.data.statsbomb import (
 )
 from core.errors import TacticalError
 from core.features.compute import segment_features
+from core.features.datasets import Dataset
 from core.features.registry import feature_names
 from core.features.segments import (
     DEFAULT_STRIDE_S,
@@ -455,11 +456,12 @@ def extract_features(
     summary.possession_segments = summary.segments - summary.window_segments
     summary.n_features = len(feature_names())
     summary.coverage_360 = round(sum(bool(r["has_360"]) for r in rows) / len(rows), 4)
-    atomic_write_parquet(out / "features.parquet", features)
-    atomic_write_parquet(out / "matches.parquet", matches)
-    atomic_write_parquet(out / "events.parquet", events)
+    dataset = Dataset(out)
+    atomic_write_parquet(dataset.features_path, features)
+    atomic_write_parquet(dataset.matches_path, matches)
+    atomic_write_parquet(dataset.events_path, events)
     summary.seconds = round(time.perf_counter() - started, 3)
-    atomic_write_json(out / "summary.json", summary.to_dict())
+    atomic_write_json(dataset.summary_path, summary.to_dict())
     logger.info(
         "extracted %d matches (%d cached), %d segments, %d skipped in %.1f s",
         summary.matches,

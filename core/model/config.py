@@ -154,3 +154,18 @@ class PreprocessConfig:
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are refused."""
         _unknown_keys(cls, data)
         return cls(**dict(data))
+
+
+def parse_hidden_dims(text: str) -> tuple[int, ...]:
+    """Hidden layer widths from text like ``"256, 128, 64"``; ``ConfigError`` saying the
+    expected form for anything else (the CLI flag and the Train page both read it here)."""
+    try:
+        dims = tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise ConfigError(
+            f"Hidden layer sizes are whole numbers separated by commas, like 256,128,64; "
+            f"got {text!r}."
+        ) from None
+    if not dims:
+        raise ConfigError("Give at least one hidden layer size, like 256,128,64.")
+    return dims

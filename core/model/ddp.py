@@ -37,14 +37,13 @@ import torch.distributed as dist
 import torch.multiprocessing as tmp
 from torch.nn.parallel import DistributedDataParallel
 
+from core.errors import TrainingError
 from core.infra.io import atomic_write_json
 from core.model.config import VAEConfig
+from core.model.metrics import EpochMetrics, JsonlMetricsWriter
 from core.model.training import (
     Callback,
-    EpochMetrics,
-    JsonlMetricsWriter,
     NonFiniteLossError,
-    TrainingError,
     TrainResult,
     build_module,
     resolve_device,

@@ -11,14 +11,11 @@ are per-segment means over the whole epoch (weighted by batch size).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,12 +24,13 @@ import torch
 from tqdm.auto import tqdm
 
 from core.errors import TacticalError, TrainingError
-from core.infra.io import append_line
 from core.model.config import VAEConfig
 from core.model.devices import best_device
+from core.model.metrics import EpochMetrics
 from core.model.vae import TacticalVAEModule, vae_loss_terms
 
 logger = logging.getLogger(__name__)
+
 
 #: How often (seconds) ``should_stop`` is polled inside an epoch of single-process training.
 STOP_POLL_S = 0.5
@@ -51,38 +49,6 @@ class NonFiniteLossError(TacticalError, RuntimeError):
             f"{' (' + detail + ')' if detail else ''}. The metrics of the {len(history)} "
             "earlier epoch(s) are kept. Lower the learning rate or beta, or check the features "
             "for extreme values."
-        )
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    """What one epoch did; one line of a run's ``metrics.jsonl``."""
-
-    epoch: int  # 1-based epoch number
-    total: float  # mean per-segment loss: recon + beta_used * kl
-    recon: float  # mean per-segment squared reconstruction error (summed over features)
-    kl: float  # mean per-segment KL divergence (summed over latent dims)
-    kl_per_dim: list[float]  # mean per-segment KL of each latent dim (sums to kl)
-    lr: float  # learning rate used during this epoch
-    seconds: float  # wall time of the epoch
-    beta: float = float("nan")  # beta used this epoch (differs from cfg.beta during warm-up)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EpochMetrics:
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            epoch=int(data["epoch"]),
-            total=float(data["total"]),
-            recon=float(data["recon"]),
-            kl=float(data["kl"]),
-            kl_per_dim=[float(v) for v in data["kl_per_dim"]],
-            lr=float(data["lr"]),
-            seconds=float(data["seconds"]),
-            beta=float(data.get("beta", float("nan"))),
         )
 
 
@@ -105,30 +71,6 @@ class FunctionCallback:
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self.fn(metrics)
-
-
-class JsonlMetricsWriter:
-    """Append each epoch's metrics as one JSON line (flushed, so readers see it at once)."""
-
-    def __init__(self, path: str | os.PathLike[str], *, truncate: bool = True) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if truncate:
-            self.path.write_text("")
-
-    def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        append_line(self.path, json.dumps(metrics.to_dict()))
-
-
-def read_metrics_jsonl(path: str | os.PathLike[str]) -> list[EpochMetrics]:
-    """Read the lines :class:`JsonlMetricsWriter` wrote (a torn last line is ignored)."""
-    out: list[EpochMetrics] = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(EpochMetrics.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, KeyError):
-            continue
-    return out
 
 
 @dataclass

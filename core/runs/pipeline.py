@@ -25,15 +25,14 @@ from core.errors import FeaturesFileError, RunBusyError
 from core.features.datasets import load_features
 from core.features.registry import feature_tier
 from core.infra.io import (
-    append_line,
     atomic_write_json,
     atomic_write_npz,
     atomic_write_parquet,
     atomic_write_text,
-    to_json,
 )
 from core.infra.process import process_alive, process_start_time, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
+from core.model.metrics import JsonlMetricsWriter
 from core.runs.store import (
     CORRELATIONS_FILE,
     DIAGNOSTICS_FILE,
@@ -146,10 +145,10 @@ class _RunReporter:
     # training callback
     def on_train_start(self, module: Any, n_rows: int, n_features: int) -> None:
         self.train_started = time.monotonic()
-        self.metrics_path.write_text("")
+        self.metrics = JsonlMetricsWriter(self.metrics_path)  # starts the file afresh
 
     def on_epoch_end(self, metrics: Any) -> None:
-        append_line(self.metrics_path, to_json(metrics.to_dict(), indent=None))
+        self.metrics.on_epoch_end(metrics)
         now = time.monotonic()
         last = metrics.epoch >= self.n_epochs
         if self.progress:

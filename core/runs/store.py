@@ -10,7 +10,6 @@ Pages read run folders only through :class:`Run`.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ from core.infra.locks import file_lock
 from core.infra.paths import resolve_under, runs_root
 from core.infra.process import tail_text, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
-from core.model.latents import kl_column, latent_names
+from core.model.latents import latent_names
 from core.runs.status import RunStatus
 
 if TYPE_CHECKING:
@@ -64,8 +63,6 @@ PIVOT_FILE = "interpretation_pivot.csv"
 UMAP_FILE = "umap.parquet"
 DIAGNOSTICS_FILE = "diagnostics.json"
 LOG_FILE = "log.txt"
-
-METRIC_COLUMNS = ("epoch", "total", "recon", "kl", "lr", "seconds")
 
 
 @dataclass(frozen=True)
@@ -270,30 +267,9 @@ class Run:
 
         Readable while training runs; a partly written last line is ignored.
         """
-        p = self._require(METRICS_FILE)
-        data = p.read_bytes()
-        # Lines are appended with one write each; drop a trailing partial line if any.
-        data = data[: data.rfind(b"\n") + 1]
-        k = self.config().vae.latent_dim
-        kl_cols = [kl_column(i) for i in range(k)]
-        schema: dict[str, Any] = {
-            "epoch": pl.Int64,
-            **{c: pl.Float64 for c in METRIC_COLUMNS[1:]},
-            **{c: pl.Float64 for c in kl_cols},
-        }
-        if not data.strip():
-            return pl.DataFrame(schema=schema)
-        raw = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-        if "kl_per_dim" not in raw.columns:
-            raw = raw.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("kl_per_dim"))
-        kl = pl.col("kl_per_dim").cast(pl.List(pl.Float64))
-        return raw.select(
-            *[
-                (pl.col(c) if c in raw.columns else pl.lit(None)).cast(schema[c]).alias(c)
-                for c in METRIC_COLUMNS
-            ],
-            *[kl.list.get(i, null_on_oob=True).alias(c) for i, c in enumerate(kl_cols)],
-        )
+        from core.model.metrics import metrics_table
+
+        return metrics_table(self._require(METRICS_FILE), self.config().vae.latent_dim)
 
     def latents(self) -> pl.DataFrame:
         """``segment_id`` + segment metadata + ``z0..z{k-1}`` (posterior means)."""
