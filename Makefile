@@ -50,6 +50,7 @@ lint: $(STAMP_DEV)
 
 typecheck: $(STAMP_DEV)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict core
 
 pytest: $(STAMP_DEV) chromium
 	$(PY) -m pytest

@@ -3,12 +3,7 @@
 The configs live in :mod:`core.model.config`; this module only re-exports them.
 """
 
-from core.model.config import (
-    NULL_STRATEGIES,
-    SEGMENT_TYPES,
-    ConfigError,
-    PreprocessConfig,
-    VAEConfig,
-)
+from core.errors import ConfigError
+from core.model.config import NULL_STRATEGIES, SEGMENT_TYPES, PreprocessConfig, VAEConfig
 
 __all__ = ["NULL_STRATEGIES", "SEGMENT_TYPES", "ConfigError", "PreprocessConfig", "VAEConfig"]

@@ -7,9 +7,14 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from core.data.sources import SourceError, discover
-from core.data.statsbomb import StatsBombFormatError
-from core.errors import DatasetImportError, JobError
+from core.data.sources import discover
+from core.errors import (
+    DatasetImportError,
+    JobError,
+    SourceError,
+    StatsBombFormatError,
+    UnsafePathError,
+)
 from core.features.datasets import (
     MAX_UPLOAD_BYTES,
     Dataset,
@@ -17,7 +22,7 @@ from core.features.datasets import (
     import_features,
 )
 from core.features.summary import feature_coverage
-from core.infra.paths import UnsafePathError, data_root, resolve_under
+from core.infra.paths import data_root, resolve_under
 from core.jobs.api import list_jobs, submit_extraction
 from pages._ui.errors import show_error
 from pages._ui.readers import file_version, registry

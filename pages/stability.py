@@ -6,13 +6,8 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.analysis.stability import (
-    DEFAULT_SEEDS,
-    StabilityError,
-    seed_runs,
-    stability_report,
-    start_seed_runs,
-)
+from core.analysis.stability import DEFAULT_SEEDS, seed_runs, stability_report, start_seed_runs
+from core.errors import StabilityError
 from core.jobs.api import run_status
 from core.views.palettes import QUALITATIVE
 from pages._ui.errors import friendly_errors, show_error

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import JobError, RunNotFoundError, TrainingError
+from core.errors import (
+    ConfigError,
+    FeaturesFileError,
+    JobError,
+    PreprocessingError,
+    RunNotFoundError,
+    TrainingError,
+)
 from core.features.datasets import Dataset
 from core.jobs.api import run_status, start_training
-from core.model.config import (
-    SEGMENT_TYPES,
-    ConfigError,
-    PreprocessConfig,
-    VAEConfig,
-    parse_hidden_dims,
-)
-from core.model.preprocessing import PreprocessingError
+from core.model.config import SEGMENT_TYPES, PreprocessConfig, VAEConfig, parse_hidden_dims
 from core.model.vae import LOSS_REDUCTION
-from core.runs.pipeline import FeaturesFileError
 from core.runs.store import get_run
 from core.views.curves import kl_per_dim_figure, loss_figure
 from pages._ui.errors import show_error

@@ -261,7 +261,8 @@ def diagnostics(
 
 def dominant_dimension(latents: npt.NDArray[np.floating[Any]]) -> IntArray:
     """Index of the latent with the largest absolute value per segment (the notebook's colouring)."""
-    return np.argmax(np.abs(latents), axis=1).astype(np.int64)
+    out: IntArray = np.argmax(np.abs(latents), axis=1).astype(np.int64)
+    return out
 
 
 def nearest_segments(

@@ -363,4 +363,5 @@ def feature_zscores(
     """Z-scores of raw feature values with a fitted pipeline's statistics (NaN -> median)."""
     V = np.asarray(values, dtype=np.float64)
     V = np.where(np.isfinite(V), V, medians)
-    return (V - mean) / np.where(scale > 0, scale, 1.0)
+    z: np.ndarray = (V - mean) / np.where(scale > 0, scale, 1.0)
+    return z

@@ -72,7 +72,8 @@ def cross_correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     nb = np.sqrt((Bc**2).sum(axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = (Ac.T @ Bc) / np.outer(na, nb)
-    return np.nan_to_num(np.clip(r, -1.0, 1.0), nan=0.0)
+    out: np.ndarray = np.nan_to_num(np.clip(r, -1.0, 1.0), nan=0.0)
+    return out
 
 
 def match_dimensions(Z_ref: np.ndarray, Z_other: np.ndarray) -> DimensionMatch:

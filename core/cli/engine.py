@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def _hidden_dims(text: str) -> tuple[int, ...]:
-    from core.model.config import ConfigError, parse_hidden_dims
+    from core.errors import ConfigError
+    from core.model.config import parse_hidden_dims
 
     try:
         return parse_hidden_dims(text)
@@ -93,9 +94,10 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from core.errors import ConfigError
     from core.infra.process import process_alive
     from core.jobs.api import check_training_input, run_status
-    from core.model.config import ConfigError, PreprocessConfig, VAEConfig
+    from core.model.config import PreprocessConfig, VAEConfig
     from core.runs.pipeline import execute_run
     from core.runs.store import create_run, get_run, run_id_for
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from core.data.statsbomb import StatsBombFormatError, read_competitions, read_matches_file
-from core.errors import SourceError
+from core.data.statsbomb import read_competitions, read_matches_file
+from core.errors import SourceError, StatsBombFormatError
 
 logger = logging.getLogger(__name__)
 

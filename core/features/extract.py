@@ -30,14 +30,9 @@ from core.data.schema import (
     METADATA_COLUMNS,
     match_label,
 )
-from core.data.sources import Discovery, MatchFiles, SourceError, discover
-from core.data.statsbomb import (
-    StatsBombFormatError,
-    read_events,
-    read_lineup_teams,
-    read_three_sixty,
-)
-from core.errors import TacticalError
+from core.data.sources import Discovery, MatchFiles, discover
+from core.data.statsbomb import read_events, read_lineup_teams, read_three_sixty
+from core.errors import SourceError, StatsBombFormatError, TacticalError
 from core.features.compute import segment_features
 from core.features.datasets import Dataset
 from core.features.registry import feature_names

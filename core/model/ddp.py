@@ -219,7 +219,7 @@ def train_vae_ddp(
             chosen_backend,
             arr.shape[0],
         )
-        procs = tmp.start_processes(
+        procs = tmp.start_processes(  # type: ignore[attr-defined,no-untyped-call]
             _spawned_worker,
             args=(
                 world_size,

@@ -46,7 +46,7 @@ class EpochMetrics:
             kl_per_dim=[float(v) for v in data["kl_per_dim"]],
             lr=float(data["lr"]),
             seconds=float(data["seconds"]),
-            beta=float(data.get("beta") if data.get("beta") is not None else float("nan")),
+            beta=float("nan") if data.get("beta") is None else float(data["beta"]),
         )
 
 

@@ -333,7 +333,7 @@ def _epochs(
                 flat.zero_grad()
             else:
                 opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             with torch.no_grad():
                 acc[0] += sq_err.detach()

@@ -1,9 +1,6 @@
 """Seed-compatible name: re-exports :mod:`core.model.preprocessing`."""
 
-from core.model.preprocessing import (
-    PreprocessingError,
-    PreprocessingPipeline,
-    TooFewRowsError,
-)
+from core.errors import PreprocessingError, TooFewRowsError
+from core.model.preprocessing import PreprocessingPipeline
 
 __all__ = ["PreprocessingError", "PreprocessingPipeline", "TooFewRowsError"]

@@ -32,6 +32,7 @@ from core.infra.io import (
 )
 from core.infra.process import process_alive, process_start_time, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
+from core.model.latents import latent_names
 from core.model.metrics import JsonlMetricsWriter
 from core.runs.store import (
     CORRELATIONS_FILE,
@@ -332,7 +333,7 @@ def _execute(
     rep.stage("encoding", done, "encoding posterior means")
     Z = encode_means(module, data.X, batch_size=2048, device=device)
     k = Z.shape[1]
-    znames = analysis.latent_names(k)
+    znames = latent_names(k)
     meta_cols = [c for c in data.segments.columns if feature_tier(c) is None]
     meta_cols = ["segment_id", *[c for c in meta_cols if c != "segment_id"]]
     latents = data.segments.select(meta_cols).with_columns(

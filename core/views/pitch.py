@@ -165,7 +165,10 @@ def marker_angles(dx: npt.ArrayLike, dy: npt.ArrayLike) -> npt.NDArray[np.float6
 
     The y axis is reversed, so a positive data ``dy`` points down the screen.
     """
-    return np.degrees(np.arctan2(np.asarray(dx, dtype=float), -np.asarray(dy, dtype=float)))
+    angles: npt.NDArray[np.float64] = np.degrees(
+        np.arctan2(np.asarray(dx, dtype=float), -np.asarray(dy, dtype=float))
+    )
+    return angles
 
 
 def _hover(events: pl.DataFrame) -> list[str]:
