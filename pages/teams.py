@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.analysis.fingerprints import compare_teams, similar_segments, team_view
 from core.analysis.timeline import match_minute
+from core.model.latents import latent_columns
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_expr
 from pages._ui.errors import friendly_errors
@@ -210,7 +211,7 @@ with tab_similar:
                 "state",
                 "state_label",
                 "segment_id",
-                *[c for c in near.columns if c.startswith("z") and c[1:].isdigit()],
+                *latent_columns(near.columns),
             ),
             hide_index=True,
             width="stretch",

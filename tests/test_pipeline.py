@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import RunBusyError, TrainingError
 from core.infra.process import process_start_time
+from core.jobs.api import run_status
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
 from core.model.training import NonFiniteLossError
@@ -192,6 +193,7 @@ def test_refuses_a_run_another_live_process_computes(demo_dataset: Path) -> None
     finally:
         other.kill()
         other.wait()
-    assert run.status().state == "failed"  # its process is gone now
+    assert run.status().state == "running"  # reading the record never changes it
+    assert run_status(run).state == "failed"  # the jobs package notices the dead process
     execute_run(run.run_id)  # a retry starts clean and finishes
     assert run.status().state == "done" and run.metrics().height == vae.n_epochs

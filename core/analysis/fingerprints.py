@@ -7,7 +7,6 @@ them to a run and its cached states.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,21 +15,20 @@ import numpy as np
 import polars as pl
 
 from core.errors import FingerprintError
+from core.model.latents import latent_columns
 
 if TYPE_CHECKING:
     from core.runs.store import Run
 
-_LATENT = re.compile(r"^z\d+$")
 
-
-def latent_columns(latents: pl.DataFrame) -> list[str]:
-    """The ``z0..z{k-1}`` columns of a latents table, in order."""
-    cols = [c for c in latents.columns if _LATENT.match(c)]
+def _latent_columns(latents: pl.DataFrame) -> list[str]:
+    """The ``z0..z{k-1}`` columns of a latents table, in order (an error when there are none)."""
+    cols = latent_columns(latents.columns)
     if not cols:
         raise FingerprintError(
             f"No latent columns z0..z(k-1) among {latents.columns[:12]}; pass a run's latents()."
         )
-    return sorted(cols, key=lambda c: int(c[1:]))
+    return cols
 
 
 def team_fingerprints(
@@ -56,7 +54,7 @@ def team_fingerprints(
         )
     if st.size and (st.min() < 0 or st.max() >= n_states):
         raise FingerprintError(f"states must lie in 0..{n_states - 1}, got {st.min()}..{st.max()}.")
-    zs = latent_columns(latents)
+    zs = _latent_columns(latents)
     frame = latents.with_columns(pl.Series("_state", st))
     aggs: list[pl.Expr] = [pl.len().alias("n_segments")]
     if "team_name" in latents.columns and "team_name" not in by:
@@ -99,7 +97,7 @@ def similar_segments(
     """
     from core.analysis.latents import nearest_segments
 
-    zs = latent_columns(latents)
+    zs = _latent_columns(latents)
     hit = latents.filter(pl.col("segment_id") == segment_id)
     if hit.height == 0:
         raise FingerprintError(f"segment {segment_id!r} is not in this run's latents.")

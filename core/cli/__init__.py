@@ -1,0 +1,2 @@
+"""The command line (``python -m core ...``): feature extraction, training, export, demo,
+jobs and the hidden job worker, with progress bars."""
