@@ -107,7 +107,7 @@ def _parse_only(pairs: list[dict[str, Any]]) -> dict[str, float]:
     import orjson
     import polars as pl
 
-    from core.data.statsbomb import SB_EVENT_JSON_SCHEMA
+    from core.data.statsbomb_spec import SB_EVENT_JSON_SCHEMA
 
     blobs = [Path(p["events"]).read_bytes() for p in pairs]
     start = time.perf_counter()
