@@ -15,6 +15,7 @@ from core.analysis.timeline import (
     match_timeline,
     run_timeline,
 )
+from core.errors import TimelineError
 from core.runs.store import get_run
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_options
@@ -107,7 +108,9 @@ with friendly_errors("the Match timeline page"):
     markers: pl.DataFrame | None
     try:
         markers = match_markers(load_events(run, int(match_id)), int(match_id))
-    except Exception as exc:  # events are optional context; the states still show
+    # Events are optional context; the states still show. No events.parquet or missing
+    # columns (TimelineError), an unreadable (OSError) or corrupt (PolarsError) file.
+    except (TimelineError, OSError, pl.exceptions.PolarsError) as exc:
         markers = None
         st.caption(f"Goals and substitutions unavailable: {exc}")
 

@@ -9,9 +9,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from core.model.config import PreprocessConfig, VAEConfig
+    from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -95,35 +99,59 @@ def register(subparsers: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from core.errors import ConfigError
-    from core.infra.process import process_alive
-    from core.jobs.api import check_training_input, run_status
-    from core.model.config import PreprocessConfig, VAEConfig
-    from core.runs.pipeline import execute_run
-    from core.runs.store import create_run, get_run, run_id_for
+    from core.runs.pipeline import check_training_input
+    from core.runs.store import create_run, run_id_for
 
     try:
-        vae = VAEConfig(
-            latent_dim=args.latent_dim,
-            hidden_dims=args.hidden_dims,
-            beta=args.beta,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            n_epochs=args.epochs,
-            dropout=args.dropout,
-            random_state=args.seed,
-            kl_warmup_epochs=args.kl_warmup,
-            early_stopping_patience=args.early_stopping,
-        )
-        prep = PreprocessConfig(
-            null_strategy=args.null_strategy,
-            pca_variance_threshold=args.pca,
-            max_tier=args.max_tier,
-            segment_type=args.segment_type,
-        )
+        vae, prep = _configs(args)
         run_id = run_id_for(args.features, vae, prep)
     except (ConfigError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    code = _existing_run_exit(run_id)
+    if code is not None:
+        return code
+    try:
+        n, d = check_training_input(args.features, vae, prep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    run, _ = create_run(args.features, vae, prep)
+    print(f"Run {run.run_id}: {n:,} segments x {d} inputs -> {run.path}", file=sys.stderr)
+    return _train_new_run(run, args)
+
+
+def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
+    """The run's configuration from the ``train`` options (raises ``ConfigError``)."""
+    from core.model.config import PreprocessConfig, VAEConfig
+
+    vae = VAEConfig(
+        latent_dim=args.latent_dim,
+        hidden_dims=args.hidden_dims,
+        beta=args.beta,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        n_epochs=args.epochs,
+        dropout=args.dropout,
+        random_state=args.seed,
+        kl_warmup_epochs=args.kl_warmup,
+        early_stopping_patience=args.early_stopping,
+    )
+    prep = PreprocessConfig(
+        null_strategy=args.null_strategy,
+        pca_variance_threshold=args.pca,
+        max_tier=args.max_tier,
+        segment_type=args.segment_type,
+    )
+    return vae, prep
+
+
+def _existing_run_exit(run_id: str) -> int | None:
+    """Exit code when run ``run_id`` exists and is done (0) or busy (3); None to train it."""
+    from core.infra.process import process_alive
+    from core.jobs.api import run_status
+    from core.runs.store import get_run
+
     try:
         existing = get_run(run_id)
         st = run_status(existing)
@@ -147,20 +175,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return 3
     except LookupError:
         pass
-    try:
-        n, d = check_training_input(args.features, vae, prep)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    run, _ = create_run(args.features, vae, prep)
-    print(f"Run {run.run_id}: {n:,} segments x {d} inputs -> {run.path}", file=sys.stderr)
+    return None
+
+
+def _train_new_run(run: Run, args: argparse.Namespace) -> int:
+    """Execute the created run with a progress bar; print its folder when it ends done."""
+    from core.runs.pipeline import execute_run
+
     bar = ProgressBar("train", unit="step")
     try:
         execute_run(run.run_id, device=args.device, progress=bar, world_size=args.ddp)
     except KeyboardInterrupt:
         print(f"\ninterrupted; run {run.run_id} marked cancelled", file=sys.stderr)
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the CLI reports any failure as exit 1
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -194,7 +222,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     bar = ProgressBar("demo")
     try:
         run = ensure_demo(progress=bar, wait=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the CLI reports any failure as exit 1
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     finally:

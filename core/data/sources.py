@@ -180,6 +180,40 @@ def _matches_filter(value: Any, wanted: Iterable[str | int] | None, name_value: 
     return any(str(w).lower() in keys for w in wanted)
 
 
+def _open_data_dir(root: Path) -> Path:
+    """The folder of ``root`` that holds ``events/``; a :class:`SourceError` saying what is off."""
+    if not root.exists():
+        raise SourceError(
+            f"{root} does not exist. Point --source at a StatsBomb open-data folder "
+            "(with events/, lineups/, matches/) or use --source demo."
+        )
+    if not root.is_dir():
+        raise SourceError(f"{root} is a file; --source must be a folder in open-data layout.")
+    data = _data_dir(root)
+    if not (data / "events").is_dir():
+        raise SourceError(
+            f"{root} has no events/ folder; it is not in StatsBomb open-data layout "
+            "(competitions.json, matches/<competition>/<season>.json, events/<id>.json, "
+            "lineups/<id>.json, three-sixty/<id>.json)."
+        )
+    return data
+
+
+def _in_filters(
+    rec: dict[str, Any], comp_list: list[str] | None, season_list: list[str] | None
+) -> bool:
+    """Whether a match's record passes the competition and season filters.
+
+    With either filter given, a match without a record cannot be placed and is dropped.
+    """
+    if not (comp_list or season_list):
+        return True
+    if not rec:
+        return False
+    in_competition = _matches_filter(rec.get("competition_id"), comp_list, rec.get("competition"))
+    return in_competition and _matches_filter(rec.get("season_id"), season_list, rec.get("season"))
+
+
 def open_data_match_files(
     root: Path,
     *,
@@ -195,21 +229,8 @@ def open_data_match_files(
     dropped when either filter is given.
     """
     root = Path(root).expanduser()
-    if not root.exists():
-        raise SourceError(
-            f"{root} does not exist. Point --source at a StatsBomb open-data folder "
-            "(with events/, lineups/, matches/) or use --source demo."
-        )
-    if not root.is_dir():
-        raise SourceError(f"{root} is a file; --source must be a folder in open-data layout.")
-    data = _data_dir(root)
+    data = _open_data_dir(root)
     events_dir = data / "events"
-    if not events_dir.is_dir():
-        raise SourceError(
-            f"{root} has no events/ folder; it is not in StatsBomb open-data layout "
-            "(competitions.json, matches/<competition>/<season>.json, events/<id>.json, "
-            "lineups/<id>.json, three-sixty/<id>.json)."
-        )
     discovery = Discovery(matches=[])
     for path in sorted(events_dir.iterdir()):
         if path.is_file() and _match_id_of(path) is None:
@@ -230,13 +251,8 @@ def open_data_match_files(
         if wanted_ids is not None and mid not in wanted_ids:
             continue
         rec = records.get(mid, {})
-        if comp_list or season_list:
-            if not rec:
-                continue
-            if not _matches_filter(rec.get("competition_id"), comp_list, rec.get("competition")):
-                continue
-            if not _matches_filter(rec.get("season_id"), season_list, rec.get("season")):
-                continue
+        if not _in_filters(rec, comp_list, season_list):
+            continue
         discovery.matches.append(
             MatchFiles(
                 match_id=mid,

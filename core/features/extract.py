@@ -323,7 +323,9 @@ def _run_pool(
             files = futures[fut]
             try:
                 outcome = fut.result()
-            except Exception as exc:  # the worker process died
+            # _extract_to_cache never raises, so this is the pool failing this match (its
+            # worker died, its arguments did not pickle): skip the match, saying why.
+            except Exception as exc:  # noqa: BLE001 - any pool failure only skips its match
                 outcome = _Outcome(
                     files.match_id, str(files.events), False, f"worker failed: {exc}"
                 )
@@ -338,7 +340,8 @@ def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def extract_features(
+# Public API: the CLI, background jobs, the demo and the tests pass these by keyword.
+def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the one entry point
     source: str | Path,
     out_dir: str | Path,
     *,
@@ -363,6 +366,61 @@ def extract_features(
     summary = ExtractionSummary(out_dir=str(out))
     if window_s <= 0 or stride_s <= 0:
         raise ValueError(f"window ({window_s} s) and stride ({stride_s} s) must be positive")
+    found = _discover(
+        source,
+        summary,
+        competitions=competitions,
+        seasons=seasons,
+        match_ids=match_ids,
+        max_matches=max_matches,
+    )
+    cache_dir = out / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tally = _Tally(summary, len(found.matches), progress)
+    keys, to_extract = _plan(found.matches, window_s, stride_s, cache_dir, tally)
+    _run_pool(
+        to_extract,
+        window_s,
+        stride_s,
+        cache_dir,
+        workers or default_workers(),
+        lambda outcome: tally.finished(outcome, keys),
+    )
+    feats, evs, rows = _read_cached(found.matches, keys, cache_dir, summary)
+
+    summary.matches = len(rows)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    if not rows:
+        raise ExtractionError(
+            f"no match of {source} could be extracted; see the skipped files: "
+            + "; ".join(f"{Path(f).name}: {r}" for f, r in summary.skipped[:5]),
+            summary,
+        )
+    dataset = Dataset(out)
+    _write_dataset(dataset, feats, evs, rows, summary)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    atomic_write_json(dataset.summary_path, summary.to_dict())
+    logger.info(
+        "extracted %d matches (%d cached), %d segments, %d skipped in %.1f s",
+        summary.matches,
+        summary.from_cache,
+        summary.segments,
+        len(summary.skipped),
+        summary.seconds,
+    )
+    return summary
+
+
+def _discover(
+    source: str | Path,
+    summary: ExtractionSummary,
+    *,
+    competitions: Iterable[str | int] | None,
+    seasons: Iterable[str | int] | None,
+    match_ids: Iterable[int] | None,
+    max_matches: int | None,
+) -> Discovery:
+    """The matches ``source`` offers under the filters; an :class:`ExtractionError` if none."""
     try:
         found: Discovery = discover(
             source,
@@ -382,47 +440,69 @@ def extract_features(
             f"seasons={seasons}, match_ids={match_ids}); nothing extracted.",
             summary,
         )
+    return found
 
-    cache_dir = out / "cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    total = len(found.matches)
-    done = 0
 
-    def tick(message: str) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total, message)
+class _Tally:
+    """Counts finished matches (cached, extracted or skipped) and reports progress."""
 
+    def __init__(self, summary: ExtractionSummary, total: int, progress: Progress | None) -> None:
+        self.summary = summary
+        self.total = total
+        self.progress = progress
+        self.done = 0
+
+    def tick(self, message: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, message)
+
+    def finished(self, outcome: _Outcome, keys: dict[int, str]) -> None:
+        """A worker's answer: a skipped match is dropped from ``keys``."""
+        if not outcome.ok:
+            self.summary.skipped.append((outcome.file, outcome.reason))
+            keys.pop(outcome.match_id, None)
+            logger.warning("skipped %s: %s", outcome.file, outcome.reason)
+            self.tick(f"skipped {outcome.match_id}")
+        else:
+            self.tick(f"match {outcome.match_id}")
+
+
+def _plan(
+    matches: list[MatchFiles],
+    window_s: float,
+    stride_s: float,
+    cache_dir: Path,
+    tally: _Tally,
+) -> tuple[dict[int, str], list[tuple[MatchFiles, str]]]:
+    """Each readable match's cache key, and the matches whose cache entry is missing."""
     keys: dict[int, str] = {}
     to_extract: list[tuple[MatchFiles, str]] = []
-    for files in found.matches:
+    for files in matches:
         try:
             key = cache_key(files, window_s, stride_s)
         except OSError as exc:
-            summary.skipped.append((str(files.events), f"cannot be read: {exc}"))
-            tick(f"skipped {files.match_id}")
+            tally.summary.skipped.append((str(files.events), f"cannot be read: {exc}"))
+            tally.tick(f"skipped {files.match_id}")
             continue
         keys[files.match_id] = key
         if _cache_paths(cache_dir, files.match_id, key)[2].exists():
-            summary.from_cache += 1
-            tick(f"match {files.match_id} (cached)")
+            tally.summary.from_cache += 1
+            tally.tick(f"match {files.match_id} (cached)")
         else:
             to_extract.append((files, key))
+    return keys, to_extract
 
-    def on_done(outcome: _Outcome) -> None:
-        if not outcome.ok:
-            summary.skipped.append((outcome.file, outcome.reason))
-            keys.pop(outcome.match_id, None)
-            logger.warning("skipped %s: %s", outcome.file, outcome.reason)
-            tick(f"skipped {outcome.match_id}")
-        else:
-            tick(f"match {outcome.match_id}")
 
-    _run_pool(to_extract, window_s, stride_s, cache_dir, workers or default_workers(), on_done)
-
+def _read_cached(
+    matches: list[MatchFiles],
+    keys: dict[int, str],
+    cache_dir: Path,
+    summary: ExtractionSummary,
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame], list[dict[str, Any]]]:
+    """Features, events and match rows of every extracted match, in discovery order."""
     feats, evs, rows = [], [], []
-    for files in found.matches:
+    for files in matches:
         if files.match_id not in keys:
             continue
         feat_path, ev_path, match_path = _cache_paths(
@@ -434,15 +514,17 @@ def extract_features(
         rows.append(meta["match"])
         summary.warnings.extend((w[0], w[1]) for w in meta["warnings"])
         _drop_stale(cache_dir, files.match_id, keys[files.match_id])
+    return feats, evs, rows
 
-    summary.matches = len(rows)
-    summary.seconds = round(time.perf_counter() - started, 3)
-    if not rows:
-        raise ExtractionError(
-            f"no match of {source} could be extracted; see the skipped files: "
-            + "; ".join(f"{Path(f).name}: {r}" for f, r in summary.skipped[:5]),
-            summary,
-        )
+
+def _write_dataset(
+    dataset: Dataset,
+    feats: list[pl.DataFrame],
+    evs: list[pl.DataFrame],
+    rows: list[dict[str, Any]],
+    summary: ExtractionSummary,
+) -> None:
+    """Concatenate the matches' tables into the dataset files; fill in the summary's counts."""
     features = pl.concat(feats, how="vertical_relaxed")
     matches = pl.DataFrame(rows, schema=MATCH_SCHEMA)
     events = pl.concat(evs, how="vertical_relaxed")
@@ -451,21 +533,9 @@ def extract_features(
     summary.possession_segments = summary.segments - summary.window_segments
     summary.n_features = len(feature_names())
     summary.coverage_360 = round(sum(bool(r["has_360"]) for r in rows) / len(rows), 4)
-    dataset = Dataset(out)
     atomic_write_parquet(dataset.features_path, features)
     atomic_write_parquet(dataset.matches_path, matches)
     atomic_write_parquet(dataset.events_path, events)
-    summary.seconds = round(time.perf_counter() - started, 3)
-    atomic_write_json(dataset.summary_path, summary.to_dict())
-    logger.info(
-        "extracted %d matches (%d cached), %d segments, %d skipped in %.1f s",
-        summary.matches,
-        summary.from_cache,
-        summary.segments,
-        len(summary.skipped),
-        summary.seconds,
-    )
-    return summary
 
 
 def _drop_stale(cache_dir: Path, match_id: int, key: str) -> None:

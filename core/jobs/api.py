@@ -125,23 +125,6 @@ def delete_run(run_id: str, *, force: bool = False) -> None:
     remove_run(run_id)
 
 
-def check_training_input(
-    features_path: str | os.PathLike[str], vae_cfg: VAEConfig, prep_cfg: PreprocessConfig
-) -> tuple[int, int]:
-    """Fail now, with the reason, if this configuration cannot train on this file.
-
-    Loads the features, filters and preprocesses them exactly as the job will, and checks
-    the shapes against ``vae_cfg``. Returns ``(n_segments, n_inputs)``.
-    """
-    from core.features.datasets import load_features
-    from core.model.training import check_trainable
-    from core.runs.pipeline import prepare
-
-    data = prepare(load_features(features_path), prep_cfg)
-    check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)
-    return int(data.X.shape[0]), int(data.X.shape[1])
-
-
 def _attach(run: Run) -> TrainRequest | None:
     """The request to return when ``run`` is done or being computed now (None: start it)."""
     st = run_status(run)
@@ -183,6 +166,8 @@ def start_training(
             if attached is not None:
                 return attached
         # New, failed, cancelled, or queued without a live job: (re)start it, input checked first.
+        from core.runs.pipeline import check_training_input  # loads torch: only on submit
+
         check_training_input(features_path, vae_cfg, prep_cfg)
         run, existed = create_run(features_path, vae_cfg, prep_cfg)
         job = manager.submit_job(

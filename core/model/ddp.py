@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ import numpy.typing as npt
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as tmp
+from torch.multiprocessing.spawn import start_processes
 from torch.nn.parallel import DistributedDataParallel
 
 from core.errors import TrainingError
@@ -117,33 +119,38 @@ def _train_rank(
     return module, outcome
 
 
-def _spawned_worker(
-    rank: int,
-    world_size: int,
-    init_method: str,
-    backend: str,
-    data_path: str,
-    cfg_dict: dict[str, Any],
-    device_names: list[str],
-    out_dir: str,
-    q: Any,
-    stop_event: Any,
-) -> None:
+@dataclass(frozen=True)
+class _WorkerSpec:
+    """What every spawned rank needs to join the group and train (picklable)."""
+
+    world_size: int
+    init_method: str
+    backend: str
+    data_path: str
+    cfg_dict: dict[str, Any]
+    device_names: list[str]
+    out_dir: str
+
+
+def _spawned_worker(rank: int, spec: _WorkerSpec, q: Any, stop_event: Any) -> None:
     """Entry of each process started by :func:`train_vae_ddp`."""
-    dev = torch.device(device_names[rank])
+    world_size = spec.world_size
+    dev = torch.device(spec.device_names[rank])
     if dev.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
     else:
         torch.cuda.set_device(dev)  # before the process group, so nccl binds the right GPU
-    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size)
+    dist.init_process_group(
+        spec.backend, init_method=spec.init_method, rank=rank, world_size=world_size
+    )
     try:
-        X = np.load(data_path, allow_pickle=False)
-        cfg = VAEConfig.from_dict(cfg_dict)
+        X = np.load(spec.data_path, allow_pickle=False)
+        cfg = VAEConfig.from_dict(spec.cfg_dict)
         callbacks: list[Callback] = [_QueueCallback(q)] if rank == 0 else []
         should_stop = stop_event.is_set if rank == 0 else None
         module, outcome = _train_rank(X, cfg, dev, rank, world_size, callbacks, should_stop)
         if rank == 0:
-            save_module(module.cpu(), Path(out_dir) / "model.pt")
+            save_module(module.cpu(), Path(spec.out_dir) / "model.pt")
             q.put(
                 (
                     "done",
@@ -170,6 +177,84 @@ def _spawned_worker(
             dist.destroy_process_group()
 
 
+def _rank_devices(
+    world_size: int, backend: str | None, devices: Sequence[str] | None
+) -> tuple[list[str], str]:
+    """One checked torch device name per rank, and the backend that fits them."""
+    names = list(devices) if devices is not None else default_ddp_devices(world_size)
+    if len(names) != world_size:
+        raise TrainingError(
+            f"Got {len(names)} devices for world_size={world_size}; give one per rank."
+        )
+    for name in names:
+        resolve_device(name)
+    on_gpu = all(torch.device(n).type == "cuda" for n in names)
+    chosen_backend = backend or ("nccl" if on_gpu else "gloo")
+    if chosen_backend == "nccl" and not on_gpu:
+        raise TrainingError("The nccl backend needs one GPU per rank; use backend='gloo' on CPU.")
+    return names, chosen_backend
+
+
+class _Reports:
+    """What rank 0 sends back: epoch metrics (passed on to the callbacks), then one final word."""
+
+    def __init__(self, q: Any, callbacks: Sequence[Callback]) -> None:
+        self.q = q
+        self.callbacks = callbacks
+        self.history: list[EpochMetrics] = []
+        self.final: tuple[str, dict[str, Any]] | None = None
+
+    def drain(self, block_s: float) -> None:
+        """Take every message that arrives within ``block_s`` seconds."""
+        deadline = time.monotonic() + block_s
+        while True:
+            try:
+                kind, payload = self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue_mod.Empty:
+                return
+            if kind == "epoch":
+                metrics = EpochMetrics.from_dict(payload)
+                self.history.append(metrics)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(metrics)
+            else:
+                self.final = (kind, payload)
+
+    def outcome(self) -> dict[str, Any]:
+        """The final ``done`` payload; raises what the workers reported instead."""
+        if self.final is None:
+            raise TrainingError("DDP workers finished without reporting a result.")
+        kind, payload = self.final
+        if kind == "nonfinite":
+            raise NonFiniteLossError(int(payload["epoch"]), self.history)
+        if kind == "error":
+            raise TrainingError(f"DDP training failed: {payload['message']}")
+        return payload
+
+
+def _watch(
+    procs: Any,
+    reports: _Reports,
+    stop_event: Any,
+    should_stop: Callable[[], bool] | None,
+    poll_s: float,
+) -> None:
+    """Relay reports and stop requests until every worker has exited (killed on any error)."""
+    try:
+        while True:
+            reports.drain(poll_s)
+            if should_stop is not None and not stop_event.is_set() and should_stop():
+                stop_event.set()
+            if procs.join(timeout=0):
+                break
+        reports.drain(0.5)
+    except BaseException:
+        for p in procs.processes:
+            if p.is_alive():
+                p.terminate()
+        raise
+
+
 def train_vae_ddp(
     X: npt.ArrayLike,
     cfg: VAEConfig,
@@ -192,26 +277,23 @@ def train_vae_ddp(
     if world_size < 1:
         raise TrainingError(f"world_size must be >= 1, got {world_size}.")
     arr = validate_matrix(X, cfg)
-    names = list(devices) if devices is not None else default_ddp_devices(world_size)
-    if len(names) != world_size:
-        raise TrainingError(
-            f"Got {len(names)} devices for world_size={world_size}; give one per rank."
-        )
-    for name in names:
-        resolve_device(name)
-    on_gpu = all(torch.device(n).type == "cuda" for n in names)
-    chosen_backend = backend or ("nccl" if on_gpu else "gloo")
-    if chosen_backend == "nccl" and not on_gpu:
-        raise TrainingError("The nccl backend needs one GPU per rank; use backend='gloo' on CPU.")
+    names, chosen_backend = _rank_devices(world_size, backend, devices)
 
-    history: list[EpochMetrics] = []
     with tempfile.TemporaryDirectory(prefix="tactical-ddp-") as tmpdir:
         data_path = str(Path(tmpdir) / "X.npy")
         np.save(data_path, arr)
         ctx = tmp.get_context("spawn")
         q = ctx.Queue()
         stop_event = ctx.Event()
-        init_method = f"tcp://127.0.0.1:{_free_port()}"
+        spec = _WorkerSpec(
+            world_size=world_size,
+            init_method=f"tcp://127.0.0.1:{_free_port()}",
+            backend=chosen_backend,
+            data_path=data_path,
+            cfg_dict=cfg.to_dict(),
+            device_names=names,
+            out_dir=tmpdir,
+        )
         logger.info(
             "DDP training: %d ranks on %s (%s), %d segments",
             world_size,
@@ -219,65 +301,20 @@ def train_vae_ddp(
             chosen_backend,
             arr.shape[0],
         )
-        procs = tmp.start_processes(  # type: ignore[attr-defined,no-untyped-call]
+        procs = start_processes(  # type: ignore[no-untyped-call]
             _spawned_worker,
-            args=(
-                world_size,
-                init_method,
-                chosen_backend,
-                data_path,
-                cfg.to_dict(),
-                names,
-                tmpdir,
-                q,
-                stop_event,
-            ),
+            args=(spec, q, stop_event),
             nprocs=world_size,
             join=False,
             start_method="spawn",
         )
-        final: tuple[str, dict[str, Any]] | None = None
-
-        def drain(block_s: float) -> None:
-            nonlocal final
-            deadline = time.monotonic() + block_s
-            while True:
-                try:
-                    kind, payload = q.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue_mod.Empty:
-                    return
-                if kind == "epoch":
-                    metrics = EpochMetrics.from_dict(payload)
-                    history.append(metrics)
-                    for cb in callbacks:
-                        cb.on_epoch_end(metrics)
-                else:
-                    final = (kind, payload)
-
-        try:
-            while True:
-                drain(poll_s)
-                if should_stop is not None and not stop_event.is_set() and should_stop():
-                    stop_event.set()
-                if procs.join(timeout=0):
-                    break
-            drain(0.5)
-        except BaseException:
-            for p in procs.processes:
-                if p.is_alive():
-                    p.terminate()
-            raise
-        if final is None:
-            raise TrainingError("DDP workers finished without reporting a result.")
-        kind, payload = final
-        if kind == "nonfinite":
-            raise NonFiniteLossError(int(payload["epoch"]), history)
-        if kind == "error":
-            raise TrainingError(f"DDP training failed: {payload['message']}")
+        reports = _Reports(q, callbacks)
+        _watch(procs, reports, stop_event, should_stop, poll_s)
+        payload = reports.outcome()
         module = load_module(Path(tmpdir) / "model.pt", dropout=cfg.dropout)
     return TrainResult(
         module=module.eval(),
-        history=history,
+        history=reports.history,
         stopped_early=bool(payload["stopped_early"]),
         cancelled=bool(payload["cancelled"]),
         device=f"ddp:{world_size}x{torch.device(names[0]).type}",

@@ -211,6 +211,9 @@ class FlatParameters:
 
 
 # -- the loop --------------------------------------------------------------------------------
+Forward = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
 @dataclass
 class _LoopOutcome:
     history: list[EpochMetrics]
@@ -219,9 +222,49 @@ class _LoopOutcome:
     best_epoch: int | None
 
 
-def run_epochs(
+@dataclass(frozen=True)
+class _Loop:
+    """What the epoch loop works with; fixed for one :func:`run_epochs` call."""
+
+    module: TacticalVAEModule
+    forward: Forward
+    X_t: torch.Tensor
+    cfg: VAEConfig
+    dev: torch.device
+    opt: torch.optim.Adam
+    flat: FlatParameters | None
+    rank: int
+    world_size: int
+    all_reduce: AllReduce | None
+    callbacks: Sequence[Callback]
+    should_stop: Callable[[], bool] | None
+
+
+@dataclass
+class _EarlyStopping:
+    """Tracks the best total loss; counts only once beta has reached its final value."""
+
+    cfg: VAEConfig
+    best: float = math.inf
+    best_epoch: int | None = None
+    since_best: int = 0
+
+    def update(self, epoch: int, total: float) -> bool:
+        """Record ``epoch``'s total loss; True when patience has run out."""
+        if epoch < self.cfg.kl_warmup_epochs:
+            return False
+        if total < self.best - self.cfg.early_stopping_min_delta:
+            self.best, self.best_epoch, self.since_best = total, epoch, 0
+        else:
+            self.since_best += 1
+        patience = self.cfg.early_stopping_patience
+        return patience is not None and self.since_best >= patience
+
+
+# Public entry (core.model.ddp calls it): its keyword-only options mirror train_vae's.
+def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keyword API
     module: TacticalVAEModule,
-    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    forward: Forward,
     X_t: torch.Tensor,
     cfg: VAEConfig,
     dev: torch.device,
@@ -250,22 +293,22 @@ def run_epochs(
         if flat is not None
         else make_optimizer(module, cfg, dev)
     )
+    loop = _Loop(
+        module=module,
+        forward=forward,
+        X_t=X_t,
+        cfg=cfg,
+        dev=dev,
+        opt=opt,
+        flat=flat,
+        rank=rank,
+        world_size=world_size,
+        all_reduce=all_reduce,
+        callbacks=callbacks,
+        should_stop=should_stop,
+    )
     try:
-        return _epochs(
-            module,
-            forward,
-            X_t,
-            cfg,
-            dev,
-            opt,
-            flat,
-            rank=rank,
-            world_size=world_size,
-            all_reduce=all_reduce,
-            callbacks=callbacks,
-            should_stop=should_stop,
-            progress=progress,
-        )
+        return _epochs(loop, progress=progress)
     finally:
         if flat is not None:
             flat.release()
@@ -273,132 +316,136 @@ def run_epochs(
         module.eval()
 
 
-def _epochs(
-    module: TacticalVAEModule,
-    forward: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-    X_t: torch.Tensor,
-    cfg: VAEConfig,
-    dev: torch.device,
-    opt: torch.optim.Adam,
-    flat: FlatParameters | None,
-    *,
-    rank: int,
-    world_size: int,
-    all_reduce: AllReduce | None,
-    callbacks: Sequence[Callback],
-    should_stop: Callable[[], bool] | None,
-    progress: bool,
-) -> _LoopOutcome:
-    n_rows = int(X_t.shape[0])
+def _epochs(loop: _Loop, *, progress: bool) -> _LoopOutcome:
+    cfg, dev = loop.cfg, loop.dev
     perm_gen = torch.Generator(device=dev)
     perm_gen.manual_seed(cfg.random_state)
     noise_gen = torch.Generator(device=dev)
     noise_gen.manual_seed(cfg.random_state + 1)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
+        loop.opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
     )
-    k = cfg.latent_dim
-    bs = cfg.batch_size
     history: list[EpochMetrics] = []
-    best = math.inf
-    best_epoch: int | None = None
-    since_best = 0
+    early = _EarlyStopping(cfg)
     stopped_early = cancelled = False
 
     epochs = range(1, cfg.n_epochs + 1)
-    bar = tqdm(epochs, desc="VAE training", unit="epoch", disable=not progress or rank != 0)
+    bar = tqdm(epochs, desc="VAE training", unit="epoch", disable=not progress or loop.rank != 0)
     for epoch in bar:
-        if _stop_requested(should_stop, all_reduce, dev):
+        if _stop_requested(loop.should_stop, loop.all_reduce, dev):
             cancelled = True
             break
         t0 = time.perf_counter()
         beta = beta_at(epoch, cfg)
-        module.train()
-        perm = torch.randperm(n_rows, generator=perm_gen, device=dev)
-        noise = torch.randn((n_rows, k), generator=noise_gen, device=dev)
-        acc = torch.zeros(1 + k, device=dev)
-        last_poll = time.monotonic()
-        interrupted = False
-        for start in range(0, n_rows, bs):
-            idx = perm[start : start + bs]
-            m = int(idx.shape[0])
-            eps = noise[start : start + m]
-            if world_size > 1:
-                idx, eps = idx[rank::world_size], eps[rank::world_size]
-            xb = X_t.index_select(0, idx)
-            recon, mu, logvar = forward(xb, eps)
-            sq_err, kl_dims = vae_loss_terms(recon, xb, mu, logvar)
-            loss = (sq_err + beta * kl_dims.sum()) * (world_size / m)
-            if flat is not None:
-                flat.zero_grad()
-            else:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            with torch.no_grad():
-                acc[0] += sq_err.detach()
-                acc[1:] += kl_dims.detach()
-            if (
-                world_size == 1
-                and should_stop is not None
-                and time.monotonic() - last_poll > STOP_POLL_S
-            ):
-                last_poll = time.monotonic()
-                if should_stop():
-                    interrupted = True
-                    break
-        if interrupted:
+        acc = _train_epoch(loop, beta, perm_gen, noise_gen)
+        if acc is None:
             cancelled = True
             break
-        if all_reduce is not None:
-            all_reduce(acc)
-        sums = acc.cpu().double().numpy()  # the one host sync of the epoch
-        recon_mean = float(sums[0] / n_rows)
-        kl_dims_mean = (sums[1:] / n_rows).tolist()
-        kl_mean = float(sum(kl_dims_mean))
-        total = recon_mean + beta * kl_mean
-        lr = float(opt.param_groups[0]["lr"])
-        if not (math.isfinite(total) and math.isfinite(recon_mean) and math.isfinite(kl_mean)):
-            raise NonFiniteLossError(epoch, history, f"recon={recon_mean}, kl={kl_mean}")
-        metrics = EpochMetrics(
-            epoch=epoch,
-            total=total,
-            recon=recon_mean,
-            kl=kl_mean,
-            kl_per_dim=kl_dims_mean,
-            lr=lr,
-            seconds=time.perf_counter() - t0,
-            beta=beta,
-        )
+        metrics = _epoch_metrics(loop, acc, epoch, beta, t0, history)
+        total = metrics.total
         history.append(metrics)
         sched.step(total)
-        if rank == 0:
-            for cb in callbacks:
-                cb.on_epoch_end(metrics)
-            bar.set_postfix(loss=f"{total:.3f}", recon=f"{recon_mean:.3f}", kl=f"{kl_mean:.3f}")
-            logger.debug(
-                "epoch %d: total=%.5f recon=%.5f kl=%.5f lr=%.2e (%.2fs)",
-                epoch,
-                total,
-                recon_mean,
-                kl_mean,
-                lr,
-                metrics.seconds,
-            )
-        # Early stopping counts only once beta has reached its final value.
-        if epoch >= cfg.kl_warmup_epochs:
-            if total < best - cfg.early_stopping_min_delta:
-                best, best_epoch, since_best = total, epoch, 0
-            else:
-                since_best += 1
-            if (
-                cfg.early_stopping_patience is not None
-                and since_best >= cfg.early_stopping_patience
-            ):
-                stopped_early = epoch < cfg.n_epochs
-                break
+        if loop.rank == 0:
+            _report_epoch(loop, metrics, bar)
+        if early.update(epoch, total):
+            stopped_early = epoch < cfg.n_epochs
+            break
     bar.close()
-    return _LoopOutcome(history, stopped_early, cancelled, best_epoch)
+    return _LoopOutcome(history, stopped_early, cancelled, early.best_epoch)
+
+
+def _train_epoch(
+    loop: _Loop, beta: float, perm_gen: torch.Generator, noise_gen: torch.Generator
+) -> torch.Tensor | None:
+    """One pass over the data: the sums ``[squared error, KL per dim...]`` of this rank.
+
+    None when ``should_stop`` interrupted the epoch (single process only).
+    """
+    X_t, dev, opt, flat = loop.X_t, loop.dev, loop.opt, loop.flat
+    rank, world_size = loop.rank, loop.world_size
+    n_rows = int(X_t.shape[0])
+    k = loop.cfg.latent_dim
+    bs = loop.cfg.batch_size
+    loop.module.train()
+    perm = torch.randperm(n_rows, generator=perm_gen, device=dev)
+    noise = torch.randn((n_rows, k), generator=noise_gen, device=dev)
+    acc = torch.zeros(1 + k, device=dev)
+    last_poll = time.monotonic()
+    poll = loop.should_stop if world_size == 1 else None
+    for start in range(0, n_rows, bs):
+        idx = perm[start : start + bs]
+        m = int(idx.shape[0])
+        eps = noise[start : start + m]
+        if world_size > 1:
+            idx, eps = idx[rank::world_size], eps[rank::world_size]
+        xb = X_t.index_select(0, idx)
+        recon, mu, logvar = loop.forward(xb, eps)
+        sq_err, kl_dims = vae_loss_terms(recon, xb, mu, logvar)
+        loss = (sq_err + beta * kl_dims.sum()) * (world_size / m)
+        if flat is not None:
+            flat.zero_grad()
+        else:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        with torch.no_grad():
+            acc[0] += sq_err.detach()
+            acc[1:] += kl_dims.detach()
+        if poll is not None and time.monotonic() - last_poll > STOP_POLL_S:
+            last_poll = time.monotonic()
+            if poll():
+                return None
+    return acc
+
+
+def _epoch_metrics(
+    loop: _Loop,
+    acc: torch.Tensor,
+    epoch: int,
+    beta: float,
+    t0: float,
+    history: list[EpochMetrics],
+) -> EpochMetrics:
+    """Global per-segment means of the epoch; raises :class:`NonFiniteLossError` on NaN/inf."""
+    n_rows = int(loop.X_t.shape[0])
+    if loop.all_reduce is not None:
+        loop.all_reduce(acc)
+    sums = acc.cpu().double().numpy()  # the one host sync of the epoch
+    recon_mean = float(sums[0] / n_rows)
+    kl_dims_mean = (sums[1:] / n_rows).tolist()
+    kl_mean = float(sum(kl_dims_mean))
+    total = recon_mean + beta * kl_mean
+    lr = float(loop.opt.param_groups[0]["lr"])
+    if not (math.isfinite(total) and math.isfinite(recon_mean) and math.isfinite(kl_mean)):
+        raise NonFiniteLossError(epoch, history, f"recon={recon_mean}, kl={kl_mean}")
+    return EpochMetrics(
+        epoch=epoch,
+        total=total,
+        recon=recon_mean,
+        kl=kl_mean,
+        kl_per_dim=kl_dims_mean,
+        lr=lr,
+        seconds=time.perf_counter() - t0,
+        beta=beta,
+    )
+
+
+def _report_epoch(loop: _Loop, metrics: EpochMetrics, bar: Any) -> None:
+    """Rank 0 only: callbacks, the progress bar and the debug log line."""
+    for cb in loop.callbacks:
+        cb.on_epoch_end(metrics)
+    bar.set_postfix(
+        loss=f"{metrics.total:.3f}", recon=f"{metrics.recon:.3f}", kl=f"{metrics.kl:.3f}"
+    )
+    logger.debug(
+        "epoch %d: total=%.5f recon=%.5f kl=%.5f lr=%.2e (%.2fs)",
+        metrics.epoch,
+        metrics.total,
+        metrics.recon,
+        metrics.kl,
+        metrics.lr,
+        metrics.seconds,
+    )
 
 
 def _stop_requested(

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from core.analysis.latents import dominant_dimension
@@ -29,7 +30,7 @@ from core.infra.io import (
     atomic_write_text,
 )
 from core.model.vae import state_dict_input_dim
-from core.runs.store import PREPROCESSING_FILE, Run, get_run
+from core.runs.store import PREPROCESSING_FILE, Correlations, Run, get_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -130,17 +131,24 @@ def _grid(n: int) -> tuple[int, int]:
 
 
 def _figures(run: Run, out: Path) -> list[Path]:
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
-
     metrics = run.metrics()
     corr = run.correlations()
     interp = run.interpretation()
     z = run.latent_matrix()
     emb = run.umap().select("umap_x", "umap_y").to_numpy()
-    n_latent, n_feat = corr.pearson_r.shape
-    paths: list[Path] = []
+    return [
+        _save(_training_curves(metrics), out / "vae_training_curves.png"),
+        _save(_correlation_heatmap(corr), out / "vae_correlation_heatmap.png"),
+        _save(_top_correlations(corr, interp), out / "vae_top5_correlations.png"),
+        _save(_umap_dominant(emb, z, corr), out / "vae_umap_latent.png"),
+        _save(_umap_per_dim(emb, z, corr), out / "vae_umap_per_dim.png"),
+    ]
 
-    # Training curves (notebook section 4).
+
+def _training_curves(metrics: pl.DataFrame) -> Figure:
+    """Training curves (notebook section 4)."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
+
     fig = Figure(figsize=(15, 4))
     axes = fig.subplots(1, 3)
     epochs = metrics["epoch"].to_numpy()
@@ -157,9 +165,14 @@ def _figures(run: Run, out: Path) -> list[Path]:
         ax.set_ylabel("Loss")
     fig.suptitle("VAE Training Curves", fontsize=13, y=1.02)
     fig.tight_layout()
-    paths.append(_save(fig, out / "vae_training_curves.png"))
+    return fig
 
-    # Correlation heatmap (section 6).
+
+def _correlation_heatmap(corr: Correlations) -> Figure:
+    """Correlation heatmap (section 6)."""
+    from matplotlib.figure import Figure
+
+    n_latent, n_feat = corr.pearson_r.shape
     fig = Figure(figsize=(max(14, n_feat * 0.35), max(4, n_latent * 0.6)))
     ax = fig.subplots()
     im = ax.imshow(corr.pearson_r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -170,12 +183,24 @@ def _figures(run: Run, out: Path) -> list[Path]:
     ax.set_title("Pearson Correlation: Latent Dimensions vs Features")
     fig.colorbar(im, ax=ax, label="Pearson r", shrink=0.8)
     fig.tight_layout()
-    paths.append(_save(fig, out / "vae_correlation_heatmap.png"))
+    return fig
 
-    # Top-5 bars per latent (section 7).
+
+def _latent_grid(n_latent: int) -> tuple[Figure, npt.NDArray[Any]]:
+    """A figure with a panel per latent (2 rows) and its panels, flat; extra panels hidden."""
+    from matplotlib.figure import Figure
+
     rows, cols = _grid(n_latent)
     fig = Figure(figsize=(4 * cols, 7))
     axes_flat = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for extra in axes_flat[n_latent:]:
+        extra.set_visible(False)
+    return fig, axes_flat
+
+
+def _top_correlations(corr: Correlations, interp: pl.DataFrame) -> Figure:
+    """Top-5 bars per latent (section 7)."""
+    fig, axes_flat = _latent_grid(corr.pearson_r.shape[0])
     for zi, name in enumerate(corr.latent_names):
         ax = axes_flat[zi]
         dim = interp.filter(pl.col("latent_dim") == name).sort("rank")
@@ -189,13 +214,16 @@ def _figures(run: Run, out: Path) -> list[Path]:
         ax.axvline(0, color="black", linewidth=0.5)
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("Pearson r", fontsize=8)
-    for extra in axes_flat[n_latent:]:
-        extra.set_visible(False)
     fig.suptitle("Top-5 Feature Correlates per Latent Dimension", fontsize=13, y=1.01)
     fig.tight_layout()
-    paths.append(_save(fig, out / "vae_top5_correlations.png"))
+    return fig
 
-    # UMAP coloured by dominant dimension (section 8).
+
+def _umap_dominant(emb: npt.NDArray[Any], z: npt.NDArray[Any], corr: Correlations) -> Figure:
+    """UMAP coloured by dominant dimension (section 8)."""
+    from matplotlib.figure import Figure
+
+    n_latent = corr.pearson_r.shape[0]
     dominant = dominant_dimension(z)
     fig = Figure(figsize=(9, 7))
     ax = fig.subplots()
@@ -217,11 +245,12 @@ def _figures(run: Run, out: Path) -> list[Path]:
     ax.set_xlabel("UMAP-1")
     ax.set_ylabel("UMAP-2")
     fig.tight_layout()
-    paths.append(_save(fig, out / "vae_umap_latent.png"))
+    return fig
 
-    # UMAP per latent activation.
-    fig = Figure(figsize=(4 * cols, 7))
-    axes_flat = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
+
+def _umap_per_dim(emb: npt.NDArray[Any], z: npt.NDArray[Any], corr: Correlations) -> Figure:
+    """UMAP per latent activation."""
+    fig, axes_flat = _latent_grid(corr.pearson_r.shape[0])
     for zi, name in enumerate(corr.latent_names):
         ax = axes_flat[zi]
         sc = ax.scatter(
@@ -231,9 +260,6 @@ def _figures(run: Run, out: Path) -> list[Path]:
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(sc, ax=ax, shrink=0.7)
-    for extra in axes_flat[n_latent:]:
-        extra.set_visible(False)
     fig.suptitle("UMAP coloured by individual latent activations", fontsize=13, y=1.01)
     fig.tight_layout()
-    paths.append(_save(fig, out / "vae_umap_per_dim.png"))
-    return paths
+    return fig

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,9 @@ from core.runs.store import (
     Run,
     get_run,
 )
+
+if TYPE_CHECKING:
+    from core.model.training import TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -207,10 +210,9 @@ def execute_run(
     """
     run = get_run(run_id)
     cfg = run.config()
-    current = run._status_raw()
+    current = run.status()
     if (
-        current is not None
-        and current.state == "running"
+        current.state == "running"
         and current.pid not in (None, os.getpid())
         and process_alive(current.pid, current.pid_start)
     ):
@@ -286,7 +288,7 @@ def _execute(
     should_stop: ShouldStop | None,
     world_size: int,
 ) -> None:
-    from core.model.training import check_trainable, encode_means, train_vae
+    from core.model.training import check_trainable, encode_means
     from core.model.vae import save_module
 
     def check_stop() -> None:
@@ -311,15 +313,7 @@ def _execute(
 
     # --- training -------------------------------------------------------------------------
     rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments")
-    if world_size > 1:
-        from core.model.ddp import train_vae_ddp
-
-        rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
-        result = train_vae_ddp(
-            data.X, vae_cfg, world_size=world_size, callbacks=[rep], should_stop=should_stop
-        )
-    else:
-        result = train_vae(data.X, vae_cfg, device=device, callbacks=[rep], should_stop=should_stop)
+    result = _train(data, vae_cfg, rep, device, should_stop, world_size)
     if result.cancelled:
         raise RunCancelled()
     module = result.module
@@ -375,10 +369,57 @@ def _execute(
 
     check_stop()
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
-    last = result.history[-1] if result.history else None
-    diag = analysis.diagnostics(Z, last.kl_per_dim if last else None)
+    diag = _diagnostics(Z, result, data, vae_cfg)
+    atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
+
+    # --- done: written last, so a run is never shown done before its files exist -----------
+    n_units = rep.total_units
+    if rep.progress:
+        rep.progress(n_units, n_units, "done")
+    note = " (early stop)" if result.stopped_early else ""
+    run.update_status(
+        state="done",
+        stage="done",
+        progress=1.0,
+        eta_s=0.0,
+        heartbeat=time.time(),
+        finished_at=utc_now(),
+        device=result.device,
+        message=f"done: {len(result.history)} epochs{note}, final loss "
+        f"{result.final_loss:.4f}, {diag['active_units']}/{k} active latents",
+    )
+    logger.info("run %s done", run.run_id)
+
+
+def _train(
+    data: PreparedData,
+    vae_cfg: VAEConfig,
+    rep: _RunReporter,
+    device: str | None,
+    should_stop: ShouldStop | None,
+    world_size: int,
+) -> TrainResult:
+    """Train the VAE on ``data.X``: data-parallel with DDP when ``world_size > 1``."""
+    from core.model.training import train_vae
+
+    if world_size > 1:
+        from core.model.ddp import train_vae_ddp
+
+        rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
+        return train_vae_ddp(
+            data.X, vae_cfg, world_size=world_size, callbacks=[rep], should_stop=should_stop
+        )
+    return train_vae(data.X, vae_cfg, device=device, callbacks=[rep], should_stop=should_stop)
+
+
+def _diagnostics(
+    Z: np.ndarray, result: TrainResult, data: PreparedData, vae_cfg: VAEConfig
+) -> dict[str, Any]:
+    """VAE health diagnostics of the latent codes, with how training and preprocessing went."""
     from core.model.vae import LOSS_REDUCTION
 
+    last = result.history[-1] if result.history else None
+    diag = analysis.diagnostics(Z, last.kl_per_dim if last else None)
     diag.update(
         {
             "n_features": len(data.feature_names),
@@ -402,22 +443,19 @@ def _execute(
     )
     if last is not None and not all(math.isfinite(v) for v in last.kl_per_dim):
         diag["warnings"].append("KL per dimension holds non-finite values.")
-    atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
+    return diag
 
-    # --- done: written last, so a run is never shown done before its files exist -----------
-    n_units = rep.total_units
-    if rep.progress:
-        rep.progress(n_units, n_units, "done")
-    note = " (early stop)" if result.stopped_early else ""
-    run.update_status(
-        state="done",
-        stage="done",
-        progress=1.0,
-        eta_s=0.0,
-        heartbeat=time.time(),
-        finished_at=utc_now(),
-        device=result.device,
-        message=f"done: {len(result.history)} epochs{note}, final loss "
-        f"{result.final_loss:.4f}, {diag['active_units']}/{k} active latents",
-    )
-    logger.info("run %s done", run.run_id)
+
+def check_training_input(
+    features_path: str | os.PathLike[str], vae_cfg: VAEConfig, prep_cfg: PreprocessConfig
+) -> tuple[int, int]:
+    """Fail now, with the reason, if this configuration cannot train on this file.
+
+    Loads the features, filters and preprocesses them exactly as :func:`execute_run` will,
+    and checks the shapes against ``vae_cfg``. Returns ``(n_segments, n_inputs)``.
+    """
+    from core.model.training import check_trainable
+
+    data = prepare(load_features(features_path), prep_cfg)
+    check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)
+    return int(data.X.shape[0]), int(data.X.shape[1])
