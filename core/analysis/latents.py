@@ -17,12 +17,11 @@ import polars as pl
 from scipy import special, stats
 
 from core.errors import InspectError
+from core.infra.arrays import FloatArray, IntArray
 from core.model.latents import latent_names
 
 logger = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 Progress = Callable[[int, int, str], None]
 

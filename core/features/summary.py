@@ -5,17 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from core.features.registry import feature_columns, feature_tier
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 # --- dataset summary ---------------------------------------------------------------------

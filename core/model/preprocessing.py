@@ -27,6 +27,7 @@ from core.errors import (
     PreprocessingError,
     TooFewRowsError,
 )
+from core.infra.arrays import FloatArray
 from core.infra.io import atomic_write_npz, atomic_write_text
 from core.model.config import NULL_STRATEGIES, PreprocessConfig
 
@@ -34,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MIN_ROWS = 2
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def feature_pattern(prefix: str = "t") -> re.Pattern[str]:

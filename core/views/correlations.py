@@ -13,12 +13,9 @@ from scipy.cluster import hierarchy
 
 from core.errors import InspectError
 from core.features.registry import feature_tier
+from core.infra.arrays import FloatArray, IntArray
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 # --- correlations ------------------------------------------------------------------------

@@ -11,18 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
 from core.errors import InspectError
+from core.infra.arrays import BoolArray, IntArray
 from core.views.table import SegmentTable
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 # --- one segment -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import polars as pl
 
 from core.analysis.latents import dominant_dimension
 from core.errors import InspectError
+from core.infra.arrays import BoolArray, IntArray
 from core.model.latents import latent_name
 from core.views.palettes import (
     COLOR_MODES,
@@ -25,10 +26,6 @@ from core.views.palettes import (
 from core.views.table import SegmentTable
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 # --- the map -----------------------------------------------------------------------------

@@ -18,14 +18,11 @@ import polars as pl
 
 from core.errors import InspectError
 from core.features.registry import feature_columns
+from core.infra.arrays import BoolArray, FloatArray
 from core.model.latents import latent_columns, latent_names
 from core.runs.store import CORRELATIONS_FILE, UMAP_FILE, Run
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 # --- the row-aligned table ---------------------------------------------------------------
