@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +14,9 @@ from core.jobs.api import cancel_job, list_jobs
 from core.runs.store import Run
 from tests.conftest import AppPage
 
-pytestmark = pytest.mark.browser
+# Each test drives the served app over the trained demo run for several seconds: the quick
+# loop (-m "not slow") keeps only the home page's browser test.
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = {
     "": "Tactical states",
@@ -26,19 +29,61 @@ PAGES = {
 }
 TURKEY_ITALY = 3788741
 
-# Pixel position (page coordinates) of the middle point of the map's first trace, read from
-# plotly's own axes, plus that point's segment row (its customdata).
+# Pixel position (page coordinates) of a real data point of the latent map, computed with
+# plotly's own axis transforms (``l2p`` plus the axis offset in the graph div, plus the div's
+# place on the page), and that point's segment row (its customdata). The point taken is the
+# one farthest from any other, so a click there can only hit it (``gap``: that distance).
 _MAP_POINT_JS = """() => {
   const gd = document.querySelector('.st-key-latent_map .js-plotly-plot');
   if (!gd || !gd._fullLayout || !gd._fullData || !gd._fullData.length) return null;
-  const fl = gd._fullLayout, tr = gd._fullData[0];
-  const j = Math.floor(tr.x.length / 2);
+  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+  if (!xa || !ya || typeof xa.l2p !== 'function') return null;
+  const pts = [];
+  for (const tr of gd._fullData) {
+    if (tr.visible !== true || !tr.x || !tr.customdata) continue;
+    for (let j = 0; j < tr.x.length; j++) {
+      pts.push({
+        px: xa._offset + xa.l2p(tr.x[j]),
+        py: ya._offset + ya.l2p(tr.y[j]),
+        row: Number(tr.customdata[j]),
+      });
+    }
+  }
+  if (pts.length < 2) return null;
+  let best = null, bestGap = -1;
+  for (const p of pts) {
+    let gap = Infinity;
+    for (const q of pts) {
+      if (q !== p) gap = Math.min(gap, Math.hypot(p.px - q.px, p.py - q.py));
+    }
+    if (gap > bestGap) { bestGap = gap; best = p; }
+  }
   const box = gd.getBoundingClientRect();
   return {
-    x: box.left + fl.xaxis._offset + fl.xaxis.l2p(tr.x[j]),
-    y: box.top + fl.yaxis._offset + fl.yaxis.l2p(tr.y[j]),
-    row: Number(tr.customdata[j]),
+    x: box.left + best.px,
+    y: box.top + best.py,
+    row: best.row,
+    gap: bestGap,
+    inside: best.px >= xa._offset && best.px <= xa._offset + xa._length
+      && best.py >= ya._offset && best.py <= ya._offset + ya._length,
   };
+}"""
+
+# Page-coordinate bounds of the header cell of column ``col`` of a Streamlit dataframe,
+# from the grid's own geometry: glide-data-grid's ``getBounds(col, -1)`` (row -1 is the
+# header), on the editor handle Streamlit keeps in a React ref next to the grid's canvas.
+_HEADER_BOUNDS_JS = """(grid, col) => {
+  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
+  if (!canvas) return null;
+  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
+  for (let f = key ? canvas[key] : null; f; f = f.return) {
+    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
+    if (handle && typeof handle.getBounds === 'function') {
+      const b = handle.getBounds(col, -1);
+      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
+    }
+  }
+  return null;
 }"""
 
 _LOSS_POINTS_JS = """() => {
@@ -115,6 +160,8 @@ def test_clicking_a_map_point_opens_its_segment(
             break
         page.wait_for_timeout(200)
     assert point, "the latent map did not render"
+    assert point["inside"], point
+    assert point["gap"] >= 7, f"no point stands apart enough to click unambiguously: {point}"
     page.mouse.click(point["x"], point["y"])
     app_page.wait_until_idle()
     app_page.assert_healthy()
@@ -144,25 +191,46 @@ def _column(app_page: AppPage, name: str) -> list[str]:
     return [c for c in cells if c]
 
 
+def _click_header(app_page: AppPage, name: str) -> None:
+    """Click the middle of column ``name``'s header, placed by the grid itself."""
+    grid = app_page.page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    # The grid's accessible twin names each header (after a sort arrow once sorted) with
+    # its column index (1-based).
+    pairs = grid.locator("[role=columnheader]").evaluate_all(
+        "hs => hs.map(h => [h.textContent.trim(), h.getAttribute('aria-colindex')])"
+    )
+    heads = {re.sub(r"^[↑↓]\s*", "", text): index for text, index in pairs}
+    assert name in heads, f"no header {name!r} in {list(heads)}"
+    bounds = grid.evaluate(_HEADER_BOUNDS_JS, int(heads[name]) - 1)
+    assert bounds and bounds["width"] > 0 and bounds["height"] > 0, bounds
+    app_page.page.mouse.click(bounds["x"] + bounds["width"] / 2, bounds["y"] + bounds["height"] / 2)
+
+
+def _abs_r_when(app_page: AppPage, ok: Callable[[list[float]], bool], what: str) -> list[float]:
+    """The abs_r column as soon as ``ok`` holds for it (the grid re-sorts a moment later)."""
+    deadline = time.monotonic() + 10
+    values: list[float] = []
+    while time.monotonic() < deadline:
+        values = [float(v) for v in _column(app_page, "abs_r")]
+        if ok(values):
+            return values
+        app_page.page.wait_for_timeout(100)
+    raise AssertionError(f"abs_r column never {what}: {values}")
+
+
 def test_sorting_the_interpretation_table_by_abs_r(app_page: AppPage, demo_run: Run) -> None:
     _select_run(app_page, demo_run, "interpretation")
     grid = app_page.page.locator('[data-testid="stDataFrame"]').first
     grid.locator("[role=columnheader]", has_text="abs_r").wait_for(state="attached")
     before = [float(v) for v in _column(app_page, "abs_r")]
     assert before and before != sorted(before), "already sorted: the test would prove nothing"
-    box = grid.locator("canvas").first.bounding_box()
-    assert box is not None
-    # Column widths are fixed in pages/interpretation.py: latent_dim 90, rank 60,
-    # feature 220, pearson_r 100, then abs_r 90 px; the header row is ~35 px high.
-    x = box["x"] + 90 + 60 + 220 + 100 + 45
-    app_page.page.mouse.click(x, box["y"] + 17)
-    app_page.page.wait_for_timeout(500)
-    ascending = [float(v) for v in _column(app_page, "abs_r")]
-    assert ascending == sorted(ascending) and ascending != before
-    app_page.page.mouse.click(x, box["y"] + 17)
-    app_page.page.wait_for_timeout(500)
-    descending = [float(v) for v in _column(app_page, "abs_r")]
-    assert descending == sorted(descending, reverse=True)
+    _click_header(app_page, "abs_r")
+    ascending = _abs_r_when(app_page, lambda v: v != before and v == sorted(v), "sorted ascending")
+    _click_header(app_page, "abs_r")
+    descending = _abs_r_when(
+        app_page, lambda v: v == sorted(v, reverse=True) and v != ascending, "sorted descending"
+    )
     assert descending[0] == pytest.approx(demo_run.interpretation()["abs_r"].max(), abs=1e-3)
     app_page.assert_healthy()
 

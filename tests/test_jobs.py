@@ -207,21 +207,34 @@ def test_one_cpu_training_job_at_a_time(features: Path) -> None:
         features, dataclasses.replace(LONG, random_state=404), PreprocessConfig()
     )
     assert first.job is not None
-    _wait_for(_training(first.job.job_id), 120, "the first job to train")
+    first_id = first.job.job_id
+    _wait_for(_training(first_id), 120, "the first job to train")
     second = start_training(
         features, dataclasses.replace(LONG, random_state=405), PreprocessConfig()
     )
     assert second.job is not None
-    _wait_for(lambda: "busy" in get_job(second.job.job_id).message, 60, "the second job to wait")  # type: ignore[union-attr]
-    time.sleep(2.0)
-    waiting = get_job(second.job.job_id)
+    second_id = second.job.job_id
+    _wait_for(lambda: "busy" in get_job(second_id).message, 60, "the second job to wait")
+    # It keeps waiting while the first trains: its worker goes on beating (alive) and its
+    # record stays queued; a start on the busy CPU fails the wait at the poll that sees it.
+    beat_before = get_job(second_id).heartbeat
+    assert beat_before is not None
+
+    def still_waiting() -> bool:
+        waiting = get_job(second_id)
+        assert waiting.state == "queued" and "busy" in waiting.message, waiting
+        assert get_job(first_id).state == "running"
+        return (waiting.heartbeat or 0.0) > beat_before
+
+    _wait_for(still_waiting, 30, "a heartbeat of the waiting worker")
+    waiting = get_job(second_id)
     assert waiting.state == "queued" and process_alive(waiting.pid)
     assert second.run.status().state == "queued"
 
-    assert cancel_job(first.job.job_id).state == "cancelled"
-    _wait_for(_training(second.job.job_id), 60, "the second job to take the CPU")
-    assert get_job(second.job.job_id).device == "cpu"
-    assert cancel_job(second.job.job_id).state == "cancelled"
+    assert cancel_job(first_id).state == "cancelled"
+    _wait_for(_training(second_id), 60, "the second job to take the CPU")
+    assert get_job(second_id).device == "cpu"
+    assert cancel_job(second_id).state == "cancelled"
 
 
 def test_cancel_a_queued_job(features: Path) -> None:
@@ -262,13 +275,20 @@ def test_extraction_job(demo_dataset: Path) -> None:
     seen: list[JobInfo] = []
     final = wait_job(job.job_id, timeout=300, progress=seen.append)
     assert final.state == "done", final.error
-    assert any(0 < j.progress < 1 for j in seen) or final.progress == 1.0
-    out = Path(final.result["out_dir"])  # type: ignore[index]
-    assert out.name == "demo-copy"
+    # Progress never goes back and ends complete, with the summary of what was extracted.
+    progress = [j.progress for j in seen]
+    assert progress == sorted(progress) and progress[-1] == final.progress == 1.0
+    assert final.result is not None
+    out = Path(final.result["out_dir"])
+    assert out == demo_dataset.parent / "demo-copy"
+    assert final.message == f"extracted to {out}"
     copy = pl.read_parquet(out / "features.parquet")
     original = pl.read_parquet(demo_dataset / "features.parquet")
     assert copy.shape == original.shape
     assert copy.sort("segment_id").equals(original.sort("segment_id"))
+    matches = pl.read_parquet(demo_dataset / "matches.parquet")
+    assert final.result["matches"] == matches.height == 3
+    assert final.result["segments"] == original.height
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 80])
@@ -290,9 +310,12 @@ def test_job_ids_are_checked() -> None:
     for bad in ("../../etc", "20261126T084012-3f9a0c/..", "x"):
         with pytest.raises(InvalidJobIdError):
             get_job(bad)
-    with pytest.raises(JobNotFoundError):
+    # A well-formed id without a job is "not found" (not "invalid"), looked up in the
+    # jobs folder under the runs root.
+    with pytest.raises(JobNotFoundError) as missing:
         get_job("20000101T000000-000000")
-    assert (runs_root() / "_jobs").is_dir()
+    assert type(missing.value) is JobNotFoundError
+    assert str(missing.value) == f"No job 20000101T000000-000000 in {runs_root() / '_jobs'}."
 
 
 def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:
@@ -318,9 +341,10 @@ def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:
         assert {d0, d1} == {"cuda:0", "cuda:1"}  # one job per GPU, never the CPU
         waiter = threading.Thread(target=third)
         waiter.start()
-        time.sleep(1.5)
-        assert result == {}  # both GPUs busy: the third job waits
-        assert "busy" in mgr.get_job(ids[2]).message
+        # Both GPUs busy: the third job says it waits (a slot taken instead, e.g. the CPU,
+        # would end the thread without that message) and holds no device.
+        _wait_for(lambda: "busy" in mgr.get_job(ids[2]).message, 10, "the third job to wait")
+        assert result == {}
         assert mgr.get_job(ids[2]).state == "queued"
     waiter.join(10)
     assert result["device"] in {"cuda:0", "cuda:1"}

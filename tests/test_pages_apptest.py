@@ -101,14 +101,17 @@ def spare_run(demo_dataset: Path) -> Iterator[Run]:
 
 class TestNavigation:
     def test_every_page_renders_without_exception(self, app: AppTest) -> None:
-        for name in MY_PAGES + [p for p in STATE_PAGES if (PROJECT_ROOT / _page(p)).is_file()]:
+        # app.py lists only the page files it finds: a missing one would vanish unnoticed.
+        missing = [
+            _page(p) for p in MY_PAGES + STATE_PAGES if not (PROJECT_ROOT / _page(p)).is_file()
+        ]
+        assert not missing, f"page files missing: {missing}"
+        for name in MY_PAGES + STATE_PAGES:
             app.switch_page(_page(name)).run()
             healthy(app)
             assert app.title, f"{name} has no title"
-            # The shared sidebar is drawn on every page, also on reruns (pages that call
-            # ensure_routed(); the states pages may not yet).
-            if "ensure_routed()" in (PROJECT_ROOT / _page(name)).read_text():
-                assert app.selectbox(key="active_run").value is not None, name
+            # The shared sidebar is drawn on every page, also on reruns.
+            assert app.selectbox(key="active_run").value is not None, name
 
     def test_filters_narrow_and_are_mirrored_in_the_url(self, app: AppTest) -> None:
         app.multiselect(key="filter_competitions").select("La Liga").run()

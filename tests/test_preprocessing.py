@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.model.config import ConfigError, PreprocessConfig
+from core.errors import ConfigError
+from core.model.config import PreprocessConfig
 from core.model.preprocessing import (
     MissingColumnsError,
     NoFeatureColumnsError,

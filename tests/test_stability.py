@@ -172,8 +172,10 @@ def test_seed_runs_train_as_background_jobs(demo_run: Run) -> None:
     assert req.run.config().vae.random_state == 13
     assert req.job is not None  # a background job, not trained in this process
     again = start_seed_runs(demo_run, seeds=(13,))[0]
-    assert again.run.run_id == req.run.run_id  # a second request attaches to the same run
-    assert again.job is None or again.job.job_id == req.job.job_id
+    # A second request, made while the first one's job still works, attaches to that job
+    # and run instead of training again.
+    assert again.existed and again.run.run_id == req.run.run_id
+    assert again.job is not None and again.job.job_id == req.job.job_id
     job = wait_job(req.job.job_id, timeout=300)
     assert job.state == "done", job
     found = {s.seed: s.state for s in seed_runs(demo_run, seeds=(13,))}

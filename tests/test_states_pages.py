@@ -170,6 +170,7 @@ def test_stability_page(demo_run: Run) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow  # a few seconds per page in the browser, over the trained demo run
 @pytest.mark.parametrize(
     ("path", "heading"),
     [

@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 import torch
 
-from core.errors import TrainingError
-from core.model.config import ConfigError, PreprocessConfig, VAEConfig
+from core.errors import ConfigError, TrainingError
+from core.model.config import PreprocessConfig, VAEConfig
 from core.model.devices import (
     DeviceInfo,
     assign_device,
