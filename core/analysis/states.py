@@ -38,6 +38,7 @@ from core.analysis.mixtures import (
 )
 from core.errors import StatesError
 from core.infra.io import to_json
+from core.infra.locks import file_lock
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -291,8 +292,6 @@ def get_states(
     range ``DEFAULT_K_RANGE`` is computed. With an explicit ``k_range`` (or seed) the cache
     must match it, else the states are recomputed.
     """
-    from core.infra.locks import file_lock
-
     seed = _run_seed(run) if random_state is None else int(random_state)
     wanted = (
         None

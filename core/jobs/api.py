@@ -28,6 +28,7 @@ from core.jobs import worker
 from core.jobs.manager import default_manager
 from core.jobs.records import DEVICE_LOCKS, LOG_TAIL_LINES, JobInfo, TrainRequest
 from core.model.config import PreprocessConfig, VAEConfig
+from core.runs.pipeline import check_training_input
 from core.runs.status import RunStatus
 from core.runs.store import Run, create_run, get_run, remove_run, run_id_for
 
@@ -166,8 +167,6 @@ def start_training(
             if attached is not None:
                 return attached
         # New, failed, cancelled, or queued without a live job: (re)start it, input checked first.
-        from core.runs.pipeline import check_training_input  # loads torch: only on submit
-
         check_training_input(features_path, vae_cfg, prep_cfg)
         run, existed = create_run(features_path, vae_cfg, prep_cfg)
         job = manager.submit_job(

@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import (
     InvalidJobIdError,
@@ -55,9 +55,11 @@ from core.jobs.records import (
     JobInfo,
     new_job_id,
 )
-from core.model.devices import DeviceInfo
-from core.runs.status import FINAL_STATES
+from core.runs.status import FINAL_STATES, RunStatus
 from core.runs.store import Run, get_run
+
+if TYPE_CHECKING:  # devices imports torch: pages reading jobs never need it
+    from core.model.devices import DeviceInfo
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +112,9 @@ class JobManager:
             raise JobNotFoundError(f"No job {job_id} in {self.root}.") from None
 
     @staticmethod
-    def _run_of(job: JobInfo) -> Run | None:
-        """The run whose status record holds this job's state (None: the state is in job.json)."""
+    def _state_record(job: JobInfo) -> tuple[Run, RunStatus] | None:
+        """The run whose status record holds this job's state, and that record (None: the
+        state is in job.json: an extraction job, or a job that has ended)."""
         if job.kind != "train" or not job.run_id or job.is_final:
             return None
         try:
@@ -119,16 +122,22 @@ class JobManager:
         except RunNotFoundError:
             return None
         st = run.status()
-        return run if st.job_id == job.job_id else None
+        return (run, st) if st.job_id == job.job_id else None
+
+    @staticmethod
+    def _with_state(job: JobInfo, st: RunStatus) -> JobInfo:
+        """``job`` with its state fields (and last update) read from the run's record."""
+        record = st.to_dict()
+        state = {k: record[k] for k in STATE_FIELDS}
+        return JobInfo.from_dict(
+            {**job.to_dict(), **state, "updated_at": st.updated_at or job.updated_at}
+        )
 
     def read(self, job_id: str) -> JobInfo:
         """The job as stored, without reconciling a dead worker."""
         job = self._read_file(job_id)
-        run = self._run_of(job)
-        if run is None:
-            return job
-        st = run.status().to_dict()
-        return JobInfo.from_dict({**job.to_dict(), **{k: st[k] for k in STATE_FIELDS}})
+        held = self._state_record(job)
+        return job if held is None else self._with_state(job, held[1])
 
     @contextlib.contextmanager
     def _locked(self, job_id: str) -> Iterator[None]:
@@ -143,20 +152,25 @@ class JobManager:
 
     def _write_locked(self, job_id: str, **changes: Any) -> JobInfo:
         current = self._read_file(job_id)
-        run = self._run_of(current)
-        if run is not None:
-            state = {k: v for k, v in changes.items() if k in STATE_FIELDS}
-            if state:
-                run.update_status(**state)
-            changes = {k: v for k, v in changes.items() if k not in STATE_FIELDS}
+        held = self._state_record(current)
+        if held is None:
+            data = {**current.to_dict(), **changes, "updated_at": utc_now()}
+            info = JobInfo.from_dict(data)
+            atomic_write_json(self.job_dir(job_id) / JOB_FILE, info.to_dict())
+            return info
+        run, st = held
+        state = {k: v for k, v in changes.items() if k in STATE_FIELDS}
+        facts = {k: v for k, v in changes.items() if k not in STATE_FIELDS}
+        if state:
+            st = run.update_status(**state)
             if state.get("state") in FINAL_STATES:
                 # The job ends: job.json keeps its final state from now on.
-                final = run.status().to_dict()
-                changes.update({k: final[k] for k in STATE_FIELDS})
-        data = current.to_dict()
-        data.update(changes, updated_at=utc_now())
-        atomic_write_json(self.job_dir(job_id) / JOB_FILE, JobInfo.from_dict(data).to_dict())
-        return self.read(job_id)
+                record = st.to_dict()
+                facts.update({k: record[k] for k in STATE_FIELDS})
+        if facts:  # a state-only update (heartbeat, progress) leaves job.json alone
+            current = JobInfo.from_dict({**current.to_dict(), **facts, "updated_at": utc_now()})
+            atomic_write_json(self.job_dir(job_id) / JOB_FILE, current.to_dict())
+        return self._with_state(current, st)
 
     # -- submit ---------------------------------------------------------------------------------
     def submit_job(

@@ -8,12 +8,15 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from core.infra.locks import release, try_lock
 from core.jobs.records import JobCancelled
-from core.model.devices import DeviceInfo, assign_device
+
+if TYPE_CHECKING:  # devices imports torch: only a worker taking a slot pays for it
+    from core.model.devices import DeviceInfo
 
 POLL_S = 1.0
 
@@ -31,6 +34,8 @@ def _take_all(lock_dir: Path, wanted: list[str]) -> list[FileLock] | None:
 
 
 def _take_one(lock_dir: Path, devices: list[DeviceInfo]) -> tuple[str, FileLock] | None:
+    from core.model.devices import assign_device
+
     busy: set[str] = set()
     while (name := assign_device(busy, devices)) is not None:
         handle = _lock_device(lock_dir, name)
