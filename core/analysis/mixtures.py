@@ -6,7 +6,6 @@ Pure functions over numpy/polars arrays; :mod:`core.analysis.states` runs them f
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from core.features.registry import FEATURE_PATTERN
 if TYPE_CHECKING:
     pass
 
-logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], object]  # progress(done, total, message)
 DEFAULT_K_RANGE: tuple[int, int] = (2, 10)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import polars as pl
 
 from core.features.registry import feature_columns, feature_tier
-
-logger = logging.getLogger(__name__)
-
 
 # --- dataset summary ---------------------------------------------------------------------
 

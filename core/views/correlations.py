@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Literal
 
@@ -14,9 +13,6 @@ from scipy.cluster import hierarchy
 from core.errors import InspectError
 from core.features.registry import feature_tier
 from core.infra.arrays import FloatArray, IntArray
-
-logger = logging.getLogger(__name__)
-
 
 # --- correlations ------------------------------------------------------------------------
 

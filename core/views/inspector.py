@@ -4,7 +4,6 @@ Streamlit: vectorised calls over a :class:`~core.views.table.SegmentTable`.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,9 +16,6 @@ from scipy import stats
 from core.errors import InspectError
 from core.infra.arrays import BoolArray, IntArray
 from core.views.table import SegmentTable
-
-logger = logging.getLogger(__name__)
-
 
 # --- one segment -------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,6 @@ from core.views.palettes import (
     SEQUENTIAL,
 )
 from core.views.table import SegmentTable
-
-logger = logging.getLogger(__name__)
-
 
 # --- the map -----------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ back as a point's ``customdata``. Built once per run (pages cache it by file ver
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,9 +20,6 @@ from core.features.registry import feature_columns
 from core.infra.arrays import BoolArray, FloatArray
 from core.model.latents import latent_columns, latent_names
 from core.runs.store import CORRELATIONS_FILE, UMAP_FILE, Run
-
-logger = logging.getLogger(__name__)
-
 
 # --- the row-aligned table ---------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import streamlit as st
@@ -12,8 +11,6 @@ from core.errors import (
     ArtifactMissingError,
     RunNotFoundError,
 )
-
-logger = logging.getLogger(__name__)
 
 # Error types a page turns into guidance instead of a traceback.
 RUN_ERRORS: tuple[type[BaseException], ...] = (RunNotFoundError, ArtifactMissingError)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import polars as pl
@@ -14,9 +13,6 @@ from core.views.table import (
     SegmentTable,
     load_segment_table,
 )
-
-logger = logging.getLogger(__name__)
-
 
 # --- file versions and cached readers -----------------------------------------------------
 

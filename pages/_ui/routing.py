@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import runpy
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
-
-logger = logging.getLogger(__name__)
-
 
 # --- routing -----------------------------------------------------------------------------
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import streamlit as st
 
 from core.analysis.states import get_states, states_cached
@@ -16,9 +14,6 @@ from core.jobs.api import run_status
 from core.runs.store import Run, get_run, list_runs
 from pages._ui.errors import show_error
 from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
-
-logger = logging.getLogger(__name__)
-
 
 # --- runs ---------------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +22,6 @@ from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
 from pages._ui.runs import active_run, apply_pending_run, available_runs, run_label
 from pages._ui.state import FILTER_KEYS, RUN_KEY, URL_LOADED_KEY, URL_PARAMS
-
-logger = logging.getLogger(__name__)
-
 
 # --- sidebar: run picker and filters, mirrored in the URL ---------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +15,6 @@ from core.errors import (
 from core.features.datasets import list_datasets
 from core.jobs.api import cancel_job, list_jobs
 from pages._ui.errors import show_error
-
-logger = logging.getLogger(__name__)
-
 
 # --- small display helpers ----------------------------------------------------------------
 
