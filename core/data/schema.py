@@ -104,6 +104,7 @@ EVENT_SCHEMA: Final = pl.Schema(
         "play_pattern": pl.String(),  # one of PLAY_PATTERNS
         "under_pressure": pl.Boolean(),
         "counterpress": pl.Boolean(),  # pressure/defensive action within 5 s of losing the ball
+        "aerial_won": pl.Boolean(),  # the action (pass, clearance, shot, ...) won an aerial duel
         "xg": pl.Float64(),  # provider's shot xG
         "pass_length": pl.Float64(),
         "pass_height": pl.String(),  # one of PASS_HEIGHTS

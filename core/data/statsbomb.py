@@ -27,6 +27,7 @@ from core.data.schema import (
 )
 from core.data.statsbomb_spec import (
     SB_360_JSON_SCHEMA,
+    SB_AERIAL_WON_KEYS,
     SB_EVENT_JSON_SCHEMA,
     SB_EVENT_TYPES,
     SB_PASS_HEIGHTS,
@@ -186,6 +187,11 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
         + ts.str.slice(3, 2).cast(pl.Float64()) * 60
         + ts.str.slice(6).cast(pl.Float64())
     )
+    # The winner of an aerial duel is flagged on the action he won it with (a pass, clearance,
+    # shot or miscontrol); there is no won Duel event for it.
+    aerial_won = pl.any_horizontal(
+        [_field(key, "aerial_won").fill_null(False) for key in SB_AERIAL_WON_KEYS]
+    )
     set_piece = pl.coalesce(
         _field("pass", "type", "name"), _field("shot", "type", "name")
     ).replace_strict(SB_SET_PIECES, default=None, return_dtype=pl.String())
@@ -214,6 +220,7 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
         _snake(_field("play_pattern", "name")).alias("play_pattern"),
         pl.col("under_pressure").fill_null(False),
         pl.col("counterpress").fill_null(False),
+        aerial_won.alias("aerial_won"),
         _field("shot", "statsbomb_xg").alias("xg"),
         _field("pass", "length").alias("pass_length"),
         _field("pass", "height", "name")

@@ -74,6 +74,10 @@ SB_WON_OUTCOMES: Final[tuple[str, ...]] = (
     "Success To Team",
 )
 
+# The event kinds whose StatsBomb dict carries ``aerial_won``: the winner's action in an
+# aerial duel (the loser gets a Duel of type "Aerial Lost"). JSON key of each kind.
+SB_AERIAL_WON_KEYS: Final[tuple[str, ...]] = ("pass", "clearance", "shot", "miscontrol")
+
 _NAME = pl.Struct({"name": pl.String()})
 _ID_NAME = pl.Struct({"id": pl.Int64(), "name": pl.String()})
 _XY = pl.List(pl.Float64())
@@ -107,11 +111,20 @@ SB_EVENT_JSON_SCHEMA: Final = pl.Schema(
                 "through_ball": pl.Boolean(),
                 "type": _NAME,
                 "outcome": _NAME,
+                "aerial_won": pl.Boolean(),
             }
         ),
         "shot": pl.Struct(
-            {"statsbomb_xg": pl.Float64(), "end_location": _XY, "outcome": _NAME, "type": _NAME}
+            {
+                "statsbomb_xg": pl.Float64(),
+                "end_location": _XY,
+                "outcome": _NAME,
+                "type": _NAME,
+                "aerial_won": pl.Boolean(),
+            }
         ),
+        "clearance": pl.Struct({"aerial_won": pl.Boolean()}),
+        "miscontrol": pl.Struct({"aerial_won": pl.Boolean()}),
         "carry": pl.Struct({"end_location": _XY}),
         "duel": pl.Struct({"type": _NAME, "outcome": _NAME}),
         "dribble": pl.Struct({"outcome": _NAME}),

@@ -87,6 +87,11 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         .alias("final_third_entry"),
         (moved & end_in_box & ~start_in_box).fill_null(False).alias("box_entry"),
         (_t.is_in(["ball_recovery", "interception"]) & completed).alias("regain"),
+        # Tackles and other duels won, 50-50s won, and aerial duels won: the winner of an
+        # aerial has no Duel event, his pass/clearance/shot/miscontrol carries the flag.
+        ((_t.is_in(["duel", "fifty_fifty"]) & completed) | pl.col("aerial_won"))
+        .fill_null(False)
+        .alias("duel_won"),
         (_t.is_in(["dispossessed", "miscontrol"]) | ((_t == "dribble") & ~completed)).alias(
             "ball_loss"
         ),
@@ -132,7 +137,7 @@ def _event_aggregates() -> list[pl.Expr]:
         _n(own_pressure & pl.col("counterpress")).alias("counterpresses"),
         _n(_own & (_t == "ball_recovery") & pl.col("success")).alias("recoveries"),
         _n(_own & (_t == "interception")).alias("interceptions"),
-        _n(_own & _t.is_in(["duel", "fifty_fifty"]) & pl.col("success")).alias("duels_won"),
+        _n(_own & pl.col("duel_won")).alias("duels_won"),
         _n(_own & (_t == "foul_committed")).alias("fouls"),
         _n(_own & (_t == "foul_won")).alias("fouls_won"),
         _n(_own & (_t == "clearance")).alias("clearances"),

@@ -48,7 +48,7 @@ from core.infra.io import atomic_write_json, atomic_write_parquet
 logger = logging.getLogger(__name__)
 
 # Bump when the event table, segments or features change: it invalidates every cache entry.
-EXTRACTOR_VERSION: Final = "2"
+EXTRACTOR_VERSION: Final = "3"
 # Starting worker processes costs about a second; below this many matches it does not pay.
 MIN_PARALLEL_MATCHES: Final = 4
 # Event types kept in ``events.parquet`` even without a location: the match timeline marks

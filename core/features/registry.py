@@ -118,7 +118,7 @@ FEATURES: Final[tuple[FeatureInfo, ...]] = (
     ),
     _f(
         "t1_duels_won_per_min",
-        "Duels and 50-50s won per minute.",
+        "Duels won per minute: duels with a won outcome (StatsBomb tackles won: Won, Success In Play, Success Out), 50-50s won (Won, Success To Team) and aerial duels won (the team's passes, clearances, shots and miscontrols StatsBomb flags aerial_won; the loser's 'Aerial Lost' duel counts for no one).",
         "duels/min",
         "higher = wins more challenges",
     ),
