@@ -31,6 +31,7 @@ CORE_PAGES = [
     ("pages/overview.py", "Overview", "overview", ":material/home:"),
     ("pages/data.py", "Data", "data", ":material/database:"),
     ("pages/train.py", "Train", "train", ":material/model_training:"),
+    ("pages/sweep.py", "Sweep", "sweep", ":material/tune:"),
 ]
 EXPLORE_PAGES = [
     ("pages/correlations.py", "Correlations", "correlations", ":material/grid_on:"),

@@ -12,9 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import polars as pl
-
-from core.features.datasets import Dataset
+from core.features.datasets import Dataset, count_segments
 from core.infra.locks import file_lock
 from core.infra.paths import datasets_root
 from core.model.config import PreprocessConfig, VAEConfig
@@ -49,22 +47,19 @@ def ensure_demo_features(progress: Progress | None = None) -> Path:
 
 
 def demo_configs(features: Path) -> tuple[VAEConfig, PreprocessConfig]:
-    """The notebook's configuration (``VAEConfig()``, ``PreprocessConfig()`` defaults).
+    """The recommended preset (``core.model.presets``) with ``PreprocessConfig()`` defaults.
 
-    The demo has only a few hundred window segments, fewer than the notebook's batch of
-    512; the batch is then the whole dataset (one full-batch step per epoch), since the
-    engine refuses a batch larger than the data.
+    The demo has only a few hundred window segments; with the preset's batch of 512 it
+    would get one full-batch step per epoch (150 steps), too few to learn more than one
+    dimension. The batch is shrunk so that training takes about a thousand steps.
     """
-    vae, prep = VAEConfig(), PreprocessConfig()
-    n_rows = (
-        pl.scan_parquet(features)
-        .filter(pl.col("segment_type") == prep.segment_type)
-        .select(pl.len())
-        .collect()
-        .item()
-    )
-    if 0 < n_rows < vae.batch_size:
-        vae = dataclasses.replace(vae, batch_size=int(n_rows))
+    from core.model.presets import RECOMMENDED, batch_size_for
+
+    prep = PreprocessConfig()
+    n_rows = count_segments(features, prep)
+    vae = RECOMMENDED
+    if n_rows > 0:
+        vae = dataclasses.replace(vae, batch_size=batch_size_for(n_rows, vae))
     return vae, prep
 
 

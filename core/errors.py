@@ -81,6 +81,10 @@ class RunNotFoundError(TacticalError, LookupError):
     """No run folder with this id exists."""
 
 
+class SweepNotFoundError(TacticalError, LookupError):
+    """No sweep with this id (or the string is not a sweep id)."""
+
+
 class InvalidRunIdError(RunNotFoundError, ValueError):
     """The string is not a run id at all (wrong shape, or a path that escapes the store)."""
 

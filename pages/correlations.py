@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.features.registry import feature_tier
 from core.views.correlations import adjust_pvalues, feature_order
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import definitions
 from pages._ui.routing import ensure_routed
@@ -24,6 +25,8 @@ st.caption(
 run = require_run()
 with friendly_errors("the Correlations page"):
     corr = run.correlations()
+view = dim_view(run, corr.latent_names)
+rows = view.indices  # heatmap rows: the distinct dimensions (all with the sidebar toggle)
 
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
 method = c1.radio(
@@ -54,8 +57,8 @@ correction = str(
 )
 alpha = 0.05
 
-r = corr.pearson_r if method == "pearson" else corr.spearman_r
-p = corr.pearson_p if method == "pearson" else corr.spearman_p
+r = (corr.pearson_r if method == "pearson" else corr.spearman_r)[rows]
+p = (corr.pearson_p if method == "pearson" else corr.spearman_p)[rows]
 names = corr.feature_names
 order = feature_order(r, names, by=order_by)  # type: ignore[arg-type]
 r_o, p_o = r[:, order], p[:, order]
@@ -75,7 +78,7 @@ fig = go.Figure(
     go.Heatmap(
         z=shown,
         x=names_o,
-        y=corr.latent_names,
+        y=[view.label(n) for n in view.shown],
         zmin=-1,
         zmax=1,
         zmid=0,
@@ -92,12 +95,13 @@ fig = go.Figure(
     )
 )
 fig.update_layout(
-    height=max(320, 60 + 34 * len(corr.latent_names)),
+    height=max(320, 60 + 34 * len(rows)),
     margin={"l": 10, "r": 10, "t": 10, "b": 10},
     xaxis={"tickangle": -60, "tickfont": {"size": 10}},
     yaxis={"autorange": "reversed"},
 )
 st.plotly_chart(fig, key="corr_heatmap")
+view.caption()
 
 n_cells = r.size
 if mask:
@@ -110,6 +114,6 @@ if mask:
 tiers = sorted({feature_tier(n) or 0 for n in names})
 st.caption(
     f"{len(names)} features (tiers {', '.join(f't{t}' for t in tiers)}) × "
-    f"{len(corr.latent_names)} latent dimensions. Hover a cell for r, p and the feature's "
+    f"{len(rows)} latent dimensions. Hover a cell for r, p and the feature's "
     "definition."
 )

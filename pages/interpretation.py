@@ -10,6 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.views.palettes import QUALITATIVE
+from pages._ui.dims import dim_view, shown_rows
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
@@ -28,7 +29,15 @@ with friendly_errors("the Interpretation page"):
     table = run.interpretation()
     pivot = run.interpretation_pivot()
 
+view = dim_view(run, table["latent_dim"].unique(maintain_order=True).to_list())
+table = shown_rows(table, view).select(
+    "latent_dim", "dim_status", pl.exclude("latent_dim", "dim_status")
+)
+pivot = shown_rows(pivot, view, column="dim").select(
+    "dim", "dim_status", pl.exclude("dim", "dim_status")
+)
 shown = with_registry(table, "tier", "definition", "unit")
+view.caption()
 
 tab_table, tab_pivot, tab_bars = st.tabs(["Top-5 table", "Pivot view", "Bar charts"])
 with tab_table:
@@ -39,6 +48,12 @@ with tab_table:
         width="stretch",
         column_config={
             "latent_dim": st.column_config.TextColumn("latent_dim", width=90),
+            "dim_status": st.column_config.TextColumn(
+                "dim_status",
+                width=150,
+                help="distinct: active and not a copy; redundant: copies a more informative "
+                "dimension; inactive: collapsed (its code hardly varies).",
+            ),
             "rank": st.column_config.NumberColumn("rank", width=60),
             "feature": st.column_config.TextColumn("feature", width=220),
             "pearson_r": st.column_config.NumberColumn("pearson_r", format="%+.3f", width=100),
@@ -77,13 +92,13 @@ with tab_pivot:
     )
 
 with tab_bars:
-    dims = table["latent_dim"].unique(maintain_order=True).to_list()
+    dims = view.shown
     n_cols = min(4, max(len(dims), 1))
     n_rows = (len(dims) + n_cols - 1) // n_cols
     fig = make_subplots(
         rows=n_rows,
         cols=n_cols,
-        subplot_titles=dims,
+        subplot_titles=[view.label(d) for d in dims],
         horizontal_spacing=0.18,
         vertical_spacing=0.12,
     )

@@ -16,10 +16,11 @@ from core.views.inspector import (
     selection_contrast,
     selection_frame,
 )
-from core.views.latent_map import color_spec, latent_map_figure
+from core.views.latent_map import latent_map_figure
 from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
 from core.views.table import filter_mask
+from pages._ui.dims import dim_view, shown_color_spec, shown_contrast
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import dataset_events, registry, segment_table
 from pages._ui.routing import ensure_routed
@@ -66,16 +67,20 @@ def _on_select() -> None:
         st.session_state.pop(SELECTION_KEY, None)
 
 
+view = dim_view(run, table.latent_names)
 filters = current_filters()
 mask = filter_mask(table.meta, filters)
 c1, c2, c3 = st.columns([2, 2, 3])
 mode = c1.selectbox(
     "Colour by", list(COLOR_MODES), format_func=lambda m: COLOR_MODES[m], key="map_color"
 )
-latent = 0
+latent = view.indices[0]
 if mode == "latent":
     latent = c2.selectbox(
-        "Latent", range(table.latent_dim), format_func=latent_name, key="map_latent"
+        "Latent",
+        view.indices,
+        format_func=lambda i: view.label(latent_name(i)),
+        key="map_latent",
     )
 shown = int(mask.sum())
 c3.caption(
@@ -97,7 +102,7 @@ if inspected is not None:
     neighbours, distances = idx.tolist(), dist.tolist()
 
 try:
-    color = color_spec(table, str(mode), latent=int(latent))
+    color = shown_color_spec(table, view, str(mode), latent=int(latent))
 except InspectError as exc:
     st.warning(f"{exc} Pick another colouring.")
     st.stop()
@@ -109,6 +114,8 @@ st.plotly_chart(
     selection_mode=("points", "box", "lasso"),
     config={"scrollZoom": True, "displaylogo": False},
 )
+if mode in ("dominant", "latent"):
+    view.caption()
 
 reg = registry()
 
@@ -180,7 +187,7 @@ if sel_rows:
     sel_mask = np.zeros(table.n, dtype=bool)
     sel_mask[np.asarray(sel_rows, dtype=np.int64)] = True
     try:
-        contrast = selection_contrast(table, sel_mask, reg)
+        contrast = shown_contrast(selection_contrast(table, sel_mask, reg), view)
     except InspectError as exc:
         st.info(str(exc))
     else:
@@ -215,7 +222,7 @@ if sel_rows:
         )
     st.download_button(
         "Download selected segments (CSV)",
-        data=selection_frame(table, sel_rows).write_csv().encode(),
+        data=selection_frame(table, sel_rows).drop(view.hidden).write_csv().encode(),
         file_name=f"selection_{run.run_id}.csv",
         mime="text/csv",
         key="dl_selection",

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from core.analysis.quality import ACTIVE_UNIT_THRESHOLD, REDUNDANT_R
 from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
 from core.errors import JobError, RunNotFoundError
 from core.features.datasets import Dataset
@@ -15,12 +16,14 @@ from core.features.summary import dataset_overview
 from core.jobs.api import list_jobs, run_status, submit_extraction
 from core.jobs.records import JobInfo
 from core.runs.store import Run
+from pages._ui.dims import dim_view, dimension_table, pca_baseline, quality_warning, run_quality
 from pages._ui.errors import RUN_ERRORS, friendly_errors, show_error
 from pages._ui.readers import file_version
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import active_run, available_runs, set_active_run
 from pages._ui.widgets import dataset_folders, fmt_seconds
 
+LINEAR_R2 = 0.9  # a dimension PCA's components explain this well is PCA-like
 BOOT_KEY = "overview_bootstrap"  # this session started (or follows) the demo build
 POLL_S = 1.5
 
@@ -189,22 +192,120 @@ def _headline(run: Run) -> None:
         return
     metrics = run.metrics()
     diag = run.diagnostics()
+    quality = run_quality(run)
+    quality_warning(run)
     c = st.columns(5)
     if metrics.height:
         last = metrics.row(-1, named=True)
         c[0].metric("Final total loss", f"{last['total']:.4g}")
         c[1].metric("Reconstruction", f"{last['recon']:.4g}")
         c[2].metric("KL", f"{last['kl']:.4g}")
-    c[3].metric(
-        "Active units",
-        f"{diag.get('active_units', '?')} / {diag.get('latent_dim', v.latent_dim)}",
-        help="Dimensions whose posterior mean varies across segments (variance > "
-        f"{diag.get('active_threshold', 0.01)}).",
-    )
-    collapsed = diag.get("collapsed_dims") or []
-    c[4].metric("Collapsed", len(collapsed), help=", ".join(collapsed) or "none")
+    if quality is not None:
+        c[3].metric(
+            "Distinct dimensions",
+            f"{quality.n_distinct} / {len(quality.names)}",
+            help="Active (the posterior mean varies across segments) and not a copy of a "
+            "more informative dimension. Only these are worth reading.",
+        )
+        c[4].metric(
+            "Redundant · inactive",
+            f"{len(quality.redundant)} · {len(quality.inactive)}",
+            help=f"Redundant: correlates |r| ≥ {REDUNDANT_R} with a more informative dimension "
+            f"(a copy). Inactive: posterior-mean variance below {ACTIVE_UNIT_THRESHOLD} "
+            "(collapsed to the prior).",
+        )
     for warning in diag.get("warnings") or []:
-        st.warning(warning)
+        st.caption(f":material/info: {warning}")
+    _dimensions(run, diag)
+
+
+def _dimensions(run: Run, diag: dict[str, Any]) -> None:
+    """What each dimension tracks, and what the VAE adds beyond a PCA of the same size."""
+    view = dim_view(run)
+    if view.quality is None:
+        return
+    st.markdown(f"**What the run found.** {view.quality.verdict}")
+    rotation = diag.get("rotation")
+    if isinstance(rotation, dict):
+        st.caption(
+            f"Reading axes ({str(rotation.get('method', '')).replace('_', ' ')}): the first "
+            "dimension is the model's most informative one; the next are rotations of the "
+            "rest of the distinct subspace toward simple structure, so they read the same "
+            "from seed to seed."
+        )
+    baseline = pca_baseline(diag)
+    st.dataframe(
+        dimension_table(view, baseline),
+        hide_index=True,
+        width="stretch",
+        key="overview_dims",
+        column_config={
+            "status": st.column_config.TextColumn("status", width="medium"),
+            "tracks": st.column_config.TextColumn("tracks (top features, r)", width="large"),
+            "abs_r": st.column_config.NumberColumn(
+                "|r| with it",
+                format="%.2f",
+                help="Correlation with the principal component it follows most.",
+            ),
+            "r2_all_components": st.column_config.NumberColumn(
+                "R² on all components",
+                format="%.2f",
+                help="How much of the dimension a linear mix of the principal components "
+                "explains: near 1, PCA finds it too; well below 1, the VAE adds something.",
+            ),
+        },
+    )
+    view.caption()
+    st.markdown("**Beside a linear baseline (PCA with as many components)**")
+    if baseline is None:
+        st.caption(
+            "This run has no PCA baseline: it was trained before the baseline existed. "
+            "Retrain it on the **Train** page to compare the VAE with PCA."
+        )
+        return
+    k = baseline.n_components
+    pca, vae = baseline.pca_recon_mse, baseline.vae_recon_mse
+    b = st.columns(3)
+    b[0].metric(
+        f"Variance explained by {k} components",
+        f"{baseline.cumulative_variance[-1]:.0%}",
+        help=" · ".join(
+            f"PC{i + 1} {v:.0%}" for i, v in enumerate(baseline.explained_variance_ratio)
+        ),
+    )
+    b[1].metric("PCA reconstruction error", f"{pca:.4g}")
+    b[2].metric(
+        "VAE reconstruction error",
+        "–" if vae is None else f"{vae:.4g}",
+        delta=None if vae is None else f"{vae - pca:+.3g} vs PCA",
+        delta_color="inverse",
+        help="Decoding the posterior means, with PCA's reduction.",
+    )
+    if vae is None:
+        verdict = "The VAE's reconstruction error at the posterior means was not recorded."
+    elif vae <= pca:
+        verdict = (
+            f"With the same {k} dimensions the VAE reconstructs the inputs better than PCA "
+            f"({vae:.4g} vs {pca:.4g}): it captures structure a linear projection misses."
+        )
+    else:
+        verdict = (
+            f"With the same {k} dimensions PCA reconstructs the inputs better than the VAE "
+            f"({pca:.4g} vs {vae:.4g}): the VAE's value is in its few readable dimensions, "
+            "not in compression."
+        )
+    linear = [
+        a["latent"]
+        for a in baseline.alignment
+        if a["latent"] in view.quality.distinct and a["r2_all_components"] >= LINEAR_R2
+    ]
+    st.caption(
+        f"{verdict} Errors are squared errors summed over the z-scored inputs, averaged over "
+        f"segments (predicting every segment by the mean costs {baseline.total_variance:.4g}). "
+        f"{len(linear)} of {view.quality.n_distinct} distinct dimensions are almost linear in "
+        f"the principal components (R² ≥ {LINEAR_R2}): there the VAE finds what PCA finds, "
+        "possibly rotated."
+    )
 
 
 st.subheader("Active run")

@@ -9,8 +9,9 @@ import streamlit as st
 
 from core.errors import ArtifactMissingError, RunBusyError, RunNotFoundError
 from core.jobs.api import delete_run, run_status
-from core.runs.store import METRICS_FILE, STATUS_FILE, Run, get_run
+from core.runs.store import DIAGNOSTICS_FILE, METRICS_FILE, STATUS_FILE, Run, get_run
 from core.views.curves import loss_figure
+from pages._ui.dims import dim_view, run_quality, shown_rows
 from pages._ui.errors import show_error
 from pages._ui.readers import run_version
 from pages._ui.routing import ensure_routed
@@ -27,13 +28,16 @@ st.caption(
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _summary(run_id: str, status_version: str, metrics_version: str) -> dict[str, Any]:
+def _summary(
+    run_id: str, status_version: str, metrics_version: str, diagnostics_version: str
+) -> dict[str, Any]:
     run = get_run(run_id)
     cfg = run.config()
     status = run_status(run)
     row: dict[str, Any] = {
         "run": run_id,
         "state": status.state,
+        "distinct dims": _n_distinct(run) if status.state == "done" else None,
         "dataset": cfg.dataset,
         "beta": cfg.vae.beta,
         "latent_dim": cfg.vae.latent_dim,
@@ -58,9 +62,20 @@ def _summary(run_id: str, status_version: str, metrics_version: str) -> dict[str
     return row
 
 
+def _n_distinct(run: Run) -> int | None:
+    """How many distinct latent dimensions the finished run found (None if unknown)."""
+    quality = run_quality(run)
+    return None if quality is None else quality.n_distinct
+
+
 def summary(run: Run) -> dict[str, Any] | None:
     try:
-        return _summary(run.run_id, run_version(run, STATUS_FILE), run_version(run, METRICS_FILE))
+        return _summary(
+            run.run_id,
+            run_version(run, STATUS_FILE),
+            run_version(run, METRICS_FILE),
+            run_version(run, DIAGNOSTICS_FILE),
+        )
     except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
         return None
 
@@ -77,6 +92,11 @@ st.dataframe(
     hide_index=True,
     key="runs_table",
     column_config={
+        "distinct dims": st.column_config.NumberColumn(
+            "distinct dims",
+            help="Latent dimensions that are active and not a copy of another; fewer than 2 "
+            "means the run found one axis at most.",
+        ),
         "final_total": st.column_config.NumberColumn("final total", format="%.4g"),
         "final_recon": st.column_config.NumberColumn("final recon", format="%.4g"),
         "final_kl": st.column_config.NumberColumn("final KL", format="%.4g"),
@@ -105,7 +125,11 @@ else:
             run = get_run(rid)
             if run.has(METRICS_FILE):
                 curves[rid] = run.metrics()
-            tables[rid] = run.interpretation() if run.has("interpretation.parquet") else None
+            tables[rid] = (
+                shown_rows(run.interpretation(), dim_view(run))
+                if run.has("interpretation.parquet")
+                else None
+            )
         except RunNotFoundError:
             st.warning(f"Run {rid} was deleted meanwhile.")
     if curves:
@@ -123,7 +147,7 @@ else:
                 st.caption("No interpretation table yet (the run has not finished).")
             else:
                 st.dataframe(
-                    interp.select("latent_dim", "rank", "feature", "pearson_r"),
+                    interp.select("latent_dim", "dim_status", "rank", "feature", "pearson_r"),
                     hide_index=True,
                     key=f"cmp_interp_{col is cols[1]}",
                     height=300,

@@ -10,6 +10,7 @@ from core.analysis.stability import DEFAULT_SEEDS, seed_runs, stability_report, 
 from core.errors import StabilityError
 from core.jobs.api import run_status
 from core.views.palettes import QUALITATIVE
+from pages._ui.dims import dim_view, shown_rows
 from pages._ui.errors import friendly_errors, show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
@@ -98,7 +99,9 @@ with friendly_errors("the Stability page"):
         poll(3.0, lambda: follow)
         st.stop()
 
-dims = report.dimensions
+# The report compares the distinct dimensions only; its notes name the others.
+view = dim_view(run)
+dims = shown_rows(report.dimensions, view, column="dim")
 st.subheader("Per dimension")
 st.caption(
     f"Compared over {report.n_segments:,} shared segments with "
@@ -109,7 +112,7 @@ st.caption(
 )
 fig = go.Figure(
     go.Bar(
-        x=dims["dim"].to_list(),
+        x=[view.label(d) for d in dims["dim"].to_list()],
         y=dims["mean_jaccard"].to_list(),
         marker_color=[
             QUALITATIVE[0] if j >= 0.6 else QUALITATIVE[2] if j >= 0.3 else QUALITATIVE[3]
@@ -124,9 +127,12 @@ fig.update_layout(
     margin={"l": 10, "r": 10, "t": 20, "b": 10},
 )
 st.plotly_chart(fig, key="stab_chart")
+for note in report.notes:
+    st.caption(note[:1].upper() + note[1:])
 st.dataframe(
     dims.select(
         "dim",
+        "dim_status",
         "top_features",
         "mean_jaccard",
         "min_jaccard",

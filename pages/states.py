@@ -12,6 +12,7 @@ from core.analysis.states import get_states, load_states, states_cached
 from core.errors import StatesError
 from core.views.palettes import QUALITATIVE
 from core.views.table import filter_mask
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors, show_error
 from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
@@ -87,6 +88,18 @@ st.caption(
     f"feature space {summary['features']['dims']} features · fitted in "
     f"{summary['latent']['fit_seconds']:.1f} s and {summary['features']['fit_seconds']:.1f} s."
 )
+view = dim_view(run)
+used = result.dims_used
+if used:
+    left_out = [view.label(n) for n in view.names if n not in used]
+    st.caption(
+        f"The latent mixture is fitted on the run's {len(used)} distinct dimension(s) ("
+        + ", ".join(used)
+        + ")"
+        + (f"; left out: {', '.join(left_out)}." if left_out else ".")
+    )
+if result.one_axis_message:
+    st.info(f"{result.one_axis_message[:1].upper()}{result.one_axis_message[1:]}.")
 
 tab_bic, tab_states, tab_agree = st.tabs(["BIC curves", "States and profiles", "Agreement"])
 

@@ -6,11 +6,12 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.analysis.fingerprints import compare_teams, similar_segments, team_view
+from core.analysis.fingerprints import compare_teams, team_view
 from core.analysis.timeline import match_minute
 from core.model.latents import latent_columns
 from core.views.palettes import QUALITATIVE
 from core.views.table import Filters, filter_expr
+from pages._ui.dims import dim_view, show_all
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import segment_table
 from pages._ui.routing import ensure_routed
@@ -36,8 +37,11 @@ with friendly_errors("the Team fingerprints page"):
     scope = Filters(
         competitions=sidebar.competitions, match_ids=sidebar.match_ids, periods=sidebar.periods
     )
+    all_dims = show_all()
     view = team_view(
-        run, narrow=(lambda f: f.filter(filter_expr(scope, f.columns))) if scope.active else None
+        run,
+        narrow=(lambda f: f.filter(filter_expr(scope, f.columns))) if scope.active else None,
+        show_all=all_dims,
     )
     frame = view.segments
     if scope.active:
@@ -47,7 +51,7 @@ with friendly_errors("the Team fingerprints page"):
         st.stop()
     labels = view.labels
     k = view.n_states
-    overall = view.fingerprints()
+    overall = view.fingerprints(show_all=all_dims)
     meta = segment_table(run).meta
     match_labels = dict(
         meta.select("match_id", "match_label").unique("match_id").iter_rows()
@@ -55,6 +59,15 @@ with friendly_errors("the Team fingerprints page"):
         else []
     )
 
+dims = dim_view(run)
+if view.one_axis_message:
+    st.info(f"{view.one_axis_message[:1].upper()}{view.one_axis_message[1:]}.")
+st.caption(
+    "Mean positions and distances use the run's distinct dimensions ("
+    + ", ".join(view.dims or dims.shown)
+    + ")"
+    + (" and, as asked in the sidebar, the others." if all_dims and dims.hidden else ".")
+)
 label_of = dict(zip(labels["state"].to_list(), labels["label"].to_list(), strict=True))
 team_name = dict(zip(overall["team_id"].to_list(), overall["team_name"].to_list(), strict=True))
 share_cols = [f"share_{s}" for s in range(k)]
@@ -91,7 +104,7 @@ tab_all, tab_compare, tab_similar = st.tabs(["All teams", "Compare two teams", "
 with tab_all:
     per_match = st.toggle("Per match", value=False, key="teams_per_match")
     if per_match:
-        fp = view.fingerprints(per_match=True)
+        fp = view.fingerprints(per_match=True, show_all=all_dims)
         names = [
             f"{team_name.get(t, t)} · {match_labels.get(m, m)}"
             for t, m in zip(fp["team_id"].to_list(), fp["match_id"].to_list(), strict=True)
@@ -115,7 +128,12 @@ with tab_all:
                 )
                 for c in share_cols
             },
-            **{c: st.column_config.NumberColumn(c, format="%+.2f") for c in mean_cols},
+            **{
+                c: st.column_config.NumberColumn(
+                    f"{dims.label(c.removesuffix('_mean'))} mean", format="%+.2f"
+                )
+                for c in mean_cols
+            },
         },
     )
 
@@ -147,7 +165,7 @@ with tab_compare:
         ):
             fig.add_trace(
                 go.Bar(
-                    x=[q.removesuffix("_mean") for q in means["quantity"].to_list()],
+                    x=[dims.label(q.removesuffix("_mean")) for q in means["quantity"].to_list()],
                     y=means[col].to_list(),
                     name=str(team_name.get(team, team)),
                     marker_color=colour,
@@ -198,7 +216,7 @@ with tab_similar:
     )
     n = st.slider("How many", 3, 30, 10, key="teams_sim_n")
     if segment_id is not None:
-        near = similar_segments(frame, str(segment_id), team_id=int(target_team), n=n)
+        near = view.similar(str(segment_id), team_id=int(target_team), n=n)
         near = near.with_columns(
             pl.col("match_id").replace_strict(match_labels, default=None).alias("match"),
             match_minute(pl.col("period"), pl.col("start_time")).alias("minute"),
@@ -221,4 +239,8 @@ with tab_similar:
                 "minute": st.column_config.NumberColumn("minute", format="%.0f"),
             },
         )
-        st.caption("Distance is Euclidean between posterior means in latent space.")
+        st.caption(
+            "Distance is Euclidean between posterior means on the distinct dimensions ("
+            + ", ".join(view.dims or dims.shown)
+            + ")."
+        )

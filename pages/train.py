@@ -12,16 +12,18 @@ from core.errors import (
     RunNotFoundError,
     TrainingError,
 )
-from core.features.datasets import Dataset
+from core.features.datasets import Dataset, count_segments
 from core.jobs.api import run_status, start_training
-from core.model.config import SEGMENT_TYPES, PreprocessConfig, VAEConfig, parse_hidden_dims
+from core.model.config import ROTATIONS, SEGMENT_TYPES, PreprocessConfig, parse_hidden_dims
+from core.model.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, batch_size_for, preset
 from core.model.vae import LOSS_REDUCTION
 from core.runs.store import get_run
 from core.views.curves import kl_per_dim_figure, loss_figure
+from pages._ui.dims import run_quality
 from pages._ui.errors import show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
-from pages._ui.widgets import dataset_folders, fmt_seconds, job_table
+from pages._ui.widgets import fmt_seconds, job_table, require_dataset_folders
 
 WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
 MESSAGE_KEY = "train_message"
@@ -42,42 +44,83 @@ with st.expander("What beta means here", expanded=False):
         "switch dimensions off entirely: watch the KL per dimension)."
     )
 
-folders = dataset_folders()
-if not folders:
-    st.info(
-        "No feature dataset yet. Extract one on the **Data** page, or open **Overview** to "
-        "build the demo dataset."
-    )
-    st.stop()
+folders = require_dataset_folders()
 
-defaults = VAEConfig()
+PRESET_KEY = "train_preset"
+# the form's widgets take their values from the chosen preset (see _apply_preset)
+_FIELDS = {
+    "train_beta": ("beta", float),
+    "train_latent": ("latent_dim", int),
+    "train_epochs": ("n_epochs", int),
+    "train_lr": ("learning_rate", float),
+    "train_batch": ("batch_size", int),
+    "train_dropout": ("dropout", float),
+    "train_seed": ("random_state", int),
+    "train_rotation": ("rotation", str),
+}
+
+
+def _apply_preset() -> None:
+    cfg = PRESETS[st.session_state.get(PRESET_KEY, DEFAULT_PRESET)]
+    for key, (field, kind) in _FIELDS.items():
+        st.session_state[key] = kind(getattr(cfg, field))
+    st.session_state["train_hidden"] = ",".join(str(h) for h in cfg.hidden_dims)
+
+
+if "train_beta" not in st.session_state:
+    _apply_preset()
+st.radio(
+    "Preset",
+    list(PRESETS),
+    key=PRESET_KEY,
+    horizontal=True,
+    on_change=_apply_preset,
+    format_func=lambda name: f"{name} ({PRESET_HELP[name].split(':')[0]})",
+    help="Fills the form below. "
+    + " ".join(f"**{name}**: {text}." for name, text in PRESET_HELP.items())
+    + " The recommended preset was chosen by measurement on two competitions "
+    "(docs/latent_truth.md); the Sweep page compares a grid of beta and latent dimensions.",
+)
 with st.form("train_form"):
     dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="train_dataset")
     c1, c2, c3 = st.columns(3)
-    beta = c1.slider("beta (KL weight)", 0.0, 20.0, float(defaults.beta), 0.5, key="train_beta")
-    latent_dim = c1.slider("Latent dimensions", 2, 32, defaults.latent_dim, key="train_latent")
-    epochs = c1.number_input("Epochs", 1, 2000, defaults.n_epochs, key="train_epochs")
+    beta = c1.slider("beta (KL weight)", 0.0, 20.0, step=0.25, key="train_beta")
+    latent_dim = c1.slider("Latent dimensions", 2, 32, key="train_latent")
+    epochs = c1.number_input("Epochs", 1, 2000, key="train_epochs")
     lr = c2.select_slider(
         "Learning rate",
         options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-        value=defaults.learning_rate,
         format_func=lambda v: f"{v:g}",
         key="train_lr",
     )
     batch = c2.select_slider(
         "Batch size",
         options=[16, 32, 64, 128, 256, 512, 1024, 2048],
-        value=defaults.batch_size,
         key="train_batch",
     )
-    dropout = c2.slider("Dropout", 0.0, 0.6, float(defaults.dropout), 0.05, key="train_dropout")
+    batch_auto = c2.checkbox(
+        "Fit the batch to small data",
+        value=True,
+        key="train_batch_auto",
+        help="On a dataset too small for ~1000 steps at this batch size, use a smaller "
+        "batch (never above the one chosen): the 224-segment demo would otherwise get one "
+        "step per epoch and learn a single dimension.",
+    )
+    dropout = c2.slider("Dropout", 0.0, 0.6, step=0.05, key="train_dropout")
+    rotation = c2.selectbox(
+        "Reading axes",
+        list(ROTATIONS),
+        key="train_rotation",
+        help="anchored_varimax keeps the dominant axis and rotates the rest of the distinct "
+        "dimensions toward simple structure, so the same axes come back from seed to seed; "
+        "none shows the model's dimensions as learned.",
+    )
     hidden = c3.text_input(
         "Hidden layer sizes",
-        ",".join(str(h) for h in defaults.hidden_dims),
         help="Encoder widths, comma separated; the decoder mirrors them.",
         key="train_hidden",
     )
-    seed = c3.number_input("Seed", 0, 2**31 - 1, defaults.random_state, key="train_seed")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, key="train_seed")
     max_tier = c3.selectbox(
         "Highest feature tier",
         [1, 2, 3],
@@ -95,7 +138,8 @@ if submitted:
         st.error(str(exc))
         st.stop()
     try:
-        vae_cfg = VAEConfig(
+        vae_cfg = preset(
+            st.session_state.get(PRESET_KEY, DEFAULT_PRESET),
             latent_dim=int(latent_dim),
             hidden_dims=hidden_dims,
             beta=float(beta),
@@ -104,9 +148,18 @@ if submitted:
             n_epochs=int(epochs),
             dropout=float(dropout),
             random_state=int(seed),
+            rotation=str(rotation),
         )
         prep_cfg = PreprocessConfig(max_tier=int(max_tier), segment_type=str(segment_type))
-        request = start_training(Dataset(dataset).features_path, vae_cfg, prep_cfg)
+        features = Dataset(dataset).features_path
+        if batch_auto:
+            n_rows = count_segments(features, prep_cfg)
+            if n_rows > 0:
+                vae_cfg = preset(
+                    "notebook",
+                    **{**vae_cfg.to_dict(), "batch_size": batch_size_for(n_rows, vae_cfg)},
+                )
+        request = start_training(features, vae_cfg, prep_cfg)
     except ConfigError as exc:
         show_error("This configuration is not valid; change the highlighted value.", exc)
     except (FeaturesFileError, PreprocessingError, TrainingError) as exc:
@@ -189,6 +242,8 @@ def live() -> None:
                 )
             elif status.state == "cancelled":
                 st.warning(f"Run {run_id} was cancelled. Start it again to resume from scratch.")
+            elif status.state == "done" and (quality := run_quality(run)) is not None:
+                st.caption(f"What it found: {quality.verdict}")
             metrics = run.metrics() if run.has("metrics.jsonl") else None
             if metrics is not None and metrics.height:
                 st.plotly_chart(loss_figure({run_id: metrics}), key="loss_curves")

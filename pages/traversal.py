@@ -8,8 +8,9 @@ import streamlit as st
 
 from core.analysis.timeline import match_minute
 from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
-from core.model.latents import latent_name
+from core.model.latents import latent_name, latent_names
 from core.views.palettes import QUALITATIVE
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import segment_table, with_registry
 from pages._ui.routing import ensure_routed
@@ -28,8 +29,15 @@ run = require_run()
 with friendly_errors("the Latent traversal page"):
     k = run.config().vae.latent_dim
     interp = run.interpretation()
+    view = dim_view(run, latent_names(k))
     c1, c2, c3 = st.columns([1, 2, 1])
-    dim = c1.selectbox("Dimension", list(range(k)), format_func=latent_name, key="trav_dim")
+    # Distinct dimensions first, most informative first: the page opens on that one.
+    dim = c1.selectbox(
+        "Dimension",
+        view.indices,
+        format_func=lambda i: view.label(latent_name(i)),
+        key="trav_dim",
+    )
     hold = c2.radio(
         "Other dimensions held at",
         ["zero", "segment"],
@@ -75,6 +83,16 @@ with friendly_errors("the Latent traversal page"):
     changes = traversal_changes(trav, at=float(at))
 
 st.markdown(f"**{traversal_text(trav, at=float(at), n=4)}**")
+if view.status(latent_name(dim)) in ("redundant", "inactive"):
+    st.caption(
+        f"{view.label(latent_name(dim))}: "
+        + (
+            "its code hardly varies across segments, so this sweep goes where no segment is."
+            if view.status(latent_name(dim)) == "inactive"
+            else "it moves with a more informative dimension; read that one instead."
+        )
+    )
+view.caption()
 if segment_id is not None:
     st.caption(
         f"Sweep starts from the segment's own code (z{dim} = {trav.base[dim]:+.2f}); the "

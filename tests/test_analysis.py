@@ -144,8 +144,11 @@ def test_interpretation_matches_notebook(demo_run: Run) -> None:
     assert table.equals(ref_table)
     pivot = interpretation_pivot(table)
     assert pivot.equals(ref_pivot)
-    # The stored artifacts are the same tables.
-    assert demo_run.interpretation().equals(ref_table)
+    # The stored artifacts are the same tables, plus each dimension's quality status.
+    stored = demo_run.interpretation()
+    assert stored.drop("dim_status").equals(ref_table)
+    status = demo_run.dim_quality().status
+    assert stored["dim_status"].to_list() == [status[d] for d in stored["latent_dim"]]
     assert demo_run.interpretation_pivot().equals(ref_pivot)
     # Rank 1 really is the largest |r| of its latent.
     best = np.nanmax(np.abs(corr.pearson_r), axis=1).round(4)

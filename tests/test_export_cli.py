@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -60,9 +61,10 @@ class TestExport:
         assert pl.read_parquet(out / "latent_interpretation.parquet").equals(
             demo_run.interpretation()
         )
-        assert pl.read_csv(out / "latent_interpretation_pivot.csv").equals(
-            demo_run.interpretation_pivot()
-        )
+        # The pivot gains the status of each dimension beside its name.
+        pivot = pl.read_csv(out / "latent_interpretation_pivot.csv")
+        assert pivot.drop("dim_status").equals(demo_run.interpretation_pivot())
+        assert pivot.columns[:2] == ["dim", "dim_status"]
         prep = json.loads((out / "preprocessing_pipeline.json").read_text())
         assert prep["feature_columns"] == corr.feature_names
         for png in [n for n in EXPORT_FILES if n.endswith(".png")]:
@@ -142,19 +144,16 @@ class TestCli:
 
 
 @pytest.mark.slow
-def test_ensure_demo_is_the_notebook_config_and_idempotent(demo_dataset: Path) -> None:
+def test_ensure_demo_is_the_recommended_preset_and_idempotent(demo_dataset: Path) -> None:
+    from core.model.presets import RECOMMENDED, batch_size_for
+
     features = demo_dataset / "features.parquet"
     vae, prep = demo_configs(features)
     n_windows = pl.read_parquet(features).filter(pl.col("segment_type") == "window").height
-    default = VAEConfig()
-    assert (vae.latent_dim, vae.hidden_dims, vae.beta, vae.n_epochs, vae.dropout) == (
-        default.latent_dim,
-        default.hidden_dims,
-        default.beta,
-        default.n_epochs,
-        default.dropout,
-    )
-    assert vae.batch_size == min(default.batch_size, n_windows)
+    default = RECOMMENDED
+    # The recommended preset, its batch shrunk for the demo's few hundred windows.
+    assert dataclasses.replace(vae, batch_size=default.batch_size) == default
+    assert vae.batch_size == batch_size_for(n_windows, default) <= n_windows
     assert prep == PreprocessConfig()
 
     calls: list[tuple[int, int, str]] = []

@@ -26,7 +26,16 @@ from core.views.correlations import adjust_pvalues, feature_order
 from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
-MY_PAGES = ["overview", "data", "train", "correlations", "interpretation", "latent_map", "runs"]
+MY_PAGES = [
+    "overview",
+    "data",
+    "train",
+    "sweep",
+    "correlations",
+    "interpretation",
+    "latent_map",
+    "runs",
+]
 STATE_PAGES = ["states", "timeline", "teams", "traversal", "stability"]
 TURKEY_ITALY = 3788741
 
@@ -148,11 +157,30 @@ class TestOverview:
         features = pl.read_parquet(demo_dataset / "features.parquet")
         assert metrics["Matches"] == "3"
         assert metrics["Segments"] == f"{features.height:,}"
-        diag = demo_run.diagnostics()
-        assert metrics["Active units"] == f"{diag['active_units']} / {diag['latent_dim']}"
+        quality = demo_run.dim_quality()
+        k = demo_run.config().vae.latent_dim
+        assert metrics["Distinct dimensions"] == f"{quality.n_distinct} / {k}"
+        assert metrics["Redundant · inactive"] == (
+            f"{len(quality.redundant)} · {len(quality.inactive)}"
+        )
         last = demo_run.metrics().row(-1, named=True)
         assert metrics["Final total loss"] == f"{last['total']:.4g}"
-        assert demo_run.run_id in texts(app)
+        page = texts(app)
+        assert demo_run.run_id in page
+        assert quality.verdict in page
+        # The PCA baseline beside the VAE, from diagnostics.json.
+        base = demo_run.diagnostics()["baseline"]
+        assert metrics[f"Variance explained by {k} components"] == (
+            f"{base['cumulative_variance'][-1]:.0%}"
+        )
+        assert metrics["PCA reconstruction error"] == f"{base['pca_recon_mse']:.4g}"
+        assert metrics["VAE reconstruction error"] == f"{base['vae_recon_mse']:.4g}"
+        dims = next(d.value for d in app.dataframe if "r2_all_components" in d.columns)
+        assert dims["dimension"].tolist() == quality.distinct
+        align = {a["latent"]: a for a in base["alignment"]}
+        for _, row in dims.iterrows():
+            assert row["best component"] == align[row["dimension"]]["component"]
+            assert row["abs_r"] == pytest.approx(align[row["dimension"]]["abs_r"])
 
 
 class TestCorrelations:
@@ -160,22 +188,26 @@ class TestCorrelations:
         app.switch_page(_page("correlations")).run()
         healthy(app)
         corr = demo_run.correlations()
-        order = feature_order(corr.pearson_r, corr.feature_names, by="tier")
+        # Rows: the distinct dimensions, most informative first.
+        distinct = demo_run.dim_quality().distinct
+        rows = [corr.latent_names.index(n) for n in distinct]
+        order = feature_order(corr.pearson_r[rows], corr.feature_names, by="tier")
         trace = chart(app, "corr_heatmap")["data"][0]
         assert trace["x"] == [corr.feature_names[i] for i in order]
-        np.testing.assert_allclose(_decode(trace["z"]), corr.pearson_r[:, order], rtol=1e-9)
+        assert list(trace["y"]) == distinct
+        np.testing.assert_allclose(_decode(trace["z"]), corr.pearson_r[rows][:, order], rtol=1e-9)
         assert (trace["zmin"], trace["zmax"]) == (-1, 1)
 
         app.toggle(key="corr_mask").set_value(True).run()
         healthy(app)
         z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
-        significant = adjust_pvalues(corr.pearson_p[:, order], "bh") <= 0.05
+        significant = adjust_pvalues(corr.pearson_p[rows][:, order], "bh") <= 0.05
         assert np.isfinite(z).sum() == significant.sum() < z.size
 
         app.radio(key="corr_method").set_value("spearman").run()
         app.toggle(key="corr_mask").set_value(False).run()
         z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
-        np.testing.assert_allclose(z, corr.spearman_r[:, order], rtol=1e-9)
+        np.testing.assert_allclose(z, corr.spearman_r[rows][:, order], rtol=1e-9)
 
         app.radio(key="corr_order").set_value("cluster").run()
         healthy(app)
@@ -189,19 +221,24 @@ class TestInterpretation:
     def test_table_with_definitions_pivot_and_downloads(self, app: AppTest, demo_run: Run) -> None:
         app.switch_page(_page("interpretation")).run()
         healthy(app)
-        expected = demo_run.interpretation()
+        distinct = demo_run.dim_quality().distinct
+        # The distinct dimensions, most informative first, each with its top 5.
+        expected = pl.concat(
+            [demo_run.interpretation().filter(pl.col("latent_dim") == n) for n in distinct]
+        )
         frames = [d.value for d in app.dataframe]
         table = next(f for f in frames if "abs_r" in f.columns)
-        assert len(table) == expected.height == 5 * demo_run.config().vae.latent_dim
+        assert len(table) == expected.height == 5 * len(distinct)
         assert table["feature"].tolist() == expected["feature"].to_list()
+        assert set(table["dim_status"]) == {"distinct"}
         defs = dict(zip(registry_frame()["name"], registry_frame()["definition"], strict=True))
         assert table["definition"].tolist() == [defs[f] for f in expected["feature"]]
         pivot = next(f for f in frames if "#1" in f.columns)
-        assert len(pivot) == demo_run.config().vae.latent_dim
+        assert pivot["dim"].tolist() == distinct
         downloads = app.get("download_button")
         assert len(downloads) == 3
         bars = chart(app, "interp_bars")["data"]
-        assert len(bars) == demo_run.config().vae.latent_dim
+        assert len(bars) == len(distinct)
 
 
 class TestLatentMap:
@@ -270,6 +307,28 @@ class TestTrain:
         at.slider(key="train_dropout").set_value(vae["dropout"])
         at.text_input(key="train_hidden").input(",".join(map(str, vae["hidden_dims"])))
         at.number_input(key="train_seed").set_value(vae["random_state"])
+        at.selectbox(key="train_rotation").set_value(vae.get("rotation", "none"))
+        at.checkbox(key="train_batch_auto").set_value(False)  # exactly the batch given
+
+    def test_presets_fill_the_form(self, app: AppTest) -> None:
+        from core.model.presets import NOTEBOOK, RECOMMENDED
+
+        app.switch_page(_page("train")).run()
+        healthy(app)
+        assert app.radio(key="train_preset").value == "recommended"
+        form = (
+            app.slider(key="train_beta").value,
+            app.slider(key="train_dropout").value,
+            app.slider(key="train_latent").value,
+            app.selectbox(key="train_rotation").value,
+        )
+        assert form == (0.5, 0.0, RECOMMENDED.latent_dim, "anchored_varimax")
+        app.radio(key="train_preset").set_value("notebook").run()
+        healthy(app)
+        assert app.slider(key="train_beta").value == NOTEBOOK.beta == 4.0
+        assert app.slider(key="train_dropout").value == NOTEBOOK.dropout == 0.2
+        assert app.slider(key="train_latent").value == NOTEBOOK.latent_dim == 8
+        assert app.selectbox(key="train_rotation").value == "none"
 
     def test_a_trained_config_opens_its_run(
         self, app: AppTest, demo_run: Run, demo_dataset: Path
@@ -301,6 +360,7 @@ class TestRuns:
         row = table[table["run"] == demo_run.run_id].iloc[0]
         assert row["final_total"] == pytest.approx(demo_run.metrics()["total"][-1])
         assert row["state"] == "done"
+        assert row["distinct dims"] == demo_run.dim_quality().n_distinct
         assert spare_run.run_id in table["run"].tolist()
 
         app.selectbox(key="cmp_a").set_value(demo_run.run_id)

@@ -3,12 +3,18 @@
 Pure polars/numpy over a run's latents (``segment_id``, ``team_id``, ``team_name``,
 ``match_id``, ``z0..z{k-1}``) and one state per segment; :func:`run_fingerprints` wires
 them to a run and its cached states.
+
+On a run, only its *distinct* latent dimensions are used (``run.dim_quality().distinct``,
+the dims its states are fitted on): :func:`team_view` keeps those z columns (all of them
+with ``show_all=True``), so mean positions and distances between segments are not padded
+with collapsed or duplicated dimensions. The pure functions take ``dims`` to choose the
+columns, all latent columns when it is None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,9 +27,21 @@ if TYPE_CHECKING:
     from core.runs.store import Run
 
 
-def _latent_columns(latents: pl.DataFrame) -> list[str]:
-    """The ``z0..z{k-1}`` columns of a latents table, in order (an error when there are none)."""
-    cols = latent_columns(latents.columns)
+def _latent_columns(latents: pl.DataFrame, dims: Sequence[str] | None = None) -> list[str]:
+    """The latent columns to use: ``dims`` (checked), else every ``z<i>`` column in order.
+
+    An error when there are none, or when a dim of ``dims`` is not a column.
+    """
+    if dims is not None:
+        cols = list(dims)
+        missing = [c for c in cols if c not in latents.columns]
+        if missing:
+            raise FingerprintError(
+                f"latent dim(s) {missing} are not columns of the segments "
+                f"({latent_columns(latents.columns)})."
+            )
+    else:
+        cols = latent_columns(latents.columns)
     if not cols:
         raise FingerprintError(
             f"No latent columns z0..z(k-1) among {latents.columns[:12]}; pass a run's latents()."
@@ -37,12 +55,13 @@ def team_fingerprints(
     n_states: int,
     *,
     by: Sequence[str] = ("team_id",),
+    dims: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Mean latent position and state shares per group (a team, or team and match).
 
     Returns one row per group with ``by`` columns, ``team_name`` (when present),
-    ``n_segments``, ``z<i>_mean`` for every latent and ``share_<s>`` for every state
-    ``0..n_states-1`` (shares of a row sum to 1).
+    ``n_segments``, ``z<i>_mean`` for every latent of ``dims`` (every latent column when
+    None) and ``share_<s>`` for every state ``0..n_states-1`` (shares of a row sum to 1).
     """
     missing = [c for c in by if c not in latents.columns]
     if missing:
@@ -54,7 +73,7 @@ def team_fingerprints(
         )
     if st.size and (st.min() < 0 or st.max() >= n_states):
         raise FingerprintError(f"states must lie in 0..{n_states - 1}, got {st.min()}..{st.max()}.")
-    zs = _latent_columns(latents)
+    zs = _latent_columns(latents, dims)
     frame = latents.with_columns(pl.Series("_state", st))
     aggs: list[pl.Expr] = [pl.len().alias("n_segments")]
     if "team_name" in latents.columns and "team_name" not in by:
@@ -89,15 +108,17 @@ def similar_segments(
     *,
     team_id: int | None = None,
     n: int = 10,
+    dims: Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """The ``n`` segments closest to ``segment_id`` in latent space (Euclidean on z).
+    """The ``n`` segments closest to ``segment_id`` in latent space (Euclidean on the
+    latent columns ``dims``, every ``z<i>`` column of ``latents`` when None).
 
     With ``team_id``, only that team's segments are candidates (the selected segment itself
     is never returned). Adds ``distance`` and sorts by it.
     """
     from core.analysis.latents import nearest_segments
 
-    zs = _latent_columns(latents)
+    zs = _latent_columns(latents, dims)
     hit = latents.filter(pl.col("segment_id") == segment_id)
     if hit.height == 0:
         raise FingerprintError(f"segment {segment_id!r} is not in this run's latents.")
@@ -114,16 +135,41 @@ def similar_segments(
 
 @dataclass(frozen=True)
 class TeamView:
-    """A run's segments with their tactical state (latent mixture), for team comparisons."""
+    """A run's segments with their tactical state (latent mixture), for team comparisons.
 
-    segments: pl.DataFrame  # states_frame rows: metadata, z0..z{k-1}, state, prob
+    ``dims`` are the latent columns fingerprints and distances use (the run's distinct
+    dims); ``segments`` holds only those z columns unless the view was made with
+    ``show_all=True``, when it holds every z column (``dim_status`` says what each is).
+    """
+
+    segments: pl.DataFrame  # states_frame rows: metadata, z columns, state, prob
     labels: pl.DataFrame  # state, label, n, share, top_features of the space
     n_states: int
+    dims: list[str] = field(default_factory=list)  # distinct dims, most informative first
+    dim_status: dict[str, str] = field(default_factory=dict)  # z column -> status
+    one_axis_message: str | None = None  # "the states are slices of one axis (z0)"
 
-    def fingerprints(self, *, per_match: bool = False) -> pl.DataFrame:
-        """Fingerprints per team, or per team and match."""
+    def fingerprints(self, *, per_match: bool = False, show_all: bool = False) -> pl.DataFrame:
+        """Fingerprints per team, or per team and match: mean codes of ``dims`` (of every
+        z column of ``segments`` with ``show_all``) and state shares."""
         by = ("team_id", "match_id") if per_match else ("team_id",)
-        return team_fingerprints(self.segments, self.segments["state"], self.n_states, by=by)
+        return team_fingerprints(
+            self.segments, self.segments["state"], self.n_states, by=by, dims=self._dims(show_all)
+        )
+
+    def similar(self, segment_id: str, *, team_id: int | None = None, n: int = 10) -> pl.DataFrame:
+        """:func:`similar_segments` among the view's segments, on its distinct dims."""
+        return similar_segments(
+            self.segments, segment_id, team_id=team_id, n=n, dims=self._dims(False)
+        )
+
+    def _dims(self, show_all: bool) -> list[str] | None:
+        if not self.dims:
+            return None
+        if not show_all:
+            return list(self.dims)
+        rest = [c for c in latent_columns(self.segments.columns) if c not in self.dims]
+        return [*self.dims, *rest]
 
 
 def team_view(
@@ -131,19 +177,31 @@ def team_view(
     *,
     space: str = "latent",
     narrow: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    show_all: bool = False,
 ) -> TeamView:
     """The run's segments and states (computed and cached on first use), narrowed by
-    ``narrow`` (e.g. a page's filters) before any fingerprint is taken."""
+    ``narrow`` (e.g. a page's filters) before any fingerprint is taken.
+
+    The segments keep only the run's distinct latent columns (the dims its states were
+    fitted on), or every latent column with ``show_all``.
+    """
     from core.analysis.states import get_states, states_frame
 
     result = get_states(run)
     frame = states_frame(run, result, space=space)
+    dims = result.dims_used
+    status = dict(result.summary.get("dim_status", {}))
+    if dims and not show_all:
+        frame = frame.drop([c for c in latent_columns(frame.columns) if c not in dims])
     if narrow is not None:
         frame = narrow(frame)
     return TeamView(
         segments=frame,
         labels=result.labels.filter(pl.col("space") == space),
         n_states=int(result.summary[space]["best_k"]),
+        dims=dims,
+        dim_status=status,
+        one_axis_message=result.one_axis_message if space == "latent" else None,
     )
 
 

@@ -4,6 +4,14 @@ The notebook's own next step. The math lives in :mod:`core.analysis.mixtures`;
 :func:`get_states` runs it for one run and
 caches the result in the run folder under ``states/`` (parquet, JSON, npz), computed on the
 first request with progress.
+
+The latent mixture is fitted on the run's *distinct* dimensions only
+(``run.dim_quality().distinct``, see :mod:`core.analysis.quality`): an inactive dimension
+is noise around the prior and a redundant one counts the same axis twice. The dims used are
+recorded in ``summary.json`` (``dims_used``) and are part of the cache's validity, so a cache
+fitted on other dims is recomputed. With a single distinct dim the states are still computed
+on it, flagged ``one_axis`` with a message a page can show; with none there is nothing to
+fit and :class:`~core.errors.StatesError` says so.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ Space = Literal["latent", "features"]
 SPACES: tuple[Space, ...] = ("latent", "features")
 
 STATES_DIR = "states"
-STATES_FORMAT = 1
+STATES_FORMAT = 2  # 2: the latent mixture is fitted on the distinct dims only (``dims_used``)
 
 
 # --- per run, cached --------------------------------------------------------------------------
@@ -68,7 +76,48 @@ class StatesResult:
     labels: pl.DataFrame  # space, state, label, n, share, top_features
     contingency: np.ndarray  # (latent K, features K) segment counts
     mixtures: dict[str, dict[str, np.ndarray]]  # space -> means, covariances, weights
-    summary: dict[str, Any]  # per space: best_k, silhouette, seconds, ...; ari; params
+    summary: dict[str, Any]  # per space: best_k, silhouette, seconds, ...; ari; params; dims
+
+    @property
+    def dims_used(self) -> list[str]:
+        """The latent columns the latent mixture was fitted on (the run's distinct dims)."""
+        return [str(d) for d in self.summary.get("dims_used", [])]
+
+    @property
+    def one_axis(self) -> bool:
+        """True when the latent states are slices of a single distinct dimension."""
+        return bool(self.summary.get("one_axis", False))
+
+    @property
+    def one_axis_message(self) -> str | None:
+        """``"the states are slices of one axis (z0)"`` for a one-axis run, else None."""
+        msg = self.summary.get("one_axis_message")
+        return None if msg is None else str(msg)
+
+
+def states_dims(run: Run) -> list[str]:
+    """The latent columns the run's latent states are fitted on: its distinct dimensions,
+    most informative first.
+
+    Raises :class:`StatesError` when the run has no distinct dimension (every latent
+    collapsed): latent states would only slice noise.
+    """
+    quality = run.dim_quality()
+    if not quality.distinct:
+        raise StatesError(
+            f"Run {getattr(run, 'run_id', '?')} has no distinct latent dimension "
+            f"({len(quality.inactive)} of {len(quality.names)} inactive): latent states would "
+            "only slice noise. Retrain the run with the recommended preset (lower beta, no "
+            "dropout)."
+        )
+    return list(quality.distinct)
+
+
+def one_axis_message(dims: Sequence[str]) -> str | None:
+    """The flag text for states fitted on fewer than two dimensions, else None."""
+    if len(dims) >= 2:
+        return None
+    return f"the states are slices of one axis ({', '.join(dims)})"
 
 
 def states_dir(run: Run) -> Path:
@@ -139,7 +188,15 @@ def compute_states(
             progress(min(done, total), total, message)
 
     zcols = [c for c in latents.columns if re.fullmatch(r"z\d+", c)]
-    Z = latents.select(zcols).to_numpy().astype(np.float64)
+    quality = run.dim_quality()
+    dims = states_dims(run)
+    missing = [d for d in dims if d not in zcols]
+    if missing:
+        raise StatesError(
+            f"Run {getattr(run, 'run_id', '?')}: distinct dimension(s) {missing} are not "
+            f"columns of its latents ({zcols}); the run's files disagree, retrain it."
+        )
+    Z = latents.select(dims).to_numpy().astype(np.float64)
     pipeline = run.load_pipeline()
     raw, features = run_feature_values(run, latents["segment_id"])
     Xf = feature_zscores(raw, pipeline.medians_, pipeline.mean_, pipeline.scale_)
@@ -150,6 +207,10 @@ def compute_states(
         "n_segments": int(latents.height),
         "n_features": len(features),
         "latent_dim": len(zcols),
+        "dims_used": dims,
+        "dim_status": {c: quality.status.get(c, "distinct") for c in zcols},
+        "one_axis": len(dims) < 2,
+        "one_axis_message": one_axis_message(dims),
     }
     fits: dict[str, MixtureFit] = {}
     try:
@@ -215,8 +276,9 @@ def compute_states(
     )
     _write_states(states_dir(run), result)
     logger.info(
-        "States for run %s: latent K=%d, features K=%d, ARI %.3f",
+        "States for run %s on %s: latent K=%d, features K=%d, ARI %.3f",
         getattr(run, "run_id", "?"),
+        ",".join(dims),
         fits["latent"].best_k,
         fits["features"].best_k,
         ari,
@@ -290,7 +352,9 @@ def get_states(
     With ``k_range=None`` any cached result is accepted (pages that only read states do
     not undo a K range chosen on the States page); when nothing is cached the default
     range ``DEFAULT_K_RANGE`` is computed. With an explicit ``k_range`` (or seed) the cache
-    must match it, else the states are recomputed.
+    must match it, else the states are recomputed. A cache fitted on other latent dims than
+    the run's distinct ones (an older format, or a run whose quality changed) is always
+    recomputed.
     """
     seed = _run_seed(run) if random_state is None else int(random_state)
     wanted = (
@@ -298,10 +362,13 @@ def get_states(
         if k_range is None and random_state is None
         else _params(DEFAULT_K_RANGE if k_range is None else k_range, seed)
     )
+    dims = states_dims(run)
 
     def cached() -> StatesResult | None:
         found = load_states(run)
-        if found is None or (wanted is not None and found.summary.get("params") != wanted):
+        if found is None or found.dims_used != dims:
+            return None
+        if wanted is not None and found.summary.get("params") != wanted:
             return None
         return found
 
@@ -323,6 +390,11 @@ def states_cached(run: Run, *, k_range: Sequence[int] | tuple[int, int] | None =
     """True when :func:`get_states` with ``k_range`` would read the cache (no computing)."""
     found = load_states(run)
     if found is None:
+        return False
+    try:
+        if found.dims_used != states_dims(run):
+            return False
+    except StatesError:  # no distinct dim: get_states will say so
         return False
     return k_range is None or found.summary.get("params") == _params(k_range, _run_seed(run))
 

@@ -7,13 +7,17 @@ matrix is fixed (the observed state is the hidden one with probability ``1 - noi
 and whose start and transition probabilities are learned from every sequence of the run;
 Viterbi then gives the smoothed sequence, and the learned transition matrix says how
 sticky each state is and where it tends to go.
+
+The latent states come from :mod:`core.analysis.states`, fitted on the run's distinct
+dimensions only; :class:`RunTimeline` says which (``dims_used``) and carries the one-axis
+flag for a run with a single distinct dimension.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -247,17 +251,27 @@ class RunTimeline:
     observed_transitions: np.ndarray  # (K, K) counts of consecutive window states
     n_states: int
     labels: pl.DataFrame  # state, label
+    dims_used: list[str] = field(default_factory=list)  # latent dims the states are fitted on
+    one_axis_message: str | None = None  # "the states are slices of one axis (z0)", or None
 
 
 def run_timeline(
     run: Run, *, space: str = "latent", smooth: bool = False, noise: float = DEFAULT_NOISE
 ) -> RunTimeline:
-    """States of every window of ``run`` in sequence order, optionally HMM-smoothed."""
+    """States of every window of ``run`` in sequence order, optionally HMM-smoothed.
+
+    The frame keeps only the latent columns the states were fitted on (the run's distinct
+    dims).
+    """
     from core.analysis.states import get_states, states_frame
+    from core.model.latents import latent_columns
 
     result = get_states(run)
     n_states = int(result.summary[space]["best_k"])
     frame = order_sequences(states_frame(run, result, space=space))
+    dims = result.dims_used
+    if dims:
+        frame = frame.drop([c for c in latent_columns(frame.columns) if c not in dims])
     states, lengths = sequences_of(frame)
     smoothing = None
     if smooth:
@@ -269,6 +283,8 @@ def run_timeline(
         observed_transitions=transition_counts(states, lengths, n_states),
         n_states=n_states,
         labels=result.labels.filter(pl.col("space") == space).select("state", "label"),
+        dims_used=dims,
+        one_axis_message=result.one_axis_message if space == "latent" else None,
     )
 
 

@@ -204,5 +204,5 @@ def run_traversal(
             key=lambda c: int(c[1:]),
         )
         base = hit.select(zs).to_numpy()[0]
-    model = run.load_model("cpu")
+    model = run.load_decoder("cpu")
     return traverse(model, run.load_pipeline(), dim, base=base, values=values)

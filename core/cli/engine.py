@@ -6,6 +6,7 @@ Also the hidden ``job-worker JOB_ID`` that background jobs run in their own proc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -32,9 +33,10 @@ def _hidden_dims(text: str) -> tuple[int, ...]:
 
 def register(subparsers: Any) -> None:
     """Add the engine commands to ``python -m core``."""
-    from core.model.config import PreprocessConfig, VAEConfig
+    from core.model.config import ROTATIONS, PreprocessConfig
+    from core.model.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS
 
-    vd, pd = VAEConfig(), PreprocessConfig()
+    pd = PreprocessConfig()
     p = subparsers.add_parser(
         "train",
         help="train a beta-VAE run headless (same pipeline as the app) and print its folder",
@@ -42,20 +44,38 @@ def register(subparsers: Any) -> None:
         "folder. An existing run with the same configuration is reused at once.",
     )
     p.add_argument("--features", required=True, type=Path, help="features.parquet to train on")
-    p.add_argument("--beta", type=float, default=vd.beta, help=f"KL weight (default {vd.beta})")
-    p.add_argument("--latent-dim", type=int, default=vd.latent_dim)
-    p.add_argument("--epochs", type=int, default=vd.n_epochs)
-    p.add_argument("--lr", type=float, default=vd.learning_rate)
-    p.add_argument("--batch-size", type=int, default=vd.batch_size)
-    p.add_argument("--dropout", type=float, default=vd.dropout)
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=DEFAULT_PRESET,
+        help="starting configuration; the options below override it (default "
+        f"{DEFAULT_PRESET}: {PRESET_HELP[DEFAULT_PRESET]}; notebook: {PRESET_HELP['notebook']})",
+    )
+    p.add_argument("--beta", type=float, default=None, help="KL weight (preset's by default)")
+    p.add_argument("--latent-dim", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="segments per step (preset's; smaller on small data so training takes ~1000 steps)",
+    )
+    p.add_argument("--dropout", type=float, default=None)
     p.add_argument(
         "--hidden-dims",
         type=_hidden_dims,
-        default=vd.hidden_dims,
+        default=None,
         help="encoder widths, e.g. 256,128,64",
     )
-    p.add_argument("--seed", type=int, default=vd.random_state)
-    p.add_argument("--kl-warmup", type=int, default=vd.kl_warmup_epochs, help="KL warm-up epochs")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--kl-warmup", type=int, default=None, help="KL warm-up epochs")
+    p.add_argument(
+        "--rotation",
+        choices=ROTATIONS,
+        default=None,
+        help="reading axes: anchored_varimax (recommended) or none (model dims as learned)",
+    )
     p.add_argument(
         "--early-stopping",
         type=int,
@@ -121,28 +141,45 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return _train_new_run(run, args)
 
 
-def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
-    """The run's configuration from the ``train`` options (raises ``ConfigError``)."""
-    from core.model.config import PreprocessConfig, VAEConfig
+_VAE_OPTIONS = {
+    "latent_dim": "latent_dim",
+    "hidden_dims": "hidden_dims",
+    "beta": "beta",
+    "lr": "learning_rate",
+    "batch_size": "batch_size",
+    "epochs": "n_epochs",
+    "dropout": "dropout",
+    "seed": "random_state",
+    "kl_warmup": "kl_warmup_epochs",
+    "early_stopping": "early_stopping_patience",
+    "rotation": "rotation",
+}
 
-    vae = VAEConfig(
-        latent_dim=args.latent_dim,
-        hidden_dims=args.hidden_dims,
-        beta=args.beta,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        n_epochs=args.epochs,
-        dropout=args.dropout,
-        random_state=args.seed,
-        kl_warmup_epochs=args.kl_warmup,
-        early_stopping_patience=args.early_stopping,
-    )
+
+def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
+    """The run's configuration from the ``train`` options (raises ``ConfigError``): the
+    preset, overridden by every option given; on small data the batch is shrunk (unless
+    ``--batch-size`` was given) so that training still takes about a thousand steps."""
+    from core.features.datasets import count_segments
+    from core.model.config import PreprocessConfig
+    from core.model.presets import batch_size_for, preset
+
+    overrides = {
+        field: getattr(args, opt)
+        for opt, field in _VAE_OPTIONS.items()
+        if getattr(args, opt, None) is not None
+    }
+    vae = preset(args.preset, **overrides)
     prep = PreprocessConfig(
         null_strategy=args.null_strategy,
         pca_variance_threshold=args.pca,
         max_tier=args.max_tier,
         segment_type=args.segment_type,
     )
+    if args.batch_size is None and Path(args.features).is_file():
+        n_rows = count_segments(Path(args.features), prep)
+        if n_rows > 0:
+            vae = dataclasses.replace(vae, batch_size=batch_size_for(n_rows, vae))
     return vae, prep
 
 

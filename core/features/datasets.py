@@ -21,6 +21,7 @@ from core.data.schema import REQUIRED_METADATA_COLUMNS
 from core.errors import DatasetImportError, FeaturesFileError, UnsafePathError
 from core.features.registry import feature_tier
 from core.infra.paths import datasets_root, resolve_under
+from core.model.config import PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
@@ -196,3 +197,14 @@ def import_features(
     n_features = sum(1 for c in frame.columns if feature_tier(c) is not None)
     logger.info("Imported dataset %s: %d segments, %d features", name, frame.height, n_features)
     return ImportedDataset(name=name, path=folder, segments=frame.height, features=n_features)
+
+
+def count_segments(features: Path, prep: PreprocessConfig) -> int:
+    """Segments of ``prep.segment_type`` in a features file (read lazily, one column)."""
+    return int(
+        pl.scan_parquet(features)
+        .filter(pl.col("segment_type") == prep.segment_type)
+        .select(pl.len())
+        .collect()
+        .item()
+    )

@@ -18,6 +18,7 @@ SegmentType = Literal["window", "possession"]
 
 NULL_STRATEGIES: tuple[str, ...] = ("impute_median", "drop_rows")
 SEGMENT_TYPES: tuple[str, ...] = ("window", "possession")
+ROTATIONS: tuple[str, ...] = ("none", "anchored_varimax")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -51,6 +52,7 @@ class VAEConfig:
     lr_patience: int = 10  # ReduceLROnPlateau patience, in epochs
     lr_factor: float = 0.5  # ReduceLROnPlateau factor applied to the learning rate
     early_stopping_min_delta: float = field(default=1e-4)  # improvement needed to reset patience
+    rotation: str = "none"  # reading axes: "none" (model dims as learned) or "anchored_varimax"
 
     def __post_init__(self) -> None:
         # Accept lists (JSON round trips, CLI) but store a tuple so the config stays hashable.
@@ -86,6 +88,10 @@ class VAEConfig:
             self.early_stopping_patience is None or self.early_stopping_patience >= 1,
             "early_stopping_patience must be None (off) or >= 1, "
             f"got {self.early_stopping_patience!r}.",
+        )
+        _check(
+            self.rotation in ROTATIONS,
+            f"rotation must be one of {ROTATIONS}, got {self.rotation!r}.",
         )
         _check(self.lr_patience >= 0, f"lr_patience must be >= 0, got {self.lr_patience!r}.")
         _check(0.0 < self.lr_factor < 1.0, f"lr_factor must be in (0, 1), got {self.lr_factor!r}.")

@@ -7,12 +7,22 @@ dict, loadable with ``torch.load(weights_only=True)``), ``latent_codes.npy``,
 ``preprocessing_pipeline.json`` (JSON instead of the notebook's pickle) and the figures
 ``vae_training_curves.png``, ``vae_correlation_heatmap.png``, ``vae_top5_correlations.png``,
 ``vae_umap_latent.png``, ``vae_umap_per_dim.png``.
+
+Beyond the notebook: the status of every latent dimension (distinct, redundant or inactive,
+see :mod:`core.analysis.quality`) is exported in ``latent_dim_status.csv`` and as a
+``dim_status`` column / array of the tables (``latent_interpretation.parquet``,
+``latent_interpretation_pivot.csv``, ``correlation_matrix.npz``). The per-dimension
+figures show the distinct dimensions only by default and name the others in a footnote;
+with ``show_all`` they show every dimension, the others labelled with their status.
+The arrays (``latent_codes.npy``, ``correlation_matrix.npz``) keep every dimension, as
+the notebook wrote them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +45,8 @@ from core.runs.store import PREPROCESSING_FILE, Correlations, Run, get_run
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from core.analysis.quality import DimQuality
+
 logger = logging.getLogger(__name__)
 
 EXPORT_FILES = (
@@ -44,6 +56,7 @@ EXPORT_FILES = (
     "latent_interpretation.parquet",
     "latent_interpretation_pivot.csv",
     "preprocessing_pipeline.json",
+    "latent_dim_status.csv",
     "vae_training_curves.png",
     "vae_correlation_heatmap.png",
     "vae_top5_correlations.png",
@@ -51,10 +64,17 @@ EXPORT_FILES = (
     "vae_umap_per_dim.png",
 )
 DPI = 150
+MUTED = "#9a9a9a"  # labels of dimensions that are not distinct
 
 
-def export_run(run_id: str, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write every notebook artifact of a finished run into ``out_dir``; returns the paths."""
+def export_run(
+    run_id: str, out_dir: str | os.PathLike[str], *, show_all: bool = False
+) -> list[Path]:
+    """Write every notebook artifact of a finished run into ``out_dir``; returns the paths.
+
+    The per-dimension figures show the run's distinct dimensions (every dimension, the
+    others marked, with ``show_all``); the tables carry every dimension's status.
+    """
     run = get_run(run_id)
     st = run.status()
     if st.state != "done":
@@ -64,10 +84,11 @@ def export_run(run_id: str, out_dir: str | os.PathLike[str]) -> list[Path]:
         )
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    quality = run.dim_quality()
     written = [
         _model(run, out),
-        *_tables(run, out),
-        *_figures(run, out),
+        *_tables(run, out, quality, show_all),
+        *_figures(run, out, quality, show_all),
     ]
     logger.info("Exported run %s to %s (%d files)", run_id, out, len(written))
     return written
@@ -98,7 +119,37 @@ def _model(run: Run, out: Path) -> Path:
     return path
 
 
-def _tables(run: Run, out: Path) -> list[Path]:
+def dim_status_table(quality: DimQuality, *, show_all: bool = False) -> pl.DataFrame:
+    """One row per latent dimension: ``dim, status, copies`` (the distinct dim a redundant
+    one copies), ``variance``, ``informativeness`` (and its ``informativeness_kind``),
+    ``tracks`` and ``shown`` (whether the default figures show it)."""
+    shown = set(quality.shown(show_all))
+    return pl.DataFrame(
+        {
+            "dim": quality.names,
+            "status": [quality.status[n] for n in quality.names],
+            "copies": [quality.redundant.get(n) for n in quality.names],
+            "variance": quality.variance,
+            "informativeness": quality.informativeness,
+            "informativeness_kind": quality.informativeness_kind,
+            "tracks": [quality.tracks.get(n) for n in quality.names],
+            "shown": [n in shown for n in quality.names],
+        },
+        schema_overrides={"copies": pl.String, "tracks": pl.String},
+    )
+
+
+def _with_status(frame: pl.DataFrame, column: str, quality: DimQuality) -> pl.DataFrame:
+    """``frame`` with a ``dim_status`` column after ``column`` (replaced when present)."""
+    status = pl.col(column).replace_strict(quality.status, default=None, return_dtype=pl.String)
+    cols = [c for c in frame.columns if c != "dim_status"]
+    at = cols.index(column) + 1
+    return frame.with_columns(status.alias("dim_status")).select(
+        [*cols[:at], "dim_status", *cols[at:]]
+    )
+
+
+def _tables(run: Run, out: Path, quality: DimQuality, show_all: bool) -> list[Path]:
     z = run.latent_matrix().astype(np.float32)
     codes = out / "latent_codes.npy"
     with atomic_path(codes) as tmp, tmp.open("wb") as fh:
@@ -109,15 +160,24 @@ def _tables(run: Run, out: Path) -> list[Path]:
         corr=corr.pearson_r,
         pval=corr.pearson_p,
         feature_names=np.array(corr.feature_names, dtype=str),
+        latent_names=np.array(corr.latent_names, dtype=str),
+        dim_status=np.array([quality.status.get(n, "") for n in corr.latent_names], dtype=str),
     )
-    interp = atomic_write_parquet(out / "latent_interpretation.parquet", run.interpretation())
+    interp_table = run.interpretation()
+    if "dim_status" not in interp_table.columns:  # runs written before dimension quality
+        interp_table = _with_status(interp_table, "latent_dim", quality)
+    interp = atomic_write_parquet(out / "latent_interpretation.parquet", interp_table)
     pivot = atomic_write_text(
-        out / "latent_interpretation_pivot.csv", run.interpretation_pivot().write_csv()
+        out / "latent_interpretation_pivot.csv",
+        _with_status(run.interpretation_pivot(), "dim", quality).write_csv(),
     )
     prep = atomic_write_bytes(
         out / "preprocessing_pipeline.json", run.artifact_path(PREPROCESSING_FILE).read_bytes()
     )
-    return [codes, npz, interp, pivot, prep]
+    status = atomic_write_text(
+        out / "latent_dim_status.csv", dim_status_table(quality, show_all=show_all).write_csv()
+    )
+    return [codes, npz, interp, pivot, prep, status]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -130,18 +190,65 @@ def _grid(n: int) -> tuple[int, int]:
     return 2, max(1, (n + 1) // 2)
 
 
-def _figures(run: Run, out: Path) -> list[Path]:
+@dataclass(frozen=True)
+class FigureDims:
+    """The latent dimensions a figure shows (row indexes into the run's arrays) and how."""
+
+    index: list[int]  # rows of the correlation matrix / columns of the codes, shown order
+    names: list[str]
+    labels: list[str]  # "z3", "z5 (inactive)", ...
+    distinct: list[bool]
+    footnote: str | None  # what is not shown, or the warning of a run without distinct dims
+
+    @classmethod
+    def of(cls, quality: DimQuality, all_names: list[str], show_all: bool) -> FigureDims:
+        names = [n for n in quality.shown(show_all) if n in all_names]
+        hidden = [n for n in all_names if n not in names]
+        if not quality.distinct:
+            footnote: str | None = quality.verdict
+        elif hidden:
+            footnote = (
+                f"Distinct dimensions only ({len(names)} of {len(all_names)}); not shown: "
+                + ", ".join(quality.label(n) for n in hidden)
+            )
+        else:
+            footnote = None
+        return cls(
+            index=[all_names.index(n) for n in names],
+            names=names,
+            labels=[quality.label(n) for n in names],
+            distinct=[quality.status.get(n) == "distinct" for n in names],
+            footnote=footnote,
+        )
+
+    def colour(self, i: int) -> str:
+        return "black" if self.distinct[i] else MUTED
+
+
+def figure_dims(quality: DimQuality, names: list[str], *, show_all: bool = False) -> FigureDims:
+    """Which of the latent dims ``names`` the per-dimension figures show, labelled, and the
+    footnote naming the others (distinct dims only unless ``show_all``)."""
+    return FigureDims.of(quality, names, show_all)
+
+
+def _footnote(fig: Figure, dims: FigureDims) -> None:
+    if dims.footnote:
+        fig.text(0.01, -0.02, dims.footnote, fontsize=8, color="#555555", ha="left", va="top")
+
+
+def _figures(run: Run, out: Path, quality: DimQuality, show_all: bool) -> list[Path]:
     metrics = run.metrics()
     corr = run.correlations()
     interp = run.interpretation()
     z = run.latent_matrix()
     emb = run.umap().select("umap_x", "umap_y").to_numpy()
+    dims = figure_dims(quality, list(corr.latent_names), show_all=show_all)
     return [
         _save(_training_curves(metrics), out / "vae_training_curves.png"),
-        _save(_correlation_heatmap(corr), out / "vae_correlation_heatmap.png"),
-        _save(_top_correlations(corr, interp), out / "vae_top5_correlations.png"),
-        _save(_umap_dominant(emb, z, corr), out / "vae_umap_latent.png"),
-        _save(_umap_per_dim(emb, z, corr), out / "vae_umap_per_dim.png"),
+        _save(_correlation_heatmap(corr, dims), out / "vae_correlation_heatmap.png"),
+        _save(_top_correlations(interp, dims), out / "vae_top5_correlations.png"),
+        _save(_umap_dominant(emb, z, dims), out / "vae_umap_latent.png"),
+        _save(_umap_per_dim(emb, z, dims), out / "vae_umap_per_dim.png"),
     ]
 
 
@@ -168,21 +275,25 @@ def _training_curves(metrics: pl.DataFrame) -> Figure:
     return fig
 
 
-def _correlation_heatmap(corr: Correlations) -> Figure:
-    """Correlation heatmap (section 6)."""
+def _correlation_heatmap(corr: Correlations, dims: FigureDims) -> Figure:
+    """Correlation heatmap (section 6), rows: the shown dimensions."""
     from matplotlib.figure import Figure
 
-    n_latent, n_feat = corr.pearson_r.shape
+    r = corr.pearson_r[dims.index]
+    n_latent, n_feat = r.shape
     fig = Figure(figsize=(max(14, n_feat * 0.35), max(4, n_latent * 0.6)))
     ax = fig.subplots()
-    im = ax.imshow(corr.pearson_r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    im = ax.imshow(r, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set_yticks(range(n_latent))
-    ax.set_yticklabels(corr.latent_names)
+    ax.set_yticklabels(dims.labels)
+    for i, tick in enumerate(ax.get_yticklabels()):
+        tick.set_color(dims.colour(i))
     ax.set_xticks(range(n_feat))
     ax.set_xticklabels(corr.feature_names, rotation=90, fontsize=6)
     ax.set_title("Pearson Correlation: Latent Dimensions vs Features")
     fig.colorbar(im, ax=ax, label="Pearson r", shrink=0.8)
     fig.tight_layout()
+    _footnote(fig, dims)
     return fig
 
 
@@ -198,10 +309,10 @@ def _latent_grid(n_latent: int) -> tuple[Figure, npt.NDArray[Any]]:
     return fig, axes_flat
 
 
-def _top_correlations(corr: Correlations, interp: pl.DataFrame) -> Figure:
-    """Top-5 bars per latent (section 7)."""
-    fig, axes_flat = _latent_grid(corr.pearson_r.shape[0])
-    for zi, name in enumerate(corr.latent_names):
+def _top_correlations(interp: pl.DataFrame, dims: FigureDims) -> Figure:
+    """Top-5 bars per shown latent (section 7)."""
+    fig, axes_flat = _latent_grid(len(dims.names))
+    for zi, name in enumerate(dims.names):
         ax = axes_flat[zi]
         dim = interp.filter(pl.col("latent_dim") == name).sort("rank")
         feats = dim["feature"].to_list()
@@ -212,19 +323,20 @@ def _top_correlations(corr: Correlations, interp: pl.DataFrame) -> Figure:
         ax.set_yticklabels(feats, fontsize=7)
         ax.set_xlim(-1, 1)
         ax.axvline(0, color="black", linewidth=0.5)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(dims.labels[zi], fontsize=10, color=dims.colour(zi))
         ax.set_xlabel("Pearson r", fontsize=8)
     fig.suptitle("Top-5 Feature Correlates per Latent Dimension", fontsize=13, y=1.01)
     fig.tight_layout()
+    _footnote(fig, dims)
     return fig
 
 
-def _umap_dominant(emb: npt.NDArray[Any], z: npt.NDArray[Any], corr: Correlations) -> Figure:
-    """UMAP coloured by dominant dimension (section 8)."""
+def _umap_dominant(emb: npt.NDArray[Any], z: npt.NDArray[Any], dims: FigureDims) -> Figure:
+    """UMAP coloured by dominant dimension among the shown ones (section 8)."""
     from matplotlib.figure import Figure
 
-    n_latent = corr.pearson_r.shape[0]
-    dominant = dominant_dimension(z)
+    n_latent = len(dims.names)
+    dominant = dominant_dimension(z[:, dims.index])
     fig = Figure(figsize=(9, 7))
     ax = fig.subplots()
     sc = ax.scatter(
@@ -240,26 +352,28 @@ def _umap_dominant(emb: npt.NDArray[Any], z: npt.NDArray[Any], corr: Correlation
     )
     cbar = fig.colorbar(sc, ax=ax, label="Dominant Latent Dim")
     cbar.set_ticks(list(range(n_latent)))
-    cbar.set_ticklabels(corr.latent_names)
+    cbar.set_ticklabels(dims.labels)
     ax.set_title("UMAP of VAE Latent Space (coloured by dominant dimension)")
     ax.set_xlabel("UMAP-1")
     ax.set_ylabel("UMAP-2")
     fig.tight_layout()
+    _footnote(fig, dims)
     return fig
 
 
-def _umap_per_dim(emb: npt.NDArray[Any], z: npt.NDArray[Any], corr: Correlations) -> Figure:
-    """UMAP per latent activation."""
-    fig, axes_flat = _latent_grid(corr.pearson_r.shape[0])
-    for zi, name in enumerate(corr.latent_names):
+def _umap_per_dim(emb: npt.NDArray[Any], z: npt.NDArray[Any], dims: FigureDims) -> Figure:
+    """UMAP per shown latent's activation."""
+    fig, axes_flat = _latent_grid(len(dims.names))
+    for zi, col in enumerate(dims.index):
         ax = axes_flat[zi]
         sc = ax.scatter(
-            emb[:, 0], emb[:, 1], c=z[:, zi], cmap="coolwarm", s=2, alpha=0.4, rasterized=True
+            emb[:, 0], emb[:, 1], c=z[:, col], cmap="coolwarm", s=2, alpha=0.4, rasterized=True
         )
-        ax.set_title(name, fontsize=10)
+        ax.set_title(dims.labels[zi], fontsize=10, color=dims.colour(zi))
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(sc, ax=ax, shrink=0.7)
     fig.suptitle("UMAP coloured by individual latent activations", fontsize=13, y=1.01)
     fig.tight_layout()
+    _footnote(fig, dims)
     return fig

@@ -21,6 +21,15 @@ import numpy as np
 import polars as pl
 
 from core.analysis import latents as analysis
+from core.analysis.quality import (
+    MIN_DISTINCT,
+    DimQuality,
+    ReadingAxes,
+    anchored_varimax,
+    dim_quality,
+    reading_quality,
+    with_tracks,
+)
 from core.errors import FeaturesFileError, RunBusyError
 from core.features.datasets import load_features
 from core.features.registry import feature_tier
@@ -35,6 +44,7 @@ from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_names
 from core.model.metrics import JsonlMetricsWriter
 from core.runs.store import (
+    AXES_FILE,
     CORRELATIONS_FILE,
     DIAGNOSTICS_FILE,
     INTERPRETATION_FILE,
@@ -65,6 +75,7 @@ STALE_ON_RETRY = (
     MODEL_FILE,
     PREPROCESSING_FILE,
     LATENTS_FILE,
+    AXES_FILE,
     CORRELATIONS_FILE,
     INTERPRETATION_FILE,
     PIVOT_FILE,
@@ -288,7 +299,7 @@ def _execute(
     should_stop: ShouldStop | None,
     world_size: int,
 ) -> None:
-    from core.model.training import check_trainable, encode_means
+    from core.model.training import check_trainable
     from core.model.vae import save_module
 
     def check_stop() -> None:
@@ -325,15 +336,7 @@ def _execute(
     # --- analyses -------------------------------------------------------------------------
     check_stop()
     rep.stage("encoding", done, "encoding posterior means")
-    Z = encode_means(module, data.X, batch_size=2048, device=device)
-    k = Z.shape[1]
-    znames = latent_names(k)
-    meta_cols = [c for c in data.segments.columns if feature_tier(c) is None]
-    meta_cols = ["segment_id", *[c for c in meta_cols if c != "segment_id"]]
-    latents = data.segments.select(meta_cols).with_columns(
-        [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]
-    )
-    atomic_write_parquet(run.artifact_path(LATENTS_FILE), latents)
+    Z, quality, model_quality, axes = _encode(run, module, data, vae_cfg, result, device)
 
     check_stop()
     rep.stage("correlations", done + 1, "correlating latents with features")
@@ -351,6 +354,11 @@ def _execute(
     check_stop()
     rep.stage("interpretation", done + 2, "ranking top features per latent")
     table = analysis.interpretation_table(pr, pp, data.feature_names, k=TOP_K)
+    table = table.with_columns(
+        pl.col("latent_dim")
+        .replace_strict(quality.status, return_dtype=pl.Utf8)
+        .alias("dim_status")
+    )
     atomic_write_parquet(run.artifact_path(INTERPRETATION_FILE), table)
     pivot = analysis.interpretation_pivot(table)
     atomic_write_text(run.artifact_path(PIVOT_FILE), pivot.write_csv())
@@ -369,7 +377,10 @@ def _execute(
 
     check_stop()
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
-    diag = _diagnostics(Z, result, data, vae_cfg)
+    diag = _diagnostics(Z, result, data, vae_cfg, rotated=axes is not None)
+    diag.update(_quality_record(with_tracks(quality, pr, data.feature_names), model_quality, axes))
+    diag["recon_at_means"] = _recon_at_means(module, data.X)
+    diag["baseline"] = _baseline(data, Z, diag)
     atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
 
     # --- done: written last, so a run is never shown done before its files exist -----------
@@ -386,9 +397,100 @@ def _execute(
         finished_at=utc_now(),
         device=result.device,
         message=f"done: {len(result.history)} epochs{note}, final loss "
-        f"{result.final_loss:.4f}, {diag['active_units']}/{k} active latents",
+        f"{result.final_loss:.4f}; {diag['verdict']}",
     )
     logger.info("run %s done", run.run_id)
+
+
+def _encode(
+    run: Run,
+    module: Any,
+    data: PreparedData,
+    vae_cfg: VAEConfig,
+    result: TrainResult,
+    device: str | None,
+) -> tuple[np.ndarray, DimQuality, DimQuality, ReadingAxes | None]:
+    """Encode the posterior means, put them on the reading axes, write ``latents.parquet``."""
+    from core.model.training import encode_means
+
+    Z_model = encode_means(module, data.X, batch_size=2048, device=device)
+    kl_model = result.history[-1].kl_per_dim if result.history else None
+    Z, quality, model_quality, axes = _reading_axes(Z_model, kl_model, data, vae_cfg)
+    if axes is not None:
+        axes.save(run.artifact_path(AXES_FILE))
+    znames = latent_names(Z.shape[1])
+    meta_cols = [c for c in data.segments.columns if feature_tier(c) is None]
+    meta_cols = ["segment_id", *[c for c in meta_cols if c != "segment_id"]]
+    latents = data.segments.select(meta_cols).with_columns(
+        [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]
+    )
+    atomic_write_parquet(run.artifact_path(LATENTS_FILE), latents)
+    return Z, quality, model_quality, axes
+
+
+def _reading_axes(
+    Z_model: np.ndarray, kl: Any, data: PreparedData, vae_cfg: VAEConfig
+) -> tuple[np.ndarray, DimQuality, DimQuality, ReadingAxes | None]:
+    """The codes pages read, their quality, the model dims' quality and the rotation used.
+
+    Without rotation (or with fewer than two distinct dims) the reading axes are the model
+    dims themselves.
+    """
+    model_q = dim_quality(Z_model, None if kl is None else np.asarray(kl, dtype=np.float64))
+    if vae_cfg.rotation == "none" or model_q.n_distinct < MIN_DISTINCT:
+        return np.asarray(Z_model, dtype=np.float64), model_q, model_q, None
+    axes = anchored_varimax(Z_model, data.features, model_q)
+    Z = axes.to_reading(Z_model)
+    return Z, reading_quality(axes, model_q, Z), model_q, axes
+
+
+def _quality_record(
+    quality: DimQuality, model_quality: DimQuality, axes: ReadingAxes | None
+) -> dict[str, Any]:
+    """The dimension-quality keys of ``diagnostics.json`` (names are ``latents.parquet``'s)."""
+    return {
+        "dim_quality": quality.to_dict(),
+        "distinct_dims": quality.distinct,
+        "redundant_dims": quality.redundant,
+        "inactive_dims": quality.inactive,
+        "dim_status": quality.status,
+        "n_distinct": quality.n_distinct,
+        "verdict": quality.verdict,
+        "rotation": None
+        if axes is None
+        else {"method": axes.method, "source": axes.source, "file": AXES_FILE},
+        "model_dims": model_quality.to_dict(),
+    }
+
+
+def _recon_at_means(module: Any, X: np.ndarray) -> float:
+    """The VAE's reconstruction error decoding the posterior means (no sampling noise):
+    squared error summed over inputs, mean over segments, like PCA's in the baseline."""
+    from core.analysis.traversal import decode_codes
+    from core.model.training import encode_means
+
+    mu = encode_means(module, X, batch_size=4096)
+    out = decode_codes(module, mu)
+    return float(((out - X.astype(np.float64)) ** 2).sum(axis=1).mean())
+
+
+def _baseline(data: PreparedData, Z: np.ndarray, diag: dict[str, Any]) -> dict[str, Any] | None:
+    """PCA with as many components as latent dims on the same matrix, beside the VAE."""
+    from core.analysis.baseline import pca_baseline
+
+    k = min(Z.shape[1], data.X.shape[0], data.X.shape[1])
+    try:
+        base = pca_baseline(
+            data.X,
+            Z,
+            latent_names(Z.shape[1]),
+            n_components=k,
+            vae_recon_mse=diag.get("recon_at_means"),
+        )
+    except ValueError as exc:  # degenerate matrix: the run is still usable without it
+        logger.warning("PCA baseline skipped: %s", exc)
+        return None
+    return base.to_dict()
 
 
 def _train(
@@ -413,13 +515,28 @@ def _train(
 
 
 def _diagnostics(
-    Z: np.ndarray, result: TrainResult, data: PreparedData, vae_cfg: VAEConfig
+    Z: np.ndarray,
+    result: TrainResult,
+    data: PreparedData,
+    vae_cfg: VAEConfig,
+    *,
+    rotated: bool = False,
 ) -> dict[str, Any]:
-    """VAE health diagnostics of the latent codes, with how training and preprocessing went."""
+    """VAE health diagnostics of the latent codes, with how training and preprocessing went.
+
+    With reading axes (``rotated``) the active/collapsed keys describe the
+    ``latents.parquet`` columns, while ``kl_per_dim`` stays per model dim (the training
+    curves' ``kl_z<i>``): a rotated axis has no KL of its own.
+    """
     from core.model.vae import LOSS_REDUCTION
 
     last = result.history[-1] if result.history else None
-    diag = analysis.diagnostics(Z, last.kl_per_dim if last else None)
+    kl = last.kl_per_dim if last else None
+    diag = analysis.diagnostics(Z, None if rotated else kl)
+    if rotated and kl is not None:
+        diag["kl_per_dim"] = [float(v) for v in kl]
+        diag["kl_total"] = float(np.nansum(kl))
+    diag["kl_per_dim_of"] = "model dims" if rotated else "latents"
     diag.update(
         {
             "n_features": len(data.feature_names),

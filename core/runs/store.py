@@ -40,13 +40,14 @@ from core.runs.status import RunStatus
 if TYPE_CHECKING:
     import torch
 
+    from core.analysis.quality import DimQuality, ReadingAxes, ReadingDecoder
     from core.model.preprocessing import PreprocessingPipeline
     from core.model.vae import TacticalVAEModule
 
 logger = logging.getLogger(__name__)
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
-RUN_FORMAT_VERSION = 1
+RUN_FORMAT_VERSION = 2
 
 
 # File names inside a run folder (docs/contracts.md).
@@ -62,6 +63,7 @@ INTERPRETATION_FILE = "interpretation.parquet"
 PIVOT_FILE = "interpretation_pivot.csv"
 UMAP_FILE = "umap.parquet"
 DIAGNOSTICS_FILE = "diagnostics.json"
+AXES_FILE = "reading_axes.npz"  # linear map from model codes to the latents.parquet axes
 LOG_FILE = "log.txt"
 
 
@@ -313,6 +315,29 @@ class Run:
         data: dict[str, Any] = read_json(self._require(DIAGNOSTICS_FILE))
         return data
 
+    def dim_quality(self) -> DimQuality:
+        """Which latent dims are distinct, redundant or inactive (``diagnostics.json``).
+
+        Runs written before dimension quality existed get it computed from their latents
+        and KL per dimension, by the same rule.
+        """
+        from core.analysis.quality import DimQuality, dim_quality
+
+        diag = self.diagnostics()
+        if "dim_quality" in diag:
+            return DimQuality.from_dict(diag["dim_quality"])
+        kl = diag.get("kl_per_dim")
+        Z = self.latent_matrix()
+        usable = kl is not None and len(kl) == Z.shape[1]
+        return dim_quality(Z, np.asarray(kl, dtype=np.float64) if usable else None)
+
+    def reading_axes(self) -> ReadingAxes | None:
+        """The rotation from model codes to the ``latents.parquet`` axes, if the run has one."""
+        from core.analysis.quality import ReadingAxes
+
+        path = self.path / AXES_FILE
+        return ReadingAxes.load(path) if path.is_file() else None
+
     def preprocessing_info(self) -> dict[str, Any]:
         """The saved preprocessing as a dict (feature columns, dropped columns, statistics)."""
         data: dict[str, Any] = read_json(self._require(PREPROCESSING_FILE))
@@ -334,11 +359,17 @@ class Run:
         return sd
 
     def load_model(self, device: str | torch.device = "cpu") -> TacticalVAEModule:
-        """The trained ``TacticalVAEModule`` in eval mode on ``device``."""
+        """The trained ``TacticalVAEModule`` in eval mode on ``device`` (model codes)."""
         from core.model.vae import load_module
 
         module = load_module(self._require(MODEL_FILE), dropout=self.config().vae.dropout)
         return module.to(device)
+
+    def load_decoder(self, device: str | torch.device = "cpu") -> ReadingDecoder:
+        """A decoder taking codes on the run's reading axes (the ``latents.parquet`` columns)."""
+        from core.analysis.quality import ReadingDecoder
+
+        return ReadingDecoder(self.load_model(device), self.reading_axes())
 
     def log_tail(self, n: int = 40) -> str:
         """Last ``n`` lines of the run's log (empty when there is none)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 from core.analysis.states import get_states, states_cached
@@ -12,6 +14,7 @@ from core.errors import (
 )
 from core.jobs.api import run_status
 from core.runs.store import Run, get_run, list_runs
+from pages._ui.dims import quality_warning, run_quality
 from pages._ui.errors import show_error
 from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
 
@@ -19,15 +22,17 @@ from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
 
 
 def run_label(run: Run) -> str:
-    """``"3f9a0c1b2d4e · β 4 · 8 latents · done · 2026-11-26 08:40"`` for pickers."""
+    """``"3f9a0c1b2d4e · β 4 · 8 latents (1 distinct) · demo · done · 2026-11-26 08:40"``."""
     try:
         cfg = run.config()
         state = run_status(run).state
     except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
         return f"{run.run_id} · unreadable"
     created = cfg.created_at.replace("T", " ")[:16]
+    quality = run_quality(run) if state == "done" else None
+    distinct = f" ({quality.n_distinct} distinct)" if quality is not None else ""
     return (
-        f"{run.run_id} · β {cfg.vae.beta:g} · {cfg.vae.latent_dim} latents · "
+        f"{run.run_id} · β {cfg.vae.beta:g} · {cfg.vae.latent_dim} latents{distinct} · "
         f"{cfg.dataset or 'features'} · {state} · {created}"
     )
 
@@ -35,6 +40,44 @@ def run_label(run: Run) -> str:
 def available_runs() -> list[Run]:
     """Every run, newest first (reading the store is cheap: a few JSON files per run)."""
     return list_runs()
+
+
+# Preference of a run's state when the app picks the run to open (lower is better).
+_STATE_RANK = {"done": 1, "running": 2, "queued": 2, "cancelled": 3, "failed": 4}
+_UNREADABLE_RANK = 5
+
+
+def _default_rank(run: Run) -> int:
+    """0 for a finished run with at least two distinct dimensions, then by state."""
+    try:
+        state = run_status(run).state
+    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError, OSError):
+        return _UNREADABLE_RANK
+    if state == "done":
+        try:
+            return 0 if run.dim_quality().healthy else 1
+        except (ArtifactMissingError, ValueError, KeyError, OSError):
+            return 1
+    return _STATE_RANK.get(state, _UNREADABLE_RANK)
+
+
+def default_run(runs: Sequence[Run]) -> Run | None:
+    """The run to open when none is chosen, from ``runs`` given newest first (as
+    :func:`core.runs.store.list_runs` returns them).
+
+    Never a failed, cancelled or unfinished run while a finished one exists; among finished
+    runs a healthy one (at least two distinct dimensions) first; the newest within each
+    group. Reads the runs' files only (no Streamlit), so it can be tested on its own.
+    """
+    best: Run | None = None
+    best_rank = _UNREADABLE_RANK + 1
+    for run in runs:
+        rank = _default_rank(run)
+        if rank < best_rank:
+            best, best_rank = run, rank
+        if rank == 0:
+            break
+    return best
 
 
 def active_run() -> Run | None:
@@ -74,6 +117,7 @@ def require_run(done: bool = True) -> Run:
                 "it on the **Train** page."
             )
             st.stop()
+        quality_warning(run)
     return run
 
 

@@ -18,9 +18,10 @@ from core.views.table import (
     Filters,
     filter_options,
 )
+from pages._ui.dims import run_quality, show_all_toggle
 from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
-from pages._ui.runs import active_run, apply_pending_run, available_runs, run_label
+from pages._ui.runs import active_run, apply_pending_run, available_runs, default_run, run_label
 from pages._ui.state import FILTER_KEYS, RUN_KEY, URL_LOADED_KEY, URL_PARAMS
 
 # --- sidebar: run picker and filters, mirrored in the URL ---------------------------------
@@ -98,10 +99,10 @@ def sidebar() -> tuple[Run | None, Filters]:
         else:
             current = st.session_state.get(RUN_KEY)
             if current not in ids:
-                done = [r.run_id for r in runs if _state(r) == "done"]
                 if current:
-                    st.warning(f"Run {current} no longer exists; showing the newest finished run.")
-                st.session_state[RUN_KEY] = (done or ids)[0]
+                    st.warning(f"Run {current} no longer exists; showing the default run.")
+                chosen = default_run(runs)
+                st.session_state[RUN_KEY] = chosen.run_id if chosen is not None else ids[0]
             st.selectbox(
                 "Active run",
                 ids,
@@ -110,9 +111,27 @@ def sidebar() -> tuple[Run | None, Filters]:
                 help="Every page shows this run. Runs are named by a hash of data + config.",
             )
             run = active_run()
+            _quality_note(run)
+        show_all_toggle()
         filters = _filter_widgets(run)
     write_url_state()
     return run, filters
+
+
+def _quality_note(run: Run | None) -> None:
+    """Under the picker: how many distinct dimensions the finished active run found."""
+    if run is None or _state(run) != "done" or (quality := run_quality(run)) is None:
+        return
+    n, k = quality.n_distinct, len(quality.names)
+    if quality.healthy:
+        st.caption(f"{n} distinct of {k} latent dimensions.")
+    else:
+        found = "no usable dimension" if n == 0 else "a single axis"
+        st.warning(
+            f"Only {n} distinct of {k} latent dimensions: this run found {found}. "
+            "Retrain with the recommended preset; **Overview** has the details.",
+            icon=":material/warning:",
+        )
 
 
 def _state(run: Run) -> str:

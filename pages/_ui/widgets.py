@@ -43,6 +43,18 @@ def dataset_folders() -> list[Path]:
     return [d.path for d in list_datasets()]
 
 
+def require_dataset_folders() -> list[Path]:
+    """The dataset folders, or stop the page with guidance when there is none yet."""
+    folders = dataset_folders()
+    if not folders:
+        st.info(
+            "No feature dataset yet. Extract one on the **Data** page, or open **Overview** to "
+            "build the demo dataset."
+        )
+        st.stop()
+    return folders
+
+
 def job_table(kind: str, *, key_prefix: str) -> bool:
     """List the background jobs of ``kind`` with state, progress, time left, cancel and errors.
 
