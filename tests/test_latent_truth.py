@@ -241,3 +241,41 @@ def test_nwsl_2018_finds_the_same_structure(competition_runs: dict[str, list[str
     34 matches the features' own first principal component correlates only 0.80 with
     possession share, so no axis built from them reaches much more (see docs/latent_truth.md)."""
     _assert_targets(competition_runs["nwsl2018"], possession=0.75)
+
+
+def test_a_run_with_reading_axes_is_consistent(demo_dataset: Path) -> None:
+    """A real run of the recommended preset: the stored latents are the model's posterior
+    means put on the stored reading axes, the decoder takes reading codes, and the
+    diagnostics' reconstruction error is the model's at those means."""
+    import polars as pl
+
+    from core.analysis.traversal import decode_codes
+    from core.features.datasets import load_features
+    from core.model.config import PreprocessConfig
+    from core.model.training import encode_means
+    from core.runs.pipeline import execute_run, prepare
+    from core.runs.store import create_run
+
+    cfg = preset("recommended", latent_dim=4, hidden_dims=(32,), n_epochs=30, batch_size=32)
+    features = demo_dataset / "features.parquet"
+    run, _ = create_run(features, cfg, PreprocessConfig())
+    if run.status().state != "done":
+        execute_run(run.run_id)
+    quality = run.dim_quality()
+    axes = run.reading_axes()
+    assert quality.n_distinct >= 2 and axes is not None, quality.verdict
+    data = prepare(load_features(features), PreprocessConfig())
+    model = run.load_model()
+    means = encode_means(model, data.X)
+    assert np.allclose(run.latent_matrix(), axes.to_reading(means), atol=1e-5)
+    assert np.allclose(
+        decode_codes(run.load_decoder(), run.latent_matrix()), decode_codes(model, means), atol=1e-4
+    )
+    diag = run.diagnostics()
+    recon = ((decode_codes(model, means) - data.X) ** 2).sum(axis=1).mean()
+    assert diag["recon_at_means"] == pytest.approx(recon, rel=1e-5)
+    assert diag["distinct_dims"] == quality.distinct and diag["rotation"]["source"] == axes.source
+    table = run.interpretation()
+    assert table.filter(
+        pl.col("dim_status") != pl.col("latent_dim").replace_strict(quality.status)
+    ).is_empty()

@@ -379,7 +379,8 @@ def _execute(
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
     diag = _diagnostics(Z, result, data, vae_cfg, rotated=axes is not None)
     diag.update(_quality_record(with_tracks(quality, pr, data.feature_names), model_quality, axes))
-    diag["recon_at_means"] = _recon_at_means(module, data.X)
+    Z_model = Z if axes is None else axes.to_raw(Z)  # the codes encoded above, no re-encoding
+    diag["recon_at_means"] = _recon_at_means(module, data.X, Z_model)
     diag["baseline"] = _baseline(data, Z, diag)
     atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
 
@@ -463,14 +464,12 @@ def _quality_record(
     }
 
 
-def _recon_at_means(module: Any, X: np.ndarray) -> float:
-    """The VAE's reconstruction error decoding the posterior means (no sampling noise):
+def _recon_at_means(module: Any, X: np.ndarray, means: np.ndarray) -> float:
+    """The VAE's reconstruction error decoding the posterior ``means`` (no sampling noise):
     squared error summed over inputs, mean over segments, like PCA's in the baseline."""
     from core.analysis.traversal import decode_codes
-    from core.model.training import encode_means
 
-    mu = encode_means(module, X, batch_size=4096)
-    out = decode_codes(module, mu)
+    out = decode_codes(module, means)
     return float(((out - X.astype(np.float64)) ** 2).sum(axis=1).mean())
 
 
