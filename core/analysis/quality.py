@@ -28,6 +28,7 @@ named features. The map is linear and invertible and is stored with the run
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,7 +243,7 @@ def with_tracks(
             )
             + ")"
         )
-    return DimQuality(**{**quality.__dict__, "tracks": tracks})
+    return dataclasses.replace(quality, tracks=tracks)
 
 
 # --- reading axes ---------------------------------------------------------------------------
