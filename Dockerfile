@@ -37,8 +37,9 @@ COPY --chown=analyst:analyst . .
 RUN mkdir -p /app/data /app/runs && chown -R analyst:analyst /app/data /app/runs
 USER analyst
 
-# Build the demo features and the default run into the image, as `make run` does.
-RUN python -m core demo
+# Build the demo features and the default run into the image, as `make run` does, and
+# compile UMAP's numba code into /app/runs/_cache/numba so no job pays it (issue 13).
+RUN python -m core demo && python -m core warmup
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

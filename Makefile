@@ -11,12 +11,12 @@ CHROMIUM ?= /usr/bin/chromium
 STAMP_RUN := $(VENV)/.installed-requirements
 STAMP_DEV := $(VENV)/.installed-requirements-dev
 
-.PHONY: run test lint typecheck pytest demo chromium bench clean help
+.PHONY: run test lint typecheck pytest demo warmup chromium bench clean help
 
 help:
 	@echo "make run   - set up .venv, build the demo run if needed, serve http://localhost:$(PORT)"
 	@echo "make test  - set up .venv + test tools + chromium, then ruff, mypy and pytest"
-	@echo "make bench - run the benchmarks in bench/ (prints ratios against the baselines)"
+	@echo "make bench - run the benchmarks in bench/ (each figure next to its target)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,13 @@ chromium:
 demo: $(STAMP_RUN)
 	$(PY) -m core demo
 
+# Compiles UMAP's numba code into runs/_cache/numba once per install (the demo run already
+# did most of it); afterwards every job loads it instead of compiling (issue 13).
+warmup: $(STAMP_RUN)
+	$(PY) -m core warmup
+
 run: demo
+	@$(PY) -m core warmup >/dev/null 2>&1 &
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
 lint: $(STAMP_DEV)

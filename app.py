@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import BrokenRunError
 from pages._ui.routing import routing
 from pages._ui.sidebar import sidebar
 
@@ -43,10 +44,14 @@ STATE_PAGES = [
     ("pages/states.py", "States", "states", ":material/category:"),
     ("pages/timeline.py", "Match timeline", "timeline", ":material/timeline:"),
     ("pages/teams.py", "Team fingerprints", "teams", ":material/groups:"),
+    ("pages/report.py", "Team report", "report", ":material/description:"),
     ("pages/traversal.py", "Latent traversal", "traversal", ":material/swap_horiz:"),
     ("pages/stability.py", "Stability", "stability", ":material/verified:"),
 ]
-MANAGE_PAGES = [("pages/runs.py", "Runs", "runs", ":material/folder_open:")]
+MANAGE_PAGES = [
+    ("pages/runs.py", "Runs", "runs", ":material/folder_open:"),
+    ("pages/glossary.py", "Glossary", "glossary", ":material/menu_book:"),
+]
 
 
 def _pages(spec: list[tuple[str, str, str, str]]) -> list[st.Page]:
@@ -63,10 +68,19 @@ sections = {
     "Manage": _pages(MANAGE_PAGES),
 }
 page = st.navigation({name: pages for name, pages in sections.items() if pages})
-sidebar()
+try:
+    sidebar()
+except Exception as exc:  # one bad run folder must never take every page down
+    logger.exception("The sidebar failed")
+    st.sidebar.error(
+        f"The run picker could not be drawn ({type(exc).__name__}: {exc}). Pick another run "
+        "on the **Runs** page, or delete the broken one there."
+    )
 try:
     with routing():
         page.run()
+except BrokenRunError as exc:  # a damaged run folder: say so, the other runs still work
+    st.error(f"{exc} Pick another run in the sidebar.")
 except Exception as exc:  # last resort: our pages catch our typed errors themselves
     logger.exception("Unexpected error on page %s", page.title)
     st.error(

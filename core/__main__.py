@@ -8,6 +8,7 @@ import sys
 
 from core.cli import engine as engine_cli
 from core.cli import features as features_cli
+from core.cli import opendata as opendata_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,9 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # The metavar lists the public commands; the internal `job-worker` stays unlisted.
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{features,train,export,demo,jobs}"
+        dest="command", required=True, metavar="{features,opendata,train,export,demo,jobs,warmup}"
     )
     features_cli.register(sub)
+    opendata_cli.register(sub)
     engine_cli.register(sub)
     return parser
 

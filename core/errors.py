@@ -31,6 +31,10 @@ class StatsBombFormatError(TacticalError, ValueError):
     """A file is not the StatsBomb JSON it should be (corrupt, truncated, wrong kind)."""
 
 
+class ProviderError(TacticalError, ValueError):
+    """A provider name, match folder or provider file that cannot be used as given."""
+
+
 class FeaturesFileError(TacticalError, ValueError):
     """The features file cannot be used for training (the message says why and what to do)."""
 
@@ -87,6 +91,11 @@ class SweepNotFoundError(TacticalError, LookupError):
 
 class InvalidRunIdError(RunNotFoundError, ValueError):
     """The string is not a run id at all (wrong shape, or a path that escapes the store)."""
+
+
+class BrokenRunError(TacticalError, ValueError):
+    """A run folder's stored config or status cannot be read; the run can only be deleted
+    (or, for a status, retried)."""
 
 
 class ArtifactMissingError(TacticalError, FileNotFoundError):

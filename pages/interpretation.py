@@ -9,12 +9,17 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from core.analysis.latents import interpretation_pivot, interpretation_table
+from core.errors import InspectError
+from core.features.names import display_name
+from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from pages._ui.dims import dim_view, shown_rows
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
+from pages._ui.scope import filter_scope, filtered_correlations
 
 ensure_routed()
 st.title("Interpretation")
@@ -27,16 +32,41 @@ st.caption(
 run = require_run()
 with friendly_errors("the Interpretation page"):
     table = run.interpretation()
-    pivot = run.interpretation_pivot()
+    mask = filter_scope(run, "interp_filtered", "the top-5 features")
+    if mask is not None:
+        try:
+            sub = filtered_correlations(run, mask)
+        except InspectError as exc:
+            st.warning(str(exc))
+            st.stop()
+        table = interpretation_table(sub.pearson_r, sub.pearson_p, sub.feature_names)
 
 view = dim_view(run, table["latent_dim"].unique(maintain_order=True).to_list())
 table = shown_rows(table, view).select(
     "latent_dim", "dim_status", pl.exclude("latent_dim", "dim_status")
 )
+# The pivot reads in display names: "possession share (+0.812)".
+pivot = interpretation_pivot(
+    table.drop("dim_status").with_columns(
+        pl.col("feature").replace_strict(
+            {f: display_name(f) for f in table["feature"].unique().to_list()},
+            return_dtype=pl.String,
+        )
+    )
+)
 pivot = shown_rows(pivot, view, column="dim").select(
     "dim", "dim_status", pl.exclude("dim", "dim_status")
 )
-shown = with_registry(table, "tier", "definition", "unit")
+shown = with_registry(table, "tier", "definition", "unit").with_columns(
+    pl.col("feature")
+    .replace_strict(
+        {f: display_name(f) for f in table["feature"].unique().to_list()},
+        return_dtype=pl.String,
+    )
+    .alias("name")
+)
+shown = shown.select("latent_dim", "dim_status", "rank", "name", pl.exclude(
+    "latent_dim", "dim_status", "rank", "name"))  # fmt: skip
 view.caption()
 
 tab_table, tab_pivot, tab_bars = st.tabs(["Top-5 table", "Pivot view", "Bar charts"])
@@ -47,18 +77,28 @@ with tab_table:
         hide_index=True,
         width="stretch",
         column_config={
-            "latent_dim": st.column_config.TextColumn("latent_dim", width=90),
+            "latent_dim": st.column_config.TextColumn(
+                "dim", width=60, help=explain("Latent dimension")
+            ),
             "dim_status": st.column_config.TextColumn(
-                "dim_status",
-                width=150,
+                "status",
+                width=90,
                 help="distinct: active and not a copy; redundant: copies a more informative "
                 "dimension; inactive: collapsed (its code hardly varies).",
             ),
-            "rank": st.column_config.NumberColumn("rank", width=60),
-            "feature": st.column_config.TextColumn("feature", width=220),
-            "pearson_r": st.column_config.NumberColumn("pearson_r", format="%+.3f", width=100),
-            "abs_r": st.column_config.NumberColumn("abs_r", format="%.3f", width=90),
-            "p_value": st.column_config.NumberColumn("p_value", format="%.2e", width=100),
+            "rank": st.column_config.NumberColumn("rank", width=50),
+            "name": st.column_config.TextColumn("feature", width=190),
+            "feature": st.column_config.TextColumn(
+                "code name", width=170, help="The feature's column name in the data."
+            ),
+            "pearson_r": st.column_config.NumberColumn(
+                "r", format="%+.3f", width=75, help=explain("Pearson r")
+            ),
+            "abs_r": st.column_config.NumberColumn("abs_r", format="%.3f", width=70),
+            "p_value": st.column_config.NumberColumn(
+                "p", format="%.1e", width=80, help=explain("p-value")
+            ),
+            "tier": st.column_config.NumberColumn("tier", width=45, help=explain("Tier")),
             "definition": st.column_config.TextColumn("definition", width="large"),
         },
     )
@@ -82,7 +122,18 @@ with tab_table:
 
 with tab_pivot:
     st.caption("One row per dimension; each cell is `feature (r)` for ranks 1 to 5.")
-    st.dataframe(pivot, hide_index=True, width="stretch", key="interp_pivot")
+    slots = [c for c in pivot.columns if c.startswith("#")]
+    st.dataframe(
+        pivot,
+        hide_index=True,
+        width="stretch",
+        key="interp_pivot",
+        column_config={
+            "dim": st.column_config.TextColumn("dim", width=50),
+            "dim_status": st.column_config.TextColumn("status", width=80),
+            **{c: st.column_config.TextColumn(c, width=190) for c in slots},
+        },
+    )
     st.download_button(
         "Download pivot CSV",
         data=pivot.write_csv().encode(),
@@ -99,26 +150,28 @@ with tab_bars:
         rows=n_rows,
         cols=n_cols,
         subplot_titles=[view.label(d) for d in dims],
-        horizontal_spacing=0.18,
+        horizontal_spacing=0.22,
         vertical_spacing=0.12,
     )
     for i, dim in enumerate(dims):
         part = table.filter(pl.col("latent_dim") == dim).sort("rank", descending=True)
         r = part["pearson_r"].to_list()
+        codes = part["feature"].to_list()
         fig.add_trace(
             go.Bar(
                 x=r,
-                y=part["feature"].to_list(),
+                y=[display_name(f) for f in codes],
+                customdata=codes,
                 orientation="h",
                 marker_color=[QUALITATIVE[3] if v < 0 else QUALITATIVE[1] for v in r],
-                hovertemplate="%{y}: r = %{x:+.3f}<extra></extra>",
+                hovertemplate="%{y} (%{customdata}): r = %{x:+.3f}<extra></extra>",
                 showlegend=False,
             ),
             row=i // n_cols + 1,
             col=i % n_cols + 1,
         )
     fig.update_xaxes(range=[-1, 1], zeroline=True, zerolinecolor="#444")
-    fig.update_yaxes(tickfont={"size": 9})
-    fig.update_layout(height=260 * n_rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_yaxes(tickfont={"size": 12}, automargin=True)
+    fig.update_layout(height=280 * n_rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     st.plotly_chart(fig, key="interp_bars")
     st.caption("Blue: the feature rises with the dimension; red: it falls. Axis from -1 to 1.")

@@ -9,8 +9,10 @@ from core.analysis.latents import nearest_segments
 from core.errors import InspectError
 from core.model.latents import latent_name
 from core.views.inspector import (
+    players_line,
     rows_from_selection,
     segment_events,
+    segment_players,
     segment_profile,
     segment_summary,
     selection_contrast,
@@ -91,44 +93,55 @@ if shown == 0:
     st.info("No segment matches the sidebar filters. Clear a filter to see segments again.")
     st.stop()
 
-inspected = st.session_state.get(INSPECT_KEY)
-if inspected is not None and not 0 <= int(inspected) < table.n:
-    inspected = None
-    st.session_state.pop(INSPECT_KEY, None)
-neighbours: list[int] = []
-distances: list[float] = []
-if inspected is not None:
-    idx, dist = nearest_segments(table.latents, int(inspected), k=N_NEAREST)
-    neighbours, distances = idx.tolist(), dist.tolist()
-
 try:
     color = shown_color_spec(table, view, str(mode), latent=int(latent))
 except InspectError as exc:
     st.warning(f"{exc} Pick another colouring.")
     st.stop()
-fig = latent_map_figure(table, color, mask, highlight=inspected, neighbours=neighbours)
-st.plotly_chart(
-    fig,
-    key=MAP_KEY,
-    on_select=_on_select,
-    selection_mode=("points", "box", "lasso"),
-    config={"scrollZoom": True, "displaylogo": False},
-)
-if mode in ("dominant", "latent"):
-    view.caption()
-
+# The map does not depend on the clicked segment (plotly marks the clicked point itself):
+# a click re-sends an identical figure, which the browser does not draw again.
+fig = latent_map_figure(table, color, mask)
 reg = registry()
 
-# --- segment inspector --------------------------------------------------------------------
-if inspected is not None:
-    summary = segment_summary(table, int(inspected))
+
+@st.fragment
+def _map_and_panels() -> None:
+    """The map, the inspector and the selection: a click or a "nearest" button reruns only
+    this fragment, not the page's filters and colour pickers."""
+    st.plotly_chart(
+        fig,
+        key=MAP_KEY,
+        on_select=_on_select,
+        selection_mode=("points", "box", "lasso"),
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    if mode in ("dominant", "latent"):
+        view.caption()
+    inspected = st.session_state.get(INSPECT_KEY)
+    if inspected is not None and not 0 <= int(inspected) < table.n:
+        inspected = None
+        st.session_state.pop(INSPECT_KEY, None)
+    if inspected is not None:
+        _inspector(int(inspected))
+    sel_rows = st.session_state.get(SELECTION_KEY) or []
+    if sel_rows:
+        _selection(sel_rows)
+    elif inspected is None:
+        st.caption("Click a point to inspect a segment.")
+
+
+def _inspector(inspected: int) -> None:
+    """The clicked segment: facts, pitch, feature z-scores and its nearest segments."""
+    idx, dist = nearest_segments(table.latents, inspected, k=N_NEAREST)
+    neighbours, distances = idx.tolist(), dist.tolist()
+    summary = segment_summary(table, inspected)
     st.divider()
     head, close = st.columns([6, 1])
     head.subheader(f"{summary.team_name} · {summary.minute_range}")
     head.markdown(f"**{summary.match_label}**")
     if close.button("Close inspector", key="close_inspector"):
         st.session_state.pop(INSPECT_KEY, None)
-        st.rerun()
+        st.rerun(scope="fragment")
     head.markdown(
         f"against **{summary.opponent_name}** · period **{summary.period}** · minutes "
         f"**{summary.minute_range}** · **{summary.score_text}** · {summary.segment_type} "
@@ -153,9 +166,11 @@ if inspected is not None:
                 f"{seg_events.height} events of {summary.team_name} in this segment; passes, "
                 "carries, shots and pressures are drawn. Hover a marker for who and when."
             )
+            if players := players_line(segment_players(seg_events)):
+                st.markdown(players)
     with right:
         st.markdown("**Features against all segments** (z-scores, largest first)")
-        profile = segment_profile(table, int(inspected), reg)
+        profile = segment_profile(table, inspected, reg)
         cols = [c for c in ("feature", "z", "value", "mean", "definition") if c in profile.columns]
         st.dataframe(
             profile.select(cols).head(20),
@@ -171,17 +186,17 @@ if inspected is not None:
         for rank, (row, distance) in enumerate(zip(neighbours, distances, strict=True), start=1):
             other = segment_summary(table, row)
             st.button(
-                f"{rank}. {other.team_name} · {other.match_label} · P{other.period} · "
-                f"{other.minute_range} (distance {distance:.2f})",
+                f"{rank}. distance {distance:.2f} · {other.team_name} · {other.minute_range} "
+                f"· P{other.period} · {other.match_label}",
                 key=f"nearest_{rank}",
                 on_click=st.session_state.__setitem__,
                 args=(INSPECT_KEY, row),
                 width="stretch",
             )
 
-# --- box / lasso selection ----------------------------------------------------------------
-sel_rows = st.session_state.get(SELECTION_KEY) or []
-if sel_rows:
+
+def _selection(sel_rows: list[int]) -> None:
+    """A box or lasso selection against the rest: contrast table and CSV."""
     st.divider()
     st.subheader(f"Selection: {len(sel_rows):,} segments")
     sel_mask = np.zeros(table.n, dtype=bool)
@@ -227,5 +242,6 @@ if sel_rows:
         mime="text/csv",
         key="dl_selection",
     )
-elif inspected is None:
-    st.caption("Click a point to inspect a segment.")
+
+
+_map_and_panels()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +10,16 @@ import polars as pl
 import streamlit as st
 
 from core.analysis.quality import ACTIVE_UNIT_THRESHOLD, REDUNDANT_R
+from core.analysis.states import load_states
 from core.demo import DEMO_DATASET, demo_dataset_dir, ensure_demo
-from core.errors import JobError, RunNotFoundError
+from core.errors import JobError, RunNotFoundError, StatesError
 from core.features.datasets import Dataset
 from core.features.summary import dataset_overview
 from core.jobs.api import list_jobs, run_status, submit_extraction
 from core.jobs.records import JobInfo
 from core.runs.store import Run
+from core.views.glossary import explain
+from core.views.plain import run_headline, run_patterns
 from pages._ui.dims import dim_view, dimension_table, pca_baseline, quality_warning, run_quality
 from pages._ui.errors import RUN_ERRORS, friendly_errors, show_error
 from pages._ui.readers import file_version
@@ -30,9 +34,11 @@ POLL_S = 1.5
 ensure_routed()
 st.title("Tactical states")
 st.caption(
-    "Discover recurring tactical states in football matches: every match is cut into "
-    "per-team segments described by named features, a beta-VAE compresses them into a few "
-    "latent dimensions, and the pages on the left explain what each dimension means."
+    "Find the recurring ways teams play, without labelling a single clip: every match is cut "
+    "into short stretches per team (segments), each described by named numbers such as "
+    "possession share or PPDA; a model (a beta-VAE) boils them down to a few patterns, and "
+    "the pages on the left show what each pattern means and which teams play it. Unfamiliar "
+    "word? See the **Glossary**."
 )
 
 
@@ -124,6 +130,47 @@ def bootstrap() -> None:
 bootstrap()
 
 
+NEXT_STEPS = (
+    ("pages/states.py", "See the tactical states and what sets each apart", ":material/category:"),
+    ("pages/report.py", "Pick a team and download its report (PDF)", ":material/description:"),
+    ("pages/latent_map.py", "Click any segment on the map to watch it on the pitch",
+     ":material/scatter_plot:"),
+    ("pages/timeline.py", "Follow a match minute by minute", ":material/timeline:"),
+    ("pages/glossary.py", "Look up a word (BIC, PPDA, latent, ...)", ":material/menu_book:"),
+)  # fmt: skip
+
+
+def _findings(run: Run) -> None:
+    """What the active run found, in words, then where a new user goes next."""
+    quality = run_quality(run)
+    if quality is None:
+        return
+    states = None
+    with contextlib.suppress(*RUN_ERRORS, StatesError):
+        result = load_states(run)
+        if result is not None:
+            states = result.labels.filter(pl.col("space") == "latent")
+    patterns = run_patterns(run.interpretation(), quality.distinct)
+    st.subheader("What this run found")
+    st.markdown(run_headline(patterns, states))
+    if states is None and patterns:
+        st.caption("Open **States** to group the segments into tactical states by these patterns.")
+    for i, pattern in enumerate(patterns, 1):
+        st.markdown(f"{i}. **{pattern.name}** ({pattern.reading}).")
+    st.markdown("**Next steps**")
+    left, right = st.columns(2)
+    for i, (path, label, icon) in enumerate(NEXT_STEPS):
+        (left if i < 3 else right).page_link(path, label=label, icon=icon)
+    st.caption("Sidebar filters do not apply on this page: it describes the whole dataset and run.")
+
+
+_found = active_run()
+if _found is not None:
+    with contextlib.suppress(*RUN_ERRORS):
+        if run_status(_found).state == "done":
+            _findings(_found)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _overview(path: str, version: str) -> tuple[dict[str, Any], pl.DataFrame | None]:
     features = pl.read_parquet(path)
@@ -198,8 +245,8 @@ def _headline(run: Run) -> None:
     if metrics.height:
         last = metrics.row(-1, named=True)
         c[0].metric("Final total loss", f"{last['total']:.4g}")
-        c[1].metric("Reconstruction", f"{last['recon']:.4g}")
-        c[2].metric("KL", f"{last['kl']:.4g}")
+        c[1].metric("Reconstruction", f"{last['recon']:.4g}", help=explain("Reconstruction error"))
+        c[2].metric("KL", f"{last['kl']:.4g}", help=explain("KL"))
     if quality is not None:
         c[3].metric(
             "Distinct dimensions",
@@ -224,7 +271,7 @@ def _dimensions(run: Run, diag: dict[str, Any]) -> None:
     view = dim_view(run)
     if view.quality is None:
         return
-    st.markdown(f"**What the run found.** {view.quality.verdict}")
+    st.markdown(f"**Dimensions in detail.** {view.quality.verdict}")
     rotation = diag.get("rotation")
     if isinstance(rotation, dict):
         st.caption(

@@ -69,6 +69,8 @@ def _n_distinct(run: Run) -> int | None:
 
 
 def summary(run: Run) -> dict[str, Any] | None:
+    """The run's row; a run folder that cannot be read is still listed (as broken), so it
+    can be seen and deleted. None for a run deleted meanwhile."""
     try:
         return _summary(
             run.run_id,
@@ -76,8 +78,10 @@ def summary(run: Run) -> dict[str, Any] | None:
             run_version(run, METRICS_FILE),
             run_version(run, DIAGNOSTICS_FILE),
         )
-    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
+    except RunNotFoundError:
         return None
+    except (ArtifactMissingError, ValueError, KeyError, TypeError, OSError):
+        return {"run": run.run_id, "state": "broken"}
 
 
 runs = available_runs()
@@ -87,6 +91,11 @@ if not runs:
 
 rows = [s for r in runs if (s := summary(r)) is not None]
 table = pl.DataFrame(rows, infer_schema_length=None)
+for r in runs:
+    if (problem := r.problem()) is not None:
+        st.warning(f"{problem}")
+    elif (note := r.metrics_warning()) is not None:
+        st.warning(note)
 st.dataframe(
     table,
     hide_index=True,

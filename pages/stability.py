@@ -8,12 +8,16 @@ import streamlit as st
 
 from core.analysis.stability import DEFAULT_SEEDS, seed_runs, stability_report, start_seed_runs
 from core.errors import StabilityError
+from core.features.names import display_name
 from core.jobs.api import run_status
+from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
+from core.views.plain import stability_reading
 from pages._ui.dims import dim_view, shown_rows
 from pages._ui.errors import friendly_errors, show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
+from pages._ui.scope import ignores_filters
 from pages._ui.widgets import poll
 
 ensure_routed()
@@ -28,6 +32,7 @@ st.caption(
 )
 
 run = require_run()
+ignores_filters("stability compares whole trainings, each fitted on all of the run's segments.")
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -42,7 +47,10 @@ with friendly_errors("the Stability page"):
         "Seeds to compare with",
         value=default,
         key="stab_seeds",
-        help=f"Integers separated by spaces or commas. This run's own seed is {own_seed}.",
+        help=explain(
+            "Seed",
+            extra=f"Integers separated by spaces or commas. This run's own seed is {own_seed}.",
+        ),
     )
     try:
         seeds = [s for s in _parse_seeds(text) if s != own_seed]
@@ -129,6 +137,12 @@ fig.update_layout(
 st.plotly_chart(fig, key="stab_chart")
 for note in report.notes:
     st.caption(note[:1].upper() + note[1:])
+st.markdown("**In plain words**")
+for row in dims.iter_rows(named=True):
+    reading = stability_reading(row["mean_jaccard"], row["mean_abs_corr"], row.get("n_runs"))
+    tops = row.get("top_features") or []
+    named = ", ".join(display_name(str(f)) for f in list(tops)[:2])
+    st.markdown(f"- **{view.label(row['dim'])}** ({named}): {reading}")
 st.dataframe(
     dims.select(
         "dim",
@@ -145,10 +159,12 @@ st.dataframe(
     key="stab_table",
     column_config={
         "mean_jaccard": st.column_config.ProgressColumn(
-            "mean Jaccard", format="%.2f", min_value=0, max_value=1
+            "mean Jaccard", format="%.2f", min_value=0, max_value=1, help=explain("Jaccard")
         ),
         "min_jaccard": st.column_config.NumberColumn("min Jaccard", format="%.2f"),
-        "mean_abs_corr": st.column_config.NumberColumn("|r| of codes", format="%.2f"),
+        "mean_abs_corr": st.column_config.NumberColumn(
+            "|r| of codes", format="%.2f", help=explain("Hungarian matching", "Pearson r")
+        ),
         "profile_r": st.column_config.NumberColumn("profile r", format="%+.2f"),
     },
 )

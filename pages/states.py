@@ -9,8 +9,11 @@ import streamlit as st
 
 from core.analysis.mixtures import DEFAULT_K_RANGE
 from core.analysis.states import get_states, load_states, states_cached
-from core.errors import StatesError
+from core.errors import FingerprintError, StatesError
+from core.features.names import display_name
+from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
+from core.views.report import state_example
 from core.views.table import filter_mask
 from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors, show_error
@@ -18,6 +21,7 @@ from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
 from pages._ui.sidebar import current_filters
+from pages._ui.widgets import open_segment_button
 
 ensure_routed()
 
@@ -73,7 +77,7 @@ m2.metric("States (features)", summary["features"]["best_k"])
 m3.metric(
     "Agreement (ARI)",
     f"{summary['ari']:.2f}",
-    help="Adjusted Rand index of the two assignments: 1 = identical partitions, 0 = chance.",
+    help=explain("ARI"),
 )
 for col, space in ((m4, "latent"), (m5, "features")):
     sil = summary[space]["silhouette"]
@@ -87,6 +91,11 @@ st.caption(
     f"{summary['n_segments']:,} segments · latent space {summary['latent']['dims']} dims, "
     f"feature space {summary['features']['dims']} features · fitted in "
     f"{summary['latent']['fit_seconds']:.1f} s and {summary['features']['fit_seconds']:.1f} s."
+    + "".join(
+        f" {space.capitalize()} mixture: {summary[space]['plan']['method']}."
+        for space in ("latent", "features")
+        if "plan" in summary[space]
+    )
 )
 view = dim_view(run)
 used = result.dims_used
@@ -145,6 +154,15 @@ with tab_states:
         sub = meta.filter(pl.Series(mask))
         counts = np.bincount(sub[f"{space}_state"].to_numpy(), minlength=labels.height)
         table = table.with_columns(pl.Series("share_in_filter", counts / max(int(counts.sum()), 1)))
+        st.caption(
+            f"Sidebar filters apply: 'share in filter' is over {sub.height:,} of "
+            f"{meta.height:,} segments; the states themselves are fitted on all segments."
+        )
+    else:
+        st.caption(
+            "The states are fitted on all segments; set a sidebar filter (a team, a match) "
+            "to see its shares beside the overall ones."
+        )
     st.dataframe(
         table,
         hide_index=True,
@@ -165,6 +183,23 @@ with tab_states:
         format_func=lambda s: f"{s}: {labels.filter(pl.col('state') == s)['label'][0]}",
         key="states_profile_state",
     )
+    try:
+        among = (
+            run.latents().filter(pl.Series(filter_mask(run.latents(), filters)))["segment_id"]
+            if filters.active
+            else None
+        )
+        example = state_example(
+            result.assignments, int(state), space=space,
+            among=among.to_list() if among is not None else None,
+        )  # fmt: skip
+    except FingerprintError as exc:
+        st.caption(str(exc))
+    else:
+        open_segment_button(
+            run, example, key="states_open_example",
+            label="Open the segment most typical of this state on the pitch",
+        )  # fmt: skip
     prof = (
         result.profiles.filter((pl.col("space") == space) & (pl.col("state") == state))
         .sort(pl.col("effect").abs(), descending=True)
@@ -175,7 +210,7 @@ with tab_states:
     fig = go.Figure(
         go.Bar(
             x=top["effect"].to_list(),
-            y=top["feature"].to_list(),
+            y=[display_name(f) for f in top["feature"].to_list()],
             orientation="h",
             marker_color=[QUALITATIVE[1] if e > 0 else QUALITATIVE[3] for e in top["effect"]],
             customdata=np.stack(

@@ -17,13 +17,15 @@ from core.analysis.timeline import (
 )
 from core.errors import TimelineError
 from core.runs.store import get_run
+from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
-from core.views.table import Filters, filter_options
+from core.views.table import Filters, filter_expr, filter_options
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import run_version, segment_table
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import ensure_states, require_run
 from pages._ui.sidebar import current_filters
+from pages._ui.widgets import open_segment_button
 
 ensure_routed()
 
@@ -70,14 +72,20 @@ def _transition_figure(
 
 with friendly_errors("the Match timeline page"):
     ensure_states(run)
-    options = filter_options(segment_table(run).meta, Filters())
-    matches = options.matches
-    if not matches:
-        st.info("This run has no matches to show.")
-        st.stop()
+    meta = segment_table(run).meta
     filters = current_filters()
+    # Matches on offer follow the competition and team filters (a team's own matches).
+    scoped = meta.filter(
+        filter_expr(
+            Filters(competitions=filters.competitions, team_ids=filters.team_ids), meta.columns
+        )
+    )
+    matches = filter_options(scoped, Filters()).matches
+    if not matches:
+        st.info("No match passes the sidebar's filters; widen them.")
+        st.stop()
     preferred = [m for m in filters.match_ids if m in matches]
-    c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+    c1, c2, c3, c4 = st.columns([3, 1.2, 1.3, 1.3])
     match_id = c1.selectbox(
         "Match",
         list(matches),
@@ -91,7 +99,7 @@ with friendly_errors("the Match timeline page"):
         format_func={"latent": "latent codes", "features": "features"}.get,
         key="timeline_space",
     )
-    smooth = c3.toggle("HMM smoothing", value=False, key="timeline_smooth")
+    smooth = c3.toggle("Smooth (HMM)", value=False, key="timeline_smooth", help=explain("HMM"))
     noise = c4.slider(
         "Noise",
         0.05,
@@ -100,11 +108,28 @@ with friendly_errors("the Match timeline page"):
         0.05,
         key="timeline_noise",
         disabled=not smooth,
-        help="Assumed chance that a window's state is misread; higher smooths more.",
+        help=explain(
+            "HMM",
+            extra="Noise: the assumed chance that a window's state is misread; higher "
+            "smooths more.",
+        ),
     )
     version = run_version(run, "states/summary.json")
     tl = _timeline(run.run_id, version, space, smooth, float(noise) if smooth else DEFAULT_NOISE)
     timeline = match_timeline(tl.frame, int(match_id))
+    in_match = [t for t in filters.team_ids if t in set(timeline["team_id"].to_list())]
+    if in_match:
+        timeline = timeline.filter(pl.col("team_id").is_in(in_match))
+    if filters.periods:
+        timeline = timeline.filter(pl.col("period").is_in(list(filters.periods)))
+    st.caption(
+        "Sidebar filters apply: the match list follows the competition and team filters, the "
+        "rows the team filter, the windows the period filter"
+        + (f" ({timeline.height:,} windows shown)." if filters.active else " (none set).")
+    )
+    if timeline.is_empty():
+        st.info("No window of this match passes the sidebar's filters; widen them.")
+        st.stop()
     markers: pl.DataFrame | None
     try:
         markers = match_markers(load_events(run, int(match_id)), int(match_id))
@@ -124,6 +149,8 @@ teams = (
     .with_columns(pl.col("team_id").cast(pl.String).alias("team_name"))
 )
 team_name = dict(zip(teams["team_id"].to_list(), teams["team_name"].to_list(), strict=True))
+if markers is not None:  # goals and substitutions of the teams shown
+    markers = markers.filter(pl.col("team_id").is_in(list(team_name)))
 rows: list[tuple[int, str, str]] = []  # (team, column, row name)
 for t in teams["team_id"].to_list():
     rows.append((t, "state", f"{team_name[t]}"))
@@ -150,7 +177,12 @@ for team_id, column, row_name in rows:
                 showlegend=s not in shown_states,
                 marker_color=colour[s],
                 customdata=np.stack(
-                    [sel["start_minute"].to_numpy(), sel["end_minute"].to_numpy()], axis=1
+                    [
+                        sel["start_minute"].to_numpy(),
+                        sel["end_minute"].to_numpy(),
+                        sel["segment_id"].to_numpy(),
+                    ],
+                    axis=1,
                 ),
                 hovertemplate=f"{row_name}<br>%{{customdata[0]:.1f}}'-%{{customdata[1]:.1f}}'"
                 f"<br>state {s}: {label_of.get(s, s)}<extra></extra>",
@@ -180,13 +212,27 @@ if markers is not None and markers.height:
         )
 fig.update_layout(
     barmode="overlay",
-    height=140 + 70 * len(rows),
+    height=170 + 70 * len(rows),
     xaxis_title="match minute",
-    legend={"orientation": "h", "y": -0.25},
-    margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    # Above the chart, clear of the axis title below it.
+    legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+    margin={"l": 10, "r": 10, "t": 60, "b": 10},
     yaxis={"autorange": "reversed"},
 )
-st.plotly_chart(fig, key="timeline_chart")
+picked = st.plotly_chart(fig, key="timeline_chart", on_select="rerun", selection_mode="points")
+points = [
+    pt for pt in (picked.selection.points if picked is not None else []) if pt.get("customdata")
+]
+if points and len(points[0]["customdata"]) > 2:
+    cd = points[0]["customdata"]
+    open_segment_button(
+        run,
+        str(cd[2]),
+        key="timeline_open",
+        label=f"Open the window {float(cd[0]):.0f}'-{float(cd[1]):.0f}' on the pitch",
+    )
+else:
+    st.caption("Click a bar to open that window on the pitch.")
 
 if markers is not None and markers.height:
     with st.expander("Goals and substitutions"):

@@ -23,11 +23,14 @@ from pages._ui.dims import run_quality
 from pages._ui.errors import show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
+from pages._ui.state import URL_RUN_KEY
 from pages._ui.widgets import fmt_seconds, job_table, require_dataset_folders
 
 WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
 MESSAGE_KEY = "train_message"
+NOTE_KEY = "train_note"
 POLL_S = 1.5
+PAGE_MAX_EPOCHS = 5000  # a longer run is a typo more often than a wish (the CLI allows more)
 
 ensure_routed()
 st.title("Train")
@@ -86,7 +89,12 @@ with st.form("train_form"):
     c1, c2, c3 = st.columns(3)
     beta = c1.slider("beta (KL weight)", 0.0, 20.0, step=0.25, key="train_beta")
     latent_dim = c1.slider("Latent dimensions", 2, 32, key="train_latent")
-    epochs = c1.number_input("Epochs", 1, 2000, key="train_epochs")
+    epochs = c1.number_input(
+        "Epochs",
+        min_value=1,
+        key="train_epochs",
+        help=f"At most {PAGE_MAX_EPOCHS:,} here; early stopping is not on by default.",
+    )
     lr = c2.select_slider(
         "Learning rate",
         options=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
@@ -120,7 +128,7 @@ with st.form("train_form"):
         help="Encoder widths, comma separated; the decoder mirrors them.",
         key="train_hidden",
     )
-    seed = c3.number_input("Seed", 0, 2**31 - 1, key="train_seed")
+    seed = c3.number_input("Seed", min_value=0, key="train_seed")
     max_tier = c3.selectbox(
         "Highest feature tier",
         [1, 2, 3],
@@ -137,6 +145,12 @@ if submitted:
     except ConfigError as exc:
         st.error(str(exc))
         st.stop()
+    if int(epochs) > PAGE_MAX_EPOCHS:
+        st.error(
+            f"{int(epochs):,} epochs is more than this page starts ({PAGE_MAX_EPOCHS:,}); lower "
+            "it, or train that long with `python -m core train --epochs N`."
+        )
+        st.stop()
     try:
         vae_cfg = preset(
             st.session_state.get(PRESET_KEY, DEFAULT_PRESET),
@@ -152,13 +166,18 @@ if submitted:
         )
         prep_cfg = PreprocessConfig(max_tier=int(max_tier), segment_type=str(segment_type))
         features = Dataset(dataset).features_path
-        if batch_auto:
-            n_rows = count_segments(features, prep_cfg)
-            if n_rows > 0:
-                vae_cfg = preset(
-                    "notebook",
-                    **{**vae_cfg.to_dict(), "batch_size": batch_size_for(n_rows, vae_cfg)},
-                )
+        n_rows = count_segments(features, prep_cfg)
+        if batch_auto and n_rows > 0:
+            vae_cfg = preset(
+                "notebook",
+                **{**vae_cfg.to_dict(), "batch_size": batch_size_for(n_rows, vae_cfg)},
+            )
+        elif 0 < n_rows < vae_cfg.batch_size:
+            st.session_state[NOTE_KEY] = (
+                f"Batch size lowered from {vae_cfg.batch_size} to {n_rows}: the dataset has "
+                f"only {n_rows} {segment_type} segments."
+            )
+            vae_cfg = preset("notebook", **{**vae_cfg.to_dict(), "batch_size": n_rows})
         request = start_training(features, vae_cfg, prep_cfg)
     except ConfigError as exc:
         show_error("This configuration is not valid; change the highlighted value.", exc)
@@ -188,6 +207,29 @@ if submitted:
 
 if msg := st.session_state.pop(MESSAGE_KEY, None):
     st.success(msg)
+if note := st.session_state.pop(NOTE_KEY, None):
+    st.info(note)
+
+
+def _watch_from_disk() -> str | None:
+    """The run to follow when this session has none: the URL's ``?run=``, else the newest
+    training job still running (found on disk, so a restarted app finds it again)."""
+    from core.jobs.api import list_jobs
+
+    wanted = st.session_state.get(URL_RUN_KEY)
+    if wanted:
+        try:
+            return get_run(str(wanted)).run_id
+        except RunNotFoundError:
+            pass
+    for job in list_jobs("train"):
+        if job.is_active and job.run_id:
+            return job.run_id
+    return None
+
+
+if WATCH_KEY not in st.session_state:
+    st.session_state[WATCH_KEY] = _watch_from_disk()
 
 
 def _watched_active() -> bool:
@@ -240,11 +282,16 @@ def live() -> None:
                     "configuration (lower learning rate or beta for a non-finite loss) and "
                     "start again."
                 )
+            elif status.state == "broken":
+                st.error(f"{status.error} Delete it on the **Runs** page.")
             elif status.state == "cancelled":
                 st.warning(f"Run {run_id} was cancelled. Start it again to resume from scratch.")
             elif status.state == "done" and (quality := run_quality(run)) is not None:
                 st.caption(f"What it found: {quality.verdict}")
-            metrics = run.metrics() if run.has("metrics.jsonl") else None
+            ok = status.state != "broken" and run.has("metrics.jsonl")
+            metrics = run.metrics() if ok else None
+            if ok and (note := run.metrics_warning()) is not None:
+                st.warning(note)
             if metrics is not None and metrics.height:
                 st.plotly_chart(loss_figure({run_id: metrics}), key="loss_curves")
                 st.plotly_chart(kl_per_dim_figure(metrics), key="kl_curves")

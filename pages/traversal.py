@@ -8,13 +8,16 @@ import streamlit as st
 
 from core.analysis.timeline import match_minute
 from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
+from core.features.names import display_name
 from core.model.latents import latent_name, latent_names
+from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import segment_table, with_registry
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
+from pages._ui.scope import ignores_filters
 
 ensure_routed()
 
@@ -26,6 +29,10 @@ st.caption(
 )
 
 run = require_run()
+ignores_filters(
+    "a traversal decodes the model itself, which is trained on all segments; pick a "
+    "segment below to start from one."
+)
 with friendly_errors("the Latent traversal page"):
     k = run.config().vae.latent_dim
     interp = run.interpretation()
@@ -37,6 +44,7 @@ with friendly_errors("the Latent traversal page"):
         view.indices,
         format_func=lambda i: view.label(latent_name(i)),
         key="trav_dim",
+        help=explain("Latent dimension", "Traversal"),
     )
     hold = c2.radio(
         "Other dimensions held at",
@@ -109,10 +117,11 @@ for i, feature in enumerate(top):
             x=trav.values,
             y=trav.z_scores[:, col],
             mode="lines+markers",
-            name=feature,
+            name=display_name(feature),
             line={"color": QUALITATIVE[i % len(QUALITATIVE)]},
             customdata=trav.units[:, col],
-            hovertemplate=f"{feature}<br>z{dim}=%{{x:+.2f}}<br>%{{customdata:.3g}} "
+            hovertemplate=f"{display_name(feature)} ({feature})<br>z{dim}=%{{x:+.2f}}<br>"
+            "%{customdata:.3g} "
             "(%{y:+.2f} sd)<extra></extra>",
         )
     )
@@ -147,6 +156,10 @@ with c2:
         )
 
 shown = with_registry(changes, "unit", "definition")
+shown = shown.select(
+    pl.col("feature").map_elements(display_name, return_dtype=pl.String).alias("feature_name"),
+    pl.all(),
+)
 st.dataframe(
     shown,
     hide_index=True,
@@ -158,7 +171,11 @@ st.dataframe(
         ),
         "to_value": st.column_config.NumberColumn(f"at z{dim}={float(at):+g}", format="%.3g"),
         "change": st.column_config.NumberColumn("change", format="%+.3g"),
-        "change_z": st.column_config.NumberColumn("change (sd)", format="%+.2f"),
+        "feature_name": st.column_config.TextColumn("feature"),
+        "feature": st.column_config.TextColumn("code name"),
+        "change_z": st.column_config.NumberColumn(
+            "change (sd)", format="%+.2f", help=explain("sd", "z-scored")
+        ),
         "range_z": st.column_config.NumberColumn("range over sweep (sd)", format="%.2f"),
     },
 )

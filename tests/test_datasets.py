@@ -51,5 +51,5 @@ def test_missing_metadata_is_named(demo_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_too_large_is_refused_before_parsing() -> None:
-    with pytest.raises(DatasetImportError, match="limit is"):
+    with pytest.raises(DatasetImportError, match="upload limit of 1 KB"):
         import_features(b"\0" * 2048, "big", max_bytes=1024)

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError, TrainingError
-from core.infra.paths import PROJECT_ROOT, runs_root
+from core.infra.paths import PROJECT_ROOT, datasets_root, runs_root
 from core.infra.process import process_alive
 from core.jobs.api import (
     cancel_job,
@@ -34,7 +34,7 @@ from core.jobs.api import (
 )
 from core.jobs.manager import JobManager
 from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
-from core.model.config import PreprocessConfig, VAEConfig
+from core.model.config import MAX_EPOCHS, PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
 from core.runs.store import list_runs
 
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 QUICK = VAEConfig(latent_dim=2, hidden_dims=(16,), n_epochs=25, batch_size=32, random_state=101)
 # Long enough that it is still training whenever the test acts on it.
-LONG = dataclasses.replace(QUICK, n_epochs=200_000, random_state=202)
+LONG = dataclasses.replace(QUICK, n_epochs=MAX_EPOCHS, random_state=202)
 
 
 def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -76,7 +76,7 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
     req = start_training(features, QUICK, PreprocessConfig())
     assert req.job is not None and not req.existed
     job_id = req.job.job_id
-    assert req.job.state == "queued" and req.job.pid is not None
+    assert req.job.state == "queued" and req.job.supervisor_pid is not None
     assert req.run.status().job_id == job_id
 
     # A second request for the same configuration attaches to the same job.
@@ -261,7 +261,8 @@ def test_bad_training_input_fails_before_any_run_or_job(features: Path, tmp_path
     jobs_before = {j.job_id for j in list_jobs()}
     with pytest.raises(TrainingError, match="latent_dim=500"):
         start_training(features, dataclasses.replace(QUICK, latent_dim=500), PreprocessConfig())
-    bad = tmp_path / "features.parquet"
+    bad = datasets_root() / "no-segment-type" / "features.parquet"
+    bad.parent.mkdir(exist_ok=True)
     pl.read_parquet(features).drop("segment_type").write_parquet(bad)
     with pytest.raises(ValueError, match="segment_type"):
         start_training(bad, QUICK, PreprocessConfig())
@@ -310,12 +311,13 @@ def test_job_ids_are_checked() -> None:
     for bad in ("../../etc", "20261126T084012-3f9a0c/..", "x"):
         with pytest.raises(InvalidJobIdError):
             get_job(bad)
-    # A well-formed id without a job is "not found" (not "invalid"), looked up in the
-    # jobs folder under the runs root.
+    # A well-formed id without a job is "not found" (not "invalid"); the message names the
+    # job, never a server path.
     with pytest.raises(JobNotFoundError) as missing:
         get_job("20000101T000000-000000")
     assert type(missing.value) is JobNotFoundError
-    assert str(missing.value) == f"No job 20000101T000000-000000 in {runs_root() / '_jobs'}."
+    assert str(missing.value) == "No job 20000101T000000-000000; it may have been cleaned up."
+    assert str(runs_root()) not in str(missing.value)
 
 
 def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:

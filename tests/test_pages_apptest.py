@@ -18,6 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analysis.latents import nearest_segments
+from core.features.names import display_name
 from core.features.registry import registry_frame
 from core.jobs.api import delete_run
 from core.model.config import PreprocessConfig, VAEConfig
@@ -193,7 +194,8 @@ class TestCorrelations:
         rows = [corr.latent_names.index(n) for n in distinct]
         order = feature_order(corr.pearson_r[rows], corr.feature_names, by="tier")
         trace = chart(app, "corr_heatmap")["data"][0]
-        assert trace["x"] == [corr.feature_names[i] for i in order]
+        # Display names on the axis ("possession share"); code names stay in the hover.
+        assert trace["x"] == [display_name(corr.feature_names[i]) for i in order]
         assert list(trace["y"]) == distinct
         np.testing.assert_allclose(_decode(trace["z"]), corr.pearson_r[rows][:, order], rtol=1e-9)
         assert (trace["zmin"], trace["zmax"]) == (-1, 1)
@@ -212,9 +214,8 @@ class TestCorrelations:
         app.radio(key="corr_order").set_value("cluster").run()
         healthy(app)
         x = chart(app, "corr_heatmap")["data"][0]["x"]
-        assert sorted(x) == sorted(corr.feature_names) and x != [
-            corr.feature_names[i] for i in order
-        ]
+        shown = [display_name(f) for f in corr.feature_names]
+        assert sorted(x) == sorted(shown) and x != [shown[i] for i in order]
 
 
 class TestInterpretation:
@@ -410,24 +411,6 @@ class TestData:
         healthy(app)
         assert any("lacks the metadata column" in e.value for e in app.error)
         assert not (demo_dataset.parent / "bad-upload").exists()  # not even an empty folder
-
-    def test_folder_outside_root_or_without_matches(self, app: AppTest, session_root: Path) -> None:
-        app.switch_page(_page("data")).run()
-        app.radio(key="data_source").set_value("folder").run()
-        app.text_input(key="data_folder").input("../../etc")
-        app.text_input(key="data_name").input("outside")
-        app.button[0].click().run()
-        healthy(app)
-        assert any("outside" in e.value for e in app.error)
-
-        empty = session_root / "data" / "empty-open-data"
-        (empty / "matches").mkdir(parents=True, exist_ok=True)
-        (empty / "competitions.json").write_text("[]")
-        app.text_input(key="data_folder").input("empty-open-data")
-        app.text_input(key="data_name").input("empty")
-        app.button[0].click().run()
-        healthy(app)
-        assert any("No matches found" in e.value for e in app.error)
 
 
 class TestBadRuns:

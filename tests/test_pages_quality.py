@@ -319,7 +319,7 @@ def test_toggle_and_banner_in_the_browser(
     assert page.locator(".st-key-show_all_dims input").is_checked()
     assert page.locator("h1").first.inner_text().strip() == "Tactical states"
     text = main.inner_text()
-    assert "What the run found." in text
+    assert "What this run found" in text
     assert "Showing 2 distinct" not in text  # nothing hidden: the toggle held
     app_page.assert_healthy()
 

@@ -138,15 +138,15 @@ def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
     from core.runs.store import create_run
 
     cfg = demo_run.config()
-    before = seed_runs(demo_run, seeds=(11,))
+    before = seed_runs(demo_run, seeds=(4711,))
     assert [s.state for s in before] == ["missing"]
     with pytest.raises(StabilityError, match="No finished seed run"):
-        stability_report(demo_run, seeds=(11,))
-    other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)
+        stability_report(demo_run, seeds=(4711,))
+    other, _ = create_run(cfg.features_path, seed_config(demo_run, 4711), cfg.preprocess)
     assert other.run_id == before[0].run_id  # the id is found by content hash
     if other.status().state != "done":  # another test may have trained it already
         execute_run(other.run_id)
-    report = stability_report(demo_run, seeds=(11,))
+    report = stability_report(demo_run, seeds=(4711,))
     # Only distinct dimensions are matched: the reference's against the seed run's.
     dims = demo_run.dim_quality().distinct
     other_dims = other.dim_quality().distinct

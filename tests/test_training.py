@@ -28,11 +28,15 @@ from core.model.devices import (
 from core.model.metrics import EpochMetrics, JsonlMetricsWriter, read_metrics_jsonl
 from core.model.preprocessing import PreprocessingPipeline
 from core.model.training import (
+    BF16_LOSS_RTOL,
+    PRECISION_ENV,
     FlatParameters,
     FunctionCallback,
     NonFiniteLossError,
     check_trainable,
+    cpu_has_bf16,
     encode_means,
+    resolve_precision,
     train_vae,
 )
 from core.model.vae import TacticalVAEModule, vae_loss
@@ -337,3 +341,32 @@ def test_flat_parameters_step_equals_per_tensor_adam() -> None:
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         torch.testing.assert_close(vb, va, rtol=1e-5, atol=1e-7, msg=k)
         assert vb.untyped_storage().nbytes() == vb.numel() * 4, f"{k} still shares storage"
+
+
+class TestBfloat16:
+    def test_loss_curve_within_tolerance_of_float32(self, X_demo: npt.NDArray[np.float32]) -> None:
+        c = cfg(n_epochs=30, hidden_dims=(256, 128, 64), latent_dim=8, dropout=0.0, batch_size=32)
+        f32 = train_vae(X_demo, c, device="cpu")
+        bf16 = train_vae(X_demo, c, device="cpu", precision="bfloat16")
+        assert (f32.precision, bf16.precision) == ("float32", "bfloat16")
+        a = np.array([m.total for m in f32.history])
+        b = np.array([m.total for m in bf16.history])
+        assert not np.array_equal(a, b)  # autocast really ran in bfloat16
+        np.testing.assert_allclose(b, a, rtol=BF16_LOSS_RTOL)
+        # Deterministic too: the same seed gives the same bfloat16 curve.
+        again = train_vae(X_demo, c, device="cpu", precision="bfloat16")
+        assert [m.total for m in again.history] == list(b)
+
+    def test_auto_uses_bf16_only_on_a_native_cpu_in_one_process(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        cpu = torch.device("cpu")
+        monkeypatch.delenv(PRECISION_ENV, raising=False)
+        assert resolve_precision("auto", cpu) == ("bfloat16" if cpu_has_bf16() else "float32")
+        assert resolve_precision("auto", cpu, world_size=2) == "float32"
+        assert resolve_precision("float32", cpu) == "float32"
+        assert resolve_precision("bfloat16", cpu) == "bfloat16"
+        monkeypatch.setenv(PRECISION_ENV, "float32")
+        assert resolve_precision("auto", cpu) == "float32"
+        with pytest.raises(TrainingError, match="precision must be"):
+            resolve_precision("half", cpu)

@@ -245,7 +245,9 @@ def start_seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[Trai
     for seed in _check_seeds(seeds):
         if seed == cfg.seed:
             continue
-        requests.append(start_training(cfg.features_path, seed_config(run, seed), cfg.preprocess))
+        requests.append(
+            start_training(cfg.features_path, seed_config(run, seed), cfg.preprocess, trusted=True)
+        )
     logger.info("Stability of run %s: %d seed run(s) requested", run.run_id, len(requests))
     return requests
 

@@ -38,6 +38,7 @@ from core.analysis.mixtures import (
     MixtureFit,
     feature_zscores,
     k_values,
+    plan_space,
     select_mixture,
     silhouette_on_sample,
     state_agreement,
@@ -220,9 +221,10 @@ def compute_states(
             def sub(_d: int, _t: int, msg: str, space: str = space) -> None:
                 step(f"{space}: {msg}")
 
-            fit = select_mixture(X, ks or params["k_values"], random_state=seed, progress=sub)
+            X_fit, plan = plan_space(X)  # all columns, or principal components if too many
+            fit = select_mixture(X_fit, ks or params["k_values"], random_state=seed, progress=sub)
             t1 = time.perf_counter()
-            sil = silhouette_on_sample(X, fit.labels, random_state=seed)
+            sil = silhouette_on_sample(X, fit.labels, random_state=seed)  # on every column
             step(f"{space}: silhouette")
             fits[space] = fit
             summary[space] = {
@@ -232,6 +234,7 @@ def compute_states(
                 "silhouette_sample": min(SILHOUETTE_SAMPLE, X.shape[0]),
                 "covariance_type": fit.covariance_type,
                 "dims": int(X.shape[1]),
+                "plan": plan.to_dict(),
                 "fit_seconds": round(t1 - t0, 3),
                 "silhouette_seconds": round(time.perf_counter() - t1, 3),
             }

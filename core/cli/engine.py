@@ -107,6 +107,11 @@ def register(subparsers: Any) -> None:
     d = subparsers.add_parser("demo", help="extract the demo matches and train the default run")
     d.set_defaults(func=_cmd_demo)
 
+    wu = subparsers.add_parser(
+        "warmup", help="compile (or load from cache) the UMAP code, so no job waits for it"
+    )
+    wu.set_defaults(func=_cmd_warmup)
+
     j = subparsers.add_parser("jobs", help="list background jobs")
     j.add_argument("--cancel", metavar="JOB_ID", help="cancel this job")
     j.set_defaults(func=_cmd_jobs)
@@ -184,7 +189,8 @@ def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
 
 
 def _existing_run_exit(run_id: str) -> int | None:
-    """Exit code when run ``run_id`` exists and is done (0) or busy (3); None to train it."""
+    """Exit code when run ``run_id`` exists and is done (0) or being computed (followed to
+    its end: 0 done, 1 not); None to train it."""
     from core.infra.process import process_alive
     from core.jobs.api import run_status
     from core.runs.store import get_run
@@ -202,14 +208,7 @@ def _existing_run_exit(run_id: str) -> int | None:
 
             busy = busy or get_job(st.job_id).is_active
         if busy:
-            print(
-                f"error: run {run_id} is {st.state}"
-                f"{' in job ' + st.job_id if st.job_id else ' in process ' + str(st.pid)}; "
-                "wait for it (`python -m core jobs`) or cancel it "
-                "(`python -m core jobs --cancel JOB_ID`).",
-                file=sys.stderr,
-            )
-            return 3
+            return _follow(existing)
     except LookupError:
         pass
     return None
@@ -217,11 +216,15 @@ def _existing_run_exit(run_id: str) -> int | None:
 
 def _train_new_run(run: Run, args: argparse.Namespace) -> int:
     """Execute the created run with a progress bar; print its folder when it ends done."""
+    from core.errors import RunBusyError
     from core.runs.pipeline import execute_run
 
     bar = ProgressBar("train", unit="step")
     try:
         execute_run(run.run_id, device=args.device, progress=bar, world_size=args.ddp)
+    except RunBusyError:
+        bar.close()  # another process took the run first: follow it instead
+        return _follow(run)
     except KeyboardInterrupt:
         print(f"\ninterrupted; run {run.run_id} marked cancelled", file=sys.stderr)
         return 130
@@ -239,13 +242,46 @@ def _train_new_run(run: Run, args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(run: Run, poll_s: float = 0.5) -> int:
+    """Follow a run another process is computing until it ends: its progress on a bar, then
+    its folder (0) or why it did not finish (1). Ctrl-C stops following, not the run."""
+    import time
+
+    from core.jobs.api import run_status
+
+    st = run_status(run)
+    who = f"job {st.job_id}" if st.job_id else f"process {st.pid}"
+    print(
+        f"Run {run.run_id} is already training in {who}; following it (Ctrl-C stops "
+        "following, not the training).",
+        file=sys.stderr,
+    )
+    bar = ProgressBar("train (following)", unit="%")
+    try:
+        while not st.is_final:
+            bar(round(st.progress * 100), 100, st.message or st.stage)
+            time.sleep(poll_s)
+            st = run_status(run)
+    except KeyboardInterrupt:
+        print(f"\nstopped following run {run.run_id}; it keeps training", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+    if st.state != "done":
+        print(f"run {run.run_id} ended {st.state}: {st.error or st.message}", file=sys.stderr)
+        return 1
+    print(st.message, file=sys.stderr)
+    print(run.path)
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from core.errors import ArtifactMissingError
     from core.runs.export import export_run
 
     try:
         written = export_run(args.run, args.out)
-    except (LookupError, ArtifactMissingError, ValueError) as exc:
+    except (LookupError, ArtifactMissingError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for path in written:
@@ -265,6 +301,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(run.path)
+    return 0
+
+
+def _cmd_warmup(args: argparse.Namespace) -> int:
+    import time
+
+    from core.analysis.latents import warm_projection
+    from core.infra.numba_cache import setup_numba_cache
+
+    folder = setup_numba_cache()
+    started = time.perf_counter()
+    seconds = warm_projection()
+    paths = ", ".join(f"{name} {s:.1f} s" for name, s in seconds.items())
+    print(f"UMAP warm in {time.perf_counter() - started:.1f} s ({paths}); numba cache: {folder}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.cli import opendata as opendata_cli
 from core.cli.progress import ProgressBar
 from core.features.extract import (
     ExtractionError,
@@ -29,7 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--source",
         default="demo",
-        help="'demo' (the 3 matches in kloppy's wheel) or a StatsBomb open-data folder",
+        help="'demo' (the 3 matches in kloppy's wheel), a StatsBomb open-data folder, or "
+        "'opendata' (StatsBomb's open data over HTTP, cached; needs --competition)",
     )
     p.add_argument(
         "--competition",
@@ -44,6 +46,14 @@ def register(subparsers: Any) -> None:
         "--match-id", action="append", type=int, metavar="ID", help="keep this match (repeatable)"
     )
     p.add_argument("--max-matches", type=int, help="extract at most this many matches")
+    p.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="who wrote the match folders under --source: statsbomb, wyscout, opta, "
+        "statsperform, sportec or metrica (one folder per match, files named as in the "
+        "README); detected when left out",
+    )
+    opendata_cli.add_base_url(p)
     p.add_argument(
         "--window",
         type=float,
@@ -75,6 +85,7 @@ def format_summary(summary: ExtractionSummary) -> str:
         f"segments:  {summary.segments} ({summary.window_segments} windows, "
         f"{summary.possession_segments} possessions)",
         f"features:  {summary.n_features}",
+        f"provider:  {summary.provider} ({len(summary.features_available)} features available)",
         f"360 cover: {summary.coverage_360:.0%} of matches",
         f"time:      {summary.seconds:.1f} s",
         f"output:    {summary.out_dir}",
@@ -82,6 +93,9 @@ def format_summary(summary: ExtractionSummary) -> str:
     if summary.skipped:
         lines.append(f"skipped ({len(summary.skipped)}):")
         lines += [f"  {path}: {reason}" for path, reason in summary.skipped]
+    if summary.features_unavailable:
+        lines.append(f"null, not supplied ({len(summary.features_unavailable)}):")
+        lines += [f"  {name}: {why}" for name, why in summary.features_unavailable.items()]
     if summary.warnings:
         lines.append(f"warnings ({len(summary.warnings)}):")
         lines += [f"  {path}: {what}" for path, what in summary.warnings]
@@ -93,18 +107,26 @@ def run_features(args: argparse.Namespace) -> int:
     bar = ProgressBar("extracting", unit="match")
     progress = bar
 
+    source, match_ids = args.source, args.match_id
+    download_skips: list[tuple[str, str]] = []
+    if args.source == "opendata":
+        fetched = opendata_cli.fetch_source(args)
+        if fetched is None:
+            return 1
+        source, match_ids, download_skips = fetched
     try:
         summary = extract_features(
-            args.source,
+            source,
             args.out,
             competitions=args.competition,
             seasons=args.season,
-            match_ids=args.match_id,
+            match_ids=match_ids,
             max_matches=args.max_matches,
             window_s=args.window,
             stride_s=args.stride,
             workers=args.workers,
             progress=progress,
+            provider=getattr(args, "provider", None),
         )
     except ExtractionError as exc:
         bar.close()
@@ -116,5 +138,6 @@ def run_features(args: argparse.Namespace) -> int:
         print(f"error: {exc}")
         return 2
     bar.close()
+    opendata_cli.record_download_skips(summary, download_skips)
     print(format_summary(summary))
     return 0

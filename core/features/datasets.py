@@ -8,24 +8,30 @@ A dataset folder (``datasets_root()/<name>/`` or any extraction ``--out``) holds
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from core.data.schema import REQUIRED_METADATA_COLUMNS
 from core.errors import DatasetImportError, FeaturesFileError, UnsafePathError
 from core.features.registry import feature_tier
-from core.infra.paths import datasets_root, resolve_under
+from core.infra.paths import datasets_root, display_path, resolve_under
 from core.model.config import PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # below the server's maxUploadSize (.streamlit/config.toml)
+# The one upload limit: the server's maxUploadSize (.streamlit/config.toml, in MB of 2**20
+# bytes, checked by a test), the Data page and the errors all say this number.
+MAX_UPLOAD_MB = 100
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
+UPLOAD_CHUNK_BYTES = 1024 * 1024
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATASET_NAME_RULE = (
     "use letters, digits, '_', '-' or '.', starting with a letter or digit (at most 64 characters)"
@@ -102,33 +108,48 @@ def list_datasets() -> list[Dataset]:
     root = datasets_root()
     if not root.is_dir():
         return []
-    found = [Dataset(p) for p in root.iterdir() if p.is_dir() and Dataset(p).exists()]
+    found = [
+        Dataset(p)
+        for p in root.iterdir()
+        if p.is_dir() and Dataset(p).exists() and _inside(root, p.name, FEATURES_FILE)
+    ]
     return sorted(found, key=lambda d: d.features_path.stat().st_mtime, reverse=True)
+
+
+def _inside(root: Path, *parts: str) -> bool:
+    """True when ``root/parts...`` resolves inside ``root``: a dataset folder or features
+    file that is a symlink leading out of the data root is listed nowhere."""
+    try:
+        resolve_under(root, Path(*parts))
+    except UnsafePathError:
+        return False
+    return True
 
 
 def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
     """Read and check a features table: metadata columns present, some ``t<digit>_`` columns."""
     p = Path(path)
+    shown = display_path(p)
     if not p.is_file():
         raise FeaturesFileError(
-            f"Features file {p} does not exist; extract it again (`python -m core features`)."
+            f"Features file {shown} does not exist; extract it again (`python -m core features`)."
         )
     try:
         df = pl.read_parquet(p)
     except Exception as exc:  # polars raises several error types for a non-parquet file
         raise FeaturesFileError(
-            f"{p} is not a readable parquet features file ({type(exc).__name__}: {exc})."
+            f"{shown} is not a readable parquet features file ({type(exc).__name__}: {exc})."
         ) from exc
     missing = [c for c in REQUIRED_METADATA_COLUMNS if c not in df.columns]
     if missing:
         raise FeaturesFileError(
-            f"{p} lacks the metadata column(s) {missing}; a features file needs "
+            f"{shown} lacks the metadata column(s) {missing}; a features file needs "
             f"{list(REQUIRED_METADATA_COLUMNS)} plus t<tier>_<name> feature columns. Produce it with "
             "`python -m core features`."
         )
     if not any(feature_tier(c) is not None for c in df.columns):
         raise FeaturesFileError(
-            f"{p} has no feature columns (names like t1_passes, t2_ppda); found only "
+            f"{shown} has no feature columns (names like t1_passes, t2_ppda); found only "
             f"{df.columns[:12]}. Produce it with `python -m core features`."
         )
     if "segment_id" not in df.columns:
@@ -144,7 +165,7 @@ def load_features(path: str | os.PathLike[str]) -> pl.DataFrame:
         )
     if df["segment_id"].is_duplicated().any():
         raise FeaturesFileError(
-            f"{p} has duplicate segment_id values; each segment needs a unique id."
+            f"{shown} has duplicate segment_id values; each segment needs a unique id."
         )
     return df
 
@@ -160,17 +181,33 @@ class ImportedDataset:
 def import_features(
     data: bytes, name: str, *, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> ImportedDataset:
-    """Validate ``data`` as a features table and store it as dataset ``name``.
+    """:func:`import_features_stream` over bytes already in memory."""
+    return import_features_stream(io.BytesIO(data), name, max_bytes=max_bytes)
 
-    Checks the size, the name (no path tricks, no existing dataset: runs refer to a
-    dataset's features file, so it is never overwritten) and the schema, in a temporary
-    file inside the datasets root; only a valid table is moved into place, atomically.
+
+def _size(n: int) -> str:
+    """Bytes in the units the limit is set in (MB of 2**20 bytes; KB below one MB)."""
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB"
+
+
+def _too_big(size: int, max_bytes: int) -> DatasetImportError:
+    return DatasetImportError(
+        f"The file is larger than the upload limit of {_size(max_bytes)} (stopped reading at "
+        f"{_size(size)}). Extract large datasets with `python -m core features` instead."
+    )
+
+
+def import_features_stream(
+    stream: BinaryIO, name: str, *, max_bytes: int = MAX_UPLOAD_BYTES
+) -> ImportedDataset:
+    """Validate an uploaded features table read from ``stream`` and store it as ``name``.
+
+    The name is checked first (no path tricks, no existing dataset: runs refer to a
+    dataset's features file, so it is never overwritten). The upload is copied in chunks
+    of ``UPLOAD_CHUNK_BYTES`` to a temporary file inside the datasets root, with the size
+    checked while copying (never read whole into memory); only a table that passes the
+    schema check is moved into place, atomically. Nothing is left behind on refusal.
     """
-    if len(data) > max_bytes:
-        raise DatasetImportError(
-            f"The file is {len(data) / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB. "
-            "Extract large datasets with `python -m core features` instead."
-        )
     dataset = Dataset.named(name)
     root = datasets_root()
     folder = dataset.path
@@ -181,14 +218,21 @@ def import_features(
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".parquet", dir=root)
     tmp = Path(tmp_name)
     try:
+        size = 0
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            while chunk := stream.read(UPLOAD_CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_big(size, max_bytes)
+                fh.write(chunk)
+        if size == 0:
+            raise DatasetImportError("The uploaded file is empty; choose a features .parquet file.")
         try:
             frame = load_features(tmp)
         except FeaturesFileError as exc:
             raise DatasetImportError(
-                f"Not a features table we can use: {exc} Export it with "
-                "`python -m core features`, or add the missing columns."
+                f"Not a features table we can use: {str(exc).replace(display_path(tmp), 'the upload')} "
+                "Export it with `python -m core features`, or add the missing columns."
             ) from exc
         folder.mkdir(parents=True)
         tmp.replace(dataset.features_path)

@@ -24,43 +24,41 @@ from typing import Any, Final
 
 import polars as pl
 
-from core.data.schema import (
-    COMPACT_EVENT_COLUMNS,
-    MATCH_SCHEMA,
-    METADATA_COLUMNS,
-    match_label,
+from core.data.providers import (
+    PROVIDERS,
+    ProviderDiscovery,
+    detect_provider,
+    provider_match_files,
 )
-from core.data.sources import Discovery, MatchFiles, discover
-from core.data.statsbomb import read_events, read_lineup_teams, read_three_sixty
-from core.errors import SourceError, StatsBombFormatError, TacticalError
-from core.features.compute import segment_features
+from core.data.schema import MATCH_SCHEMA, METADATA_COLUMNS
+from core.data.sources import Discovery, discover
+from core.errors import ProviderError, SourceError, StatsBombFormatError, TacticalError
 from core.features.datasets import Dataset
-from core.features.registry import feature_names
-from core.features.segments import (
-    DEFAULT_STRIDE_S,
-    DEFAULT_WINDOW_S,
-    possession_segments,
-    segment_context,
-    window_segments,
-)
+from core.features.match_tables import AnyMatch, MatchTables, extract_match
+from core.features.registry import feature_names, missing_concepts
+from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
 from core.infra.io import atomic_write_json, atomic_write_parquet
 
 logger = logging.getLogger(__name__)
 
+# Re-exported: callers and tests reach the per-match step and the metadata names here.
+__all__ = [
+    "METADATA_COLUMNS",
+    "ExtractionError",
+    "ExtractionSummary",
+    "MatchTables",
+    "extract_features",
+    "extract_match",
+]
+
 # Bump when the event table, segments or features change: it invalidates every cache entry.
-EXTRACTOR_VERSION: Final = "3"
+EXTRACTOR_VERSION: Final = "4"
 # Starting worker processes costs about a second; below this many matches it does not pay.
 MIN_PARALLEL_MATCHES: Final = 4
-# Event types kept in ``events.parquet`` even without a location: the match timeline marks
-# them (substitutions have none; goals and own goals normally do, kept regardless).
-TIMELINE_EVENT_TYPES: Final[tuple[str, ...]] = (
-    "shot",
-    "own_goal_for",
-    "own_goal_against",
-    "substitution",
-)
 
 Progress = Callable[[int, int, str], None]
+# Errors that skip one match (named, with the reason) instead of failing the extraction.
+MATCH_ERRORS: Final = (StatsBombFormatError, ProviderError, OSError)
 
 
 @dataclass
@@ -78,6 +76,9 @@ class ExtractionSummary:
     from_cache: int = 0  # matches read from the cache instead of parsed
     seconds: float = 0.0
     out_dir: str = ""
+    provider: str = "statsbomb"  # who wrote the match files (the reader used)
+    features_available: list[str] = field(default_factory=list)
+    features_unavailable: dict[str, str] = field(default_factory=dict)  # name -> why null
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples become two-item lists)."""
@@ -106,158 +107,17 @@ class _Outcome:
     warnings: tuple[tuple[str, str], ...] = ()
 
 
-# --- one match ----------------------------------------------------------------------------
-
-
-@dataclass
-class MatchTables:
-    """Everything one match contributes to the dataset."""
-
-    features: pl.DataFrame
-    events: pl.DataFrame
-    match: dict[str, Any]
-    warnings: list[tuple[str, str]]
-
-
-def _match_row(
-    files: MatchFiles, events: pl.DataFrame, has_360: bool, warnings: list[tuple[str, str]]
-) -> dict[str, Any]:
-    """The ``matches.parquet`` row: from the matches record, else from events and lineup."""
-    rec = files.record
-    xi = events.filter(pl.col("type") == "starting_xi").sort("index")
-    order = xi if xi.height >= 2 else events.filter(pl.col("team_id").is_not_null()).sort("index")
-    teams = order.unique("team_id", keep="first", maintain_order=True).select(
-        "team_id", "team_name"
-    )
-    ids = teams.get_column("team_id").to_list()
-    names = teams.get_column("team_name").to_list()
-    if len(ids) != 2:
-        raise StatsBombFormatError(
-            f"{files.events.name}: events name {len(ids)} teams, a match needs 2."
-        )
-    home_id, away_id = (
-        (rec["home_team_id"], rec["away_team_id"]) if rec.get("home_team_id") else ids
-    )
-    name_of = dict(zip(ids, names, strict=True))
-    if {home_id, away_id} != set(ids):
-        warnings.append(
-            (str(files.events), "teams in the matches file differ from the events; using events")
-        )
-        home_id, away_id = ids
-    goals = events.filter(
-        (pl.col("period") <= 4)
-        & (
-            ((pl.col("type") == "shot") & (pl.col("outcome") == "goal"))
-            | (pl.col("type") == "own_goal_for")
-        )
-    )
-    counted = goals.get_column("team_id").value_counts()
-    by_team = dict(zip(counted["team_id"].to_list(), counted["count"].to_list(), strict=True))
-    home_score = rec.get("home_score", by_team.get(home_id, 0))
-    away_score = rec.get("away_score", by_team.get(away_id, 0))
-    if (home_score, away_score) != (by_team.get(home_id, 0), by_team.get(away_id, 0)):
-        warnings.append(
-            (
-                str(files.events),
-                f"matches file score {home_score}-{away_score} differs from the events' goals "
-                f"{by_team.get(home_id, 0)}-{by_team.get(away_id, 0)} (shoot-outs or data error)",
-            )
-        )
-    home = rec.get("home_team_name") or name_of[home_id]
-    away = rec.get("away_team_name") or name_of[away_id]
-    competition, season, date = rec.get("competition"), rec.get("season"), rec.get("match_date")
-    return {
-        "match_id": files.match_id,
-        "home_team_id": int(home_id),
-        "home_team_name": home,
-        "away_team_id": int(away_id),
-        "away_team_name": away,
-        "home_score": None if home_score is None else int(home_score),
-        "away_score": None if away_score is None else int(away_score),
-        "match_date": date,
-        "competition": competition,
-        "season": season,
-        "has_360": has_360,
-        "label": match_label(home, away, home_score, away_score, competition, date),
-    }
-
-
-def extract_match(
-    files: MatchFiles,
-    *,
-    window_s: float = DEFAULT_WINDOW_S,
-    stride_s: float = DEFAULT_STRIDE_S,
-) -> MatchTables:
-    """Parse one match and compute its segment features; raises on an unusable events file."""
-    warnings: list[tuple[str, str]] = []
-    parsed = read_events(files.events, files.match_id)
-    events = parsed.events
-    if parsed.unknown_types:
-        warnings.append(
-            (
-                str(files.events),
-                f"unknown event types {parsed.unknown_types} kept as 'unknown' and not counted",
-            )
-        )
-    if parsed.misdated:
-        warnings.append(
-            (
-                str(files.events),
-                f"{len(parsed.misdated)} events dropped: their match clock disagrees with "
-                f"their timestamp (e.g. {parsed.misdated[0]})",
-            )
-        )
-    if files.lineup is None:
-        warnings.append(
-            (str(files.events), "no lineup file; teams and metadata taken from the events")
-        )
-    else:
-        try:
-            lineup_ids = {t for t, _ in read_lineup_teams(files.lineup)}
-            event_ids = set(events.get_column("team_id").drop_nulls().unique().to_list())
-            if lineup_ids != event_ids:
-                warnings.append(
-                    (str(files.lineup), f"lineup teams {sorted(lineup_ids)} differ from events")
-                )
-        except (StatsBombFormatError, OSError) as exc:
-            warnings.append((str(files.lineup), f"{exc} Teams taken from the events."))
-    players = frames = None
-    if files.three_sixty is not None:
-        try:
-            players, frames = read_three_sixty(files.three_sixty, events)
-        except (StatsBombFormatError, OSError) as exc:
-            warnings.append((str(files.three_sixty), f"{exc} Tier-3 features left null."))
-    has_360 = frames is not None and frames.height > 0
-    match = _match_row(files, events, has_360, warnings)
-
-    segments = pl.concat([window_segments(events, window_s, stride_s), possession_segments(events)])
-    features = segment_features(events, segments, players, frames)
-    context = segment_context(events, segments)
-    table = (
-        segments.join(context, on="segment_id", how="left")
-        .join(features, on="segment_id", how="left")
-        .with_columns(
-            pl.lit(match["competition"], dtype=pl.String).alias("competition"),
-            pl.lit(match["season"], dtype=pl.String).alias("season"),
-        )
-        .select(*METADATA_COLUMNS, *feature_names())
-    )
-    compact = events.filter(
-        pl.col("x").is_not_null() | pl.col("type").is_in(TIMELINE_EVENT_TYPES)
-    ).select(COMPACT_EVENT_COLUMNS)
-    return MatchTables(features=table, events=compact, match=match, warnings=warnings)
-
-
 # --- cache --------------------------------------------------------------------------------
 
 
-def cache_key(files: MatchFiles, window_s: float, stride_s: float) -> str:
+def cache_key(files: AnyMatch, window_s: float, stride_s: float) -> str:
     """Fingerprint of the match's file contents, metadata record and extraction parameters."""
     h = hashlib.blake2b(digest_size=10)
     h.update(f"v{EXTRACTOR_VERSION}|{window_s}|{stride_s}|{files.match_id}".encode())
     h.update(json.dumps(files.record, sort_keys=True, default=str).encode())
-    for path in (files.events, files.lineup, files.three_sixty):
-        h.update(b"|" if path is None else path.read_bytes())
+    h.update(getattr(files, "provider", "statsbomb").encode())
+    for path in files.paths():
+        h.update(b"|" + path.name.encode() + b"|" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -271,7 +131,7 @@ def _cache_paths(cache_dir: Path, match_id: int, key: str) -> tuple[Path, Path, 
 
 
 def _extract_to_cache(
-    files: MatchFiles, window_s: float, stride_s: float, cache_dir: Path, key: str
+    files: AnyMatch, window_s: float, stride_s: float, cache_dir: Path, key: str
 ) -> _Outcome:
     """Worker entry point: extract one match into its cache entry; never raises."""
     try:
@@ -279,9 +139,17 @@ def _extract_to_cache(
         feat_path, ev_path, match_path = _cache_paths(cache_dir, files.match_id, key)
         atomic_write_parquet(feat_path, tables.features)
         atomic_write_parquet(ev_path, tables.events)
-        atomic_write_json(match_path, {"match": tables.match, "warnings": tables.warnings})
+        atomic_write_json(
+            match_path,
+            {
+                "match": tables.match,
+                "warnings": tables.warnings,
+                "provider": tables.provider,
+                "unavailable": tables.unavailable,
+            },
+        )
         return _Outcome(files.match_id, str(files.events), True, warnings=tuple(tables.warnings))
-    except (StatsBombFormatError, OSError) as exc:
+    except MATCH_ERRORS as exc:
         return _Outcome(files.match_id, str(files.events), False, str(exc))
     except Exception as exc:  # a bug or an unforeseen data shape: skip the match, say why
         logger.exception("extracting match %s failed", files.match_id)
@@ -300,7 +168,7 @@ def _can_spawn() -> bool:
 
 
 def _run_pool(
-    jobs: list[tuple[MatchFiles, str]],
+    jobs: list[tuple[AnyMatch, str]],
     window_s: float,
     stride_s: float,
     cache_dir: Path,
@@ -315,7 +183,7 @@ def _run_pool(
     ctx = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
     try:
-        futures: dict[Future[_Outcome], MatchFiles] = {
+        futures: dict[Future[_Outcome], AnyMatch] = {
             pool.submit(_extract_to_cache, files, window_s, stride_s, cache_dir, key): files
             for files, key in jobs
         }
@@ -353,8 +221,13 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
     stride_s: float = DEFAULT_STRIDE_S,
     workers: int | None = None,
     progress: Progress | None = None,
+    provider: str | None = None,
 ) -> ExtractionSummary:
-    """Extract ``source`` (``"demo"`` or an open-data folder) into the dataset folder ``out_dir``.
+    """Extract ``source`` (``"demo"``, an open-data folder, or a provider's match folders).
+
+    ``provider`` names who wrote the match folders of ``source`` (see
+    :data:`core.data.providers.LAYOUTS`); without it, ``"demo"`` and StatsBomb open-data
+    folders use the fast StatsBomb reader and any other folder's provider is detected.
 
     Writes ``features.parquet``, ``matches.parquet``, ``events.parquet`` and
     ``summary.json`` atomically; raises :class:`ExtractionError` (with the summary) when
@@ -369,15 +242,17 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
     found = _discover(
         source,
         summary,
+        provider=provider,
         competitions=competitions,
         seasons=seasons,
         match_ids=match_ids,
         max_matches=max_matches,
     )
+    matches: list[AnyMatch] = list(found.matches)
     cache_dir = out / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tally = _Tally(summary, len(found.matches), progress)
-    keys, to_extract = _plan(found.matches, window_s, stride_s, cache_dir, tally)
+    tally = _Tally(summary, len(matches), progress)
+    keys, to_extract = _plan(matches, window_s, stride_s, cache_dir, tally)
     _run_pool(
         to_extract,
         window_s,
@@ -386,7 +261,7 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
         workers or default_workers(),
         lambda outcome: tally.finished(outcome, keys),
     )
-    feats, evs, rows = _read_cached(found.matches, keys, cache_dir, summary)
+    feats, evs, rows = _read_cached(matches, keys, cache_dir, summary)
 
     summary.matches = len(rows)
     summary.seconds = round(time.perf_counter() - started, 3)
@@ -415,23 +290,44 @@ def _discover(
     source: str | Path,
     summary: ExtractionSummary,
     *,
+    provider: str | None,
     competitions: Iterable[str | int] | None,
     seasons: Iterable[str | int] | None,
     match_ids: Iterable[int] | None,
     max_matches: int | None,
-) -> Discovery:
+) -> Discovery | ProviderDiscovery:
     """The matches ``source`` offers under the filters; an :class:`ExtractionError` if none."""
+    found: Discovery | ProviderDiscovery
     try:
-        found: Discovery = discover(
-            source,
-            competitions=competitions,
-            seasons=seasons,
-            match_ids=match_ids,
-            max_matches=max_matches,
-        )
-    except SourceError as exc:
-        summary.skipped.append((str(source), str(exc)))
-        raise ExtractionError(str(exc), summary) from exc
+        if provider is None and str(source) != "demo" and Path(source).is_dir():
+            provider = _detected(Path(source))
+        if provider is not None:
+            found = provider_match_files(
+                source, provider, match_ids=match_ids, max_matches=max_matches
+            )
+            summary.provider = found.provider
+            if competitions or seasons:
+                summary.warnings.append(
+                    (str(source), "competition and season filters apply to open data only")
+                )
+        else:
+            found = discover(
+                source,
+                competitions=competitions,
+                seasons=seasons,
+                match_ids=match_ids,
+                max_matches=max_matches,
+            )
+    except (SourceError, ProviderError) as exc:
+        message = str(exc)
+        if provider is None and str(source) != "demo":
+            message += (
+                " If it holds one folder per match from another provider, pass --provider "
+                f"(one of {', '.join(PROVIDERS)}) and name the files as the README's "
+                "match-folder table says."
+            )
+        summary.skipped.append((str(source), message))
+        raise ExtractionError(message, summary) from exc
     summary.skipped.extend(found.skipped)
     summary.warnings.extend(found.warnings)
     if not found.matches:
@@ -441,6 +337,13 @@ def _discover(
             summary,
         )
     return found
+
+
+def _detected(source: Path) -> str | None:
+    """The provider of a folder that is not StatsBomb open data, when its files say it."""
+    if (source / "events").is_dir() or (source / "data" / "events").is_dir():
+        return None
+    return detect_provider(source)
 
 
 class _Tally:
@@ -469,15 +372,15 @@ class _Tally:
 
 
 def _plan(
-    matches: list[MatchFiles],
+    matches: list[AnyMatch],
     window_s: float,
     stride_s: float,
     cache_dir: Path,
     tally: _Tally,
-) -> tuple[dict[int, str], list[tuple[MatchFiles, str]]]:
+) -> tuple[dict[int, str], list[tuple[AnyMatch, str]]]:
     """Each readable match's cache key, and the matches whose cache entry is missing."""
     keys: dict[int, str] = {}
-    to_extract: list[tuple[MatchFiles, str]] = []
+    to_extract: list[tuple[AnyMatch, str]] = []
     for files in matches:
         try:
             key = cache_key(files, window_s, stride_s)
@@ -495,7 +398,7 @@ def _plan(
 
 
 def _read_cached(
-    matches: list[MatchFiles],
+    matches: list[AnyMatch],
     keys: dict[int, str],
     cache_dir: Path,
     summary: ExtractionSummary,
@@ -513,6 +416,8 @@ def _read_cached(
         evs.append(pl.read_parquet(ev_path))
         rows.append(meta["match"])
         summary.warnings.extend((w[0], w[1]) for w in meta["warnings"])
+        for name in meta.get("unavailable", []):
+            summary.features_unavailable.setdefault(name, _why_null(name, summary.provider))
         _drop_stale(cache_dir, files.match_id, keys[files.match_id])
     return feats, evs, rows
 
@@ -532,10 +437,21 @@ def _write_dataset(
     summary.window_segments = int((features.get_column("segment_type") == "window").sum())
     summary.possession_segments = summary.segments - summary.window_segments
     summary.n_features = len(feature_names())
+    summary.features_available = [
+        n for n in feature_names() if n not in summary.features_unavailable
+    ]
     summary.coverage_360 = round(sum(bool(r["has_360"]) for r in rows) / len(rows), 4)
     atomic_write_parquet(dataset.features_path, features)
     atomic_write_parquet(dataset.matches_path, matches)
     atomic_write_parquet(dataset.events_path, events)
+
+
+def _why_null(name: str, provider: str) -> str:
+    """Why feature ``name`` is null in a dataset of ``provider``."""
+    missing = missing_concepts(name, provider)
+    if missing:
+        return f"{provider} data has no {' or '.join(missing)}"
+    return "the matches' shots carry no xG"
 
 
 def _drop_stale(cache_dir: Path, match_id: int, key: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -51,8 +52,38 @@ def resolve_under(root: Path, user_path: str | os.PathLike[str]) -> Path:
     candidate = Path(user_path).expanduser()
     full = (candidate if candidate.is_absolute() else root / candidate).resolve()
     if full != root and root not in full.parents:
+        lexical = Path(os.path.normpath(root / candidate))  # ".." applied, links not followed
+        via_link = lexical == root or root in lexical.parents
+        link = " (through a symbolic link)" if via_link else ""
         raise UnsafePathError(
-            f"{str(user_path)!r} resolves to {full}, which is outside {root}. "
-            f"Use a path inside {root}."
+            f"{_shown(candidate)!r} leads outside the {_root_name(root)}{link}, so it is "
+            "refused. Use a file or folder inside it."
         )
     return full
+
+
+def _shown(candidate: Path) -> str:
+    """A refused path as an error may show it: relative inside a root, else its name."""
+    shown = display_path(candidate)
+    return candidate.name if Path(shown).is_absolute() else shown
+
+
+def _root_name(root: Path) -> str:
+    for name, fn in (("data folder", data_root), ("runs folder", runs_root)):
+        with contextlib.suppress(OSError):
+            if root == fn() or fn() in root.parents:
+                return name
+    return "folder it must stay in"
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a page may show it: relative to the data or runs folder when inside one
+    (``datasets/demo/features.parquet``), never the server's absolute layout; a path
+    outside both (given on the command line) is shown as given."""
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return str(p)
+    for fn in (data_root, runs_root):
+        with contextlib.suppress(OSError, ValueError):
+            return str(Path(os.path.normpath(p)).relative_to(fn()))
+    return str(p)

@@ -62,6 +62,35 @@ def process_alive(pid: int | None, start_time: str | None = None) -> bool:
     return not (start_time is not None and len(rest) > 19 and rest[19] != start_time)
 
 
+def process_state(pid: int) -> str | None:
+    """One-letter kernel state of ``pid`` (``R`` running, ``S`` sleeping, ``T`` stopped,
+    ``Z`` zombie, ...), None when it is gone or unknown."""
+    rest = _stat_fields(pid)
+    return rest[0] if rest else None
+
+
+def process_cpu_ticks(pid: int) -> int | None:
+    """CPU time ``pid`` has used so far (user + system, all its threads), in clock ticks."""
+    rest = _stat_fields(pid)
+    if rest is None or len(rest) <= 12:
+        return None
+    return int(rest[11]) + int(rest[12])
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``), so a
+    job worker never outlives the supervisor that owns it. A no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    name = ctypes.util.find_library("c")
+    if not name or not Path("/proc").is_dir():
+        return
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(name, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+
+
 def tail_text(path: Path, n: int = 40, max_bytes: int = 64_000) -> str:
     """Last ``n`` lines of a text file, reading at most ``max_bytes`` from its end."""
     try:

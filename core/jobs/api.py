@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.data.opendata import OPEN_DATA_SOURCE
 from core.errors import (
     DatasetImportError,
     JobError,
@@ -23,6 +24,7 @@ from core.errors import (
 )
 from core.features.datasets import Dataset
 from core.infra.locks import file_lock
+from core.infra.paths import data_root, resolve_under
 from core.infra.process import process_alive, utc_now
 from core.jobs import worker
 from core.jobs.manager import default_manager
@@ -32,7 +34,9 @@ from core.runs.pipeline import check_training_input
 from core.runs.status import RunStatus
 from core.runs.store import Run, create_run, get_run, remove_run, run_id_for
 
-EXTRACTION_FILTERS = frozenset({"competitions", "seasons", "match_ids", "max_matches", "workers"})
+EXTRACTION_FILTERS = frozenset(
+    {"competitions", "seasons", "match_ids", "max_matches", "workers", "provider"}
+)
 
 
 def submit_job(kind: str, params: dict[str, Any], *, run_id: str | None = None) -> JobInfo:
@@ -147,8 +151,13 @@ def start_training(
     prep_cfg: PreprocessConfig,
     *,
     world_size: int = 1,
+    trusted: bool = False,
 ) -> TrainRequest:
     """The run for this configuration, trained in a background job if it is not yet.
+
+    ``features_path`` comes from a user (a page), so it must lie under ``data_root()``,
+    symlinks resolved (``UnsafePathError`` otherwise); ``trusted`` skips that check for a
+    path the engine itself recorded (a finished run's own features file).
 
     A done run is returned at once (``job`` None); a run being computed returns the job
     computing it (a second request attaches, it never trains twice); otherwise the run is
@@ -156,6 +165,8 @@ def start_training(
     (wrong schema, no features, too few rows, latent_dim > features) raises here, before
     any run or job exists.
     """
+    if not trusted:
+        features_path = resolve_under(data_root(), features_path)
     run_id = run_id_for(features_path, vae_cfg, prep_cfg)
     with contextlib.suppress(RunNotFoundError):
         if get_run(run_id).status().state == "done":
@@ -202,12 +213,14 @@ def submit_extraction(
     stride_s: float = 150.0,
     *,
     overwrite: bool = False,
+    open_data_url: str | None = None,
     **filters: Any,
 ) -> JobInfo:
-    """Queue a feature extraction of ``source`` ("demo" or an open-data folder) into
-    ``datasets_root()/<name>``. ``filters``: competitions, seasons, match_ids, max_matches,
-    workers (as ``core.features.extract.extract_features``). An existing dataset is refused
-    unless ``overwrite``."""
+    """Queue a feature extraction of ``source`` ("demo", an open-data folder, or "opendata":
+    StatsBomb's open data over HTTP from ``open_data_url``, downloaded first into the cache)
+    into ``datasets_root()/<name>``. ``filters``: competitions, seasons, match_ids,
+    max_matches, workers (as ``core.features.extract.extract_features``). An existing
+    dataset is refused unless ``overwrite``."""
     try:
         dataset = Dataset.named(name)
     except DatasetImportError as exc:
@@ -220,7 +233,10 @@ def submit_extraction(
     if window_s <= 0 or stride_s <= 0:
         raise JobError(f"window_s and stride_s must be > 0, got {window_s} and {stride_s}.")
     src = str(source)
-    if src != "demo" and not Path(src).expanduser().is_dir():
+    named = src in ("demo", OPEN_DATA_SOURCE)
+    if src == OPEN_DATA_SOURCE and not filters.get("competitions"):
+        raise JobError("An open-data extraction needs competitions=[id] (and seasons=[id]).")
+    if not named and not Path(src).expanduser().is_dir():
         raise JobError(
             f"Source {src!r} is neither 'demo' nor a folder; give the root of a StatsBomb "
             "open-data copy (the folder holding data/competitions.json)."
@@ -231,7 +247,8 @@ def submit_extraction(
             f"Unknown extraction filter(s) {unknown}; allowed: {sorted(EXTRACTION_FILTERS)}."
         )
     params = {
-        "source": src if src == "demo" else str(Path(src).expanduser().resolve()),
+        "source": src if named else str(Path(src).expanduser().resolve()),
+        "open_data_url": open_data_url,
         "name": name,
         "out_dir": str(dataset.path),
         "window_s": float(window_s),

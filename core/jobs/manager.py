@@ -109,7 +109,17 @@ class JobManager:
         try:
             return JobInfo.from_dict(read_json(path))
         except FileNotFoundError:
-            raise JobNotFoundError(f"No job {job_id} in {self.root}.") from None
+            raise JobNotFoundError(f"No job {job_id}; it may have been cleaned up.") from None
+        except (ValueError, TypeError, OSError) as exc:
+            # A torn or hand-edited record: shown as a broken job, never a failed read.
+            logger.warning("job %s: unreadable job.json (%s)", job_id, exc)
+            return JobInfo(
+                job_id=job_id,
+                kind="unknown",
+                state="broken",
+                message="job record unreadable",
+                error=f"Job {job_id}'s record (job.json) is unreadable ({type(exc).__name__}).",
+            )
 
     @staticmethod
     def _state_record(job: JobInfo) -> tuple[Run, RunStatus] | None:
@@ -200,11 +210,17 @@ class JobManager:
         return info
 
     def worker_command(self, job_id: str) -> list[str]:
-        """The detached worker's command line."""
+        """The worker's command line (its supervisor starts it)."""
         return [sys.executable, "-m", "core", "job-worker", job_id]
 
+    def supervisor_command(self, job_id: str) -> list[str]:
+        """The detached supervisor's command line (it owns the worker, see
+        :mod:`core.jobs.supervisor`)."""
+        return [sys.executable, "-m", "core.jobs.supervisor", job_id]
+
     def spawn(self, job_id: str) -> JobInfo:
-        """Start the job's detached worker process and record its pid."""
+        """Start the job's detached supervisor (which starts the worker) and record its pid;
+        the worker records its own."""
         folder = self.job_dir(job_id)
         env = os.environ.copy()
         env["PYTHONPATH"] = os.pathsep.join(
@@ -213,7 +229,7 @@ class JobManager:
         env[JOBS_ROOT_ENV] = str(self.root)
         with (folder / LOG_FILE).open("ab") as log:
             proc = subprocess.Popen(
-                self.worker_command(job_id),
+                self.supervisor_command(job_id),
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -222,13 +238,9 @@ class JobManager:
                 start_new_session=True,
             )
         _CHILDREN.append(proc)
-        with self._locked(job_id):
-            current = self._read_file(job_id)
-            if current.pid is None:  # the worker may already have written its own
-                return self._write_locked(
-                    job_id, pid=proc.pid, pid_start=process_start_time(proc.pid)
-                )
-            return self.read(job_id)
+        return self.update(
+            job_id, supervisor_pid=proc.pid, supervisor_start=process_start_time(proc.pid)
+        )
 
     # -- read -----------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> JobInfo:
@@ -268,19 +280,44 @@ class JobManager:
                     finished_at=utc_now(),
                     eta_s=None,
                 )
-            logger.warning("job %s: %s", job.job_id, reason)
-            tail = self.log_tail(job.job_id)
-            return self._write_locked(
-                job.job_id,
-                state="failed",
-                error=f"{reason}. Last lines of its log:\n{tail}" if tail else reason,
-                log_tail=tail,
-                message="failed: worker died",
-                finished_at=utc_now(),
-                eta_s=None,
-            )
+            return self._record_death_locked(job.job_id, reason)
+
+    def record_death(self, job_id: str, reason: str) -> JobInfo:
+        """Record that the job's worker ended without reporting (``reason`` says how): the
+        job and its run become ``failed`` with the log tail, or ``cancelled`` when a cancel
+        was asked. A job already final is left as it is."""
+        with self._locked(job_id):
+            job = self.read(job_id)
+            if not job.is_active:
+                return job
+            if self.cancel_flag(job_id).exists():
+                return self._write_locked(
+                    job_id,
+                    state="cancelled",
+                    message="cancelled",
+                    finished_at=utc_now(),
+                    eta_s=None,
+                )
+            return self._record_death_locked(job_id, reason)
+
+    def _record_death_locked(self, job_id: str, reason: str) -> JobInfo:
+        logger.warning("job %s: %s", job_id, reason)
+        tail = self.log_tail(job_id)
+        return self._write_locked(
+            job_id,
+            state="failed",
+            error=f"{reason}. Last lines of its log:\n{tail}" if tail else reason,
+            log_tail=tail,
+            message="failed: worker died",
+            finished_at=utc_now(),
+            eta_s=None,
+        )
 
     def _death_reason(self, job: JobInfo) -> str | None:
+        if job.pid is None and job.supervisor_pid is not None:
+            alive = process_alive(job.supervisor_pid, job.supervisor_start)
+            # While it lives, the supervisor watches its worker start.
+            return None if alive else "The job's supervisor died before its worker started"
         if job.pid is None:
             age = age_s(job.created_at)
             if age > SPAWN_TIMEOUT_S:

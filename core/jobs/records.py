@@ -25,6 +25,12 @@ JOBS_ROOT_ENV = "TACTICAL_JOBS_ROOT"  # the worker inherits it, so it finds the 
 JOB_KINDS: tuple[str, ...] = ("train", "extract")
 HEARTBEAT_S = 2.0  # how often a worker proves it is alive
 HEARTBEAT_TIMEOUT_S = 180.0  # a running job silent this long is reported failed
+# A worker whose heartbeat is this old while it uses no CPU (or is stopped, SIGSTOP) is
+# frozen: its supervisor kills it and records the job failed (a busy worker whose
+# heartbeat thread is starved still burns CPU and gets HEARTBEAT_TIMEOUT_S).
+FROZEN_AFTER_S = 5.0
+SUPERVISE_POLL_S = 0.5  # how often a supervisor looks at its worker
+SUPERVISOR_ENV = "TACTICAL_SUPERVISOR_PID"  # set for a worker owned by a supervisor
 SPAWN_TIMEOUT_S = 60.0  # a queued job whose worker never recorded a pid
 PROGRESS_EVERY_S = 0.5  # at most this often a job.json rewrite for progress
 LOG_TAIL_LINES = 30
@@ -73,6 +79,8 @@ class JobInfo:
     pid: int | None = None  # worker process id
     pid_start: str | None = None  # its kernel start time (guards against pid reuse)
     heartbeat: float | None = None  # unix time of the worker's last sign of life
+    supervisor_pid: int | None = None  # the process that owns the worker and records its end
+    supervisor_start: str | None = None  # its kernel start time
     device: str | None = None  # torch device it holds ("cuda:1", "cpu") while training
     run_id: str | None = None  # the run a training job computes
     result: dict[str, Any] | None = None  # what a finished job produced (extraction summary)
@@ -95,6 +103,8 @@ class JobInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobInfo:
+        if not isinstance(data, dict):
+            raise ValueError(f"a job record is a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import JobError
-from core.infra.process import process_start_time, utc_now
+from core.infra.numba_cache import setup_numba_cache
+from core.infra.process import die_with_parent, process_start_time, utc_now
 from core.jobs.manager import JobManager
 from core.jobs.records import (
     HEARTBEAT_S,
     PROGRESS_EVERY_S,
+    SUPERVISOR_ENV,
     JobCancelled,
     JobInfo,
     JobTerminated,
@@ -41,9 +43,15 @@ def _raise_terminated(signum: int, frame: object) -> None:
 
 def run_worker(manager: JobManager, job_id: str) -> int:
     """Body of ``python -m core job-worker JOB_ID``; returns the process exit code."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if supervisor:
+        die_with_parent()  # never outlive the supervisor that records this job's end
+        if str(os.getppid()) != supervisor:
+            return 1  # the supervisor died while this process was starting
     job = manager.read(job_id)
     if job.is_final:
         return 0
+    setup_numba_cache()  # before anything imports numba: compiled UMAP code is reused
     pid = os.getpid()
     manager.update(job_id, pid=pid, pid_start=process_start_time(pid), heartbeat=time.time())
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -158,7 +166,10 @@ def _work_train(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
 
 
 def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
+    from core.data.opendata import OPEN_DATA_SOURCE, fetch_open_data
+    from core.features.datasets import Dataset
     from core.features.extract import extract_features
+    from core.infra.io import atomic_write_json
 
     params: dict[str, Any] = job.params
     out_dir = Path(params["out_dir"])
@@ -170,14 +181,30 @@ def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
             raise JobCancelled()
         writer(done, total, message)
 
+    source, filters = params["source"], dict(params.get("filters", {}))
+    download_skips: list[tuple[str, str]] = []
+    if source == OPEN_DATA_SOURCE:  # download into the cache, then extract it as a folder
+        fetched = fetch_open_data(
+            filters.get("competitions"),
+            filters.get("seasons"),
+            url=params.get("open_data_url"),
+            match_ids=filters.pop("match_ids", None),
+            max_matches=filters.get("max_matches"),
+            progress=progress,
+        )
+        source, filters["match_ids"] = str(fetched.folder), fetched.match_ids
+        download_skips = fetched.skipped
     summary = extract_features(
-        params["source"],
+        source,
         out_dir,
         window_s=float(params.get("window_s", 300)),
         stride_s=float(params.get("stride_s", 150)),
         progress=progress,
-        **params.get("filters", {}),
+        **filters,
     )
+    if download_skips:  # the matches the server lacked belong among the skipped files
+        summary.skipped[:0] = download_skips
+        atomic_write_json(Dataset(out_dir).summary_path, summary.to_dict())
     result = summary_dict(summary)
     result["out_dir"] = str(out_dir)
     manager.update(

@@ -7,6 +7,8 @@ Both configs are frozen dataclasses so a run's content hash can be computed from
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,6 +26,53 @@ ROTATIONS: tuple[str, ...] = ("none", "anchored_varimax")
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def _is_int(value: object) -> bool:
+    """A whole number (``bool`` is not one, though Python says it is an ``int``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    """A finite real number: ``inf``, ``nan``, ``None``, strings and bools are refused."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python's own ``int``/``float`` (JSON and the run id need those)."""
+    if isinstance(value, bool) or type(value) in (int, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def _normalise(config: object) -> None:
+    """Replace numpy scalars in a frozen config's fields by plain Python numbers."""
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        plain = _plain(value)
+        if plain is not value:
+            object.__setattr__(config, f.name, plain)
+
+
+# Upper bounds a real run never reaches; beyond them a typo (an extra zero) is more likely
+# than a wish, and a run would tie up the machine for hours or run out of memory.
+MAX_LATENT_DIM = 1024
+MAX_LAYER_WIDTH = 8192
+MAX_LAYERS = 8
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1 << 20
+MAX_BETA = 1000.0
+
+
+def _check_mapping(cls: type, data: object) -> None:
+    """A stored or sent config must be a JSON object with known keys only."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"A {cls.__name__} is a JSON object of fields, got {data!r}.")
+    _unknown_keys(cls, data)
 
 
 def _unknown_keys(cls: type, data: Mapping[str, Any]) -> None:
@@ -55,49 +104,77 @@ class VAEConfig:
     rotation: str = "none"  # reading axes: "none" (model dims as learned) or "anchored_varimax"
 
     def __post_init__(self) -> None:
+        _normalise(self)
         # Accept lists (JSON round trips, CLI) but store a tuple so the config stays hashable.
-        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in self.hidden_dims))
+        dims = self.hidden_dims
         _check(
-            isinstance(self.latent_dim, int) and self.latent_dim >= 1,
-            f"latent_dim must be an integer >= 1, got {self.latent_dim!r}.",
+            isinstance(dims, list | tuple) and all(_is_int(_plain(h)) for h in dims),
+            f"hidden_dims must be a list of whole layer widths, got {dims!r}.",
+        )
+        object.__setattr__(self, "hidden_dims", tuple(int(h) for h in dims))
+        _check(
+            _is_int(self.latent_dim) and 1 <= self.latent_dim <= MAX_LATENT_DIM,
+            f"latent_dim must be a whole number from 1 to {MAX_LATENT_DIM}, "
+            f"got {self.latent_dim!r}.",
         )
         _check(
-            len(self.hidden_dims) >= 1 and all(h >= 1 for h in self.hidden_dims),
-            f"hidden_dims must be one or more positive layer widths, got {self.hidden_dims!r}.",
-        )
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta!r}.")
-        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}.")
-        _check(
-            isinstance(self.batch_size, int) and self.batch_size >= 1,
-            f"batch_size must be an integer >= 1, got {self.batch_size!r}.",
+            1 <= len(self.hidden_dims) <= MAX_LAYERS
+            and all(1 <= h <= MAX_LAYER_WIDTH for h in self.hidden_dims),
+            f"hidden_dims must be 1 to {MAX_LAYERS} layer widths from 1 to {MAX_LAYER_WIDTH}, "
+            f"got {self.hidden_dims!r}.",
         )
         _check(
-            isinstance(self.n_epochs, int) and self.n_epochs >= 1,
-            f"n_epochs must be an integer >= 1, got {self.n_epochs!r}.",
-        )
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout!r}.")
-        _check(
-            isinstance(self.random_state, int),
-            f"random_state must be an integer, got {self.random_state!r}.",
+            _is_real(self.beta) and 0 <= self.beta <= MAX_BETA,
+            f"beta must be a finite number from 0 to {MAX_BETA:g}, got {self.beta!r}.",
         )
         _check(
-            self.kl_warmup_epochs >= 0,
-            f"kl_warmup_epochs must be >= 0, got {self.kl_warmup_epochs!r}.",
+            _is_real(self.learning_rate) and 0 < self.learning_rate <= 1,
+            f"learning_rate must be a finite number in (0, 1], got {self.learning_rate!r}.",
         )
         _check(
-            self.early_stopping_patience is None or self.early_stopping_patience >= 1,
-            "early_stopping_patience must be None (off) or >= 1, "
+            _is_int(self.batch_size) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
+            f"batch_size must be a whole number from 1 to {MAX_BATCH_SIZE}, "
+            f"got {self.batch_size!r}.",
+        )
+        _check(
+            _is_int(self.n_epochs) and 1 <= self.n_epochs <= MAX_EPOCHS,
+            f"n_epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.n_epochs!r}.",
+        )
+        _check(
+            _is_real(self.dropout) and 0.0 <= self.dropout < 1.0,
+            f"dropout must be a number in [0, 1), got {self.dropout!r}.",
+        )
+        _check(
+            _is_int(self.random_state) and 0 <= self.random_state < 2**32,
+            f"random_state must be a whole number from 0 to 2**32 - 1, got {self.random_state!r}.",
+        )
+        _check(
+            _is_int(self.kl_warmup_epochs) and 0 <= self.kl_warmup_epochs <= MAX_EPOCHS,
+            f"kl_warmup_epochs must be a whole number from 0 to {MAX_EPOCHS}, "
+            f"got {self.kl_warmup_epochs!r}.",
+        )
+        _check(
+            self.early_stopping_patience is None
+            or (_is_int(self.early_stopping_patience) and self.early_stopping_patience >= 1),
+            "early_stopping_patience must be None (off) or a whole number >= 1, "
             f"got {self.early_stopping_patience!r}.",
         )
         _check(
             self.rotation in ROTATIONS,
             f"rotation must be one of {ROTATIONS}, got {self.rotation!r}.",
         )
-        _check(self.lr_patience >= 0, f"lr_patience must be >= 0, got {self.lr_patience!r}.")
-        _check(0.0 < self.lr_factor < 1.0, f"lr_factor must be in (0, 1), got {self.lr_factor!r}.")
         _check(
-            self.early_stopping_min_delta >= 0,
-            f"early_stopping_min_delta must be >= 0, got {self.early_stopping_min_delta!r}.",
+            _is_int(self.lr_patience) and self.lr_patience >= 0,
+            f"lr_patience must be a whole number >= 0, got {self.lr_patience!r}.",
+        )
+        _check(
+            _is_real(self.lr_factor) and 0.0 < self.lr_factor < 1.0,
+            f"lr_factor must be a number in (0, 1), got {self.lr_factor!r}.",
+        )
+        _check(
+            _is_real(self.early_stopping_min_delta) and self.early_stopping_min_delta >= 0,
+            "early_stopping_min_delta must be a finite number >= 0, "
+            f"got {self.early_stopping_min_delta!r}.",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,11 +186,8 @@ class VAEConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VAEConfig:
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are refused."""
-        _unknown_keys(cls, data)
-        kwargs = dict(data)
-        if "hidden_dims" in kwargs:
-            kwargs["hidden_dims"] = tuple(kwargs["hidden_dims"])
-        return cls(**kwargs)
+        _check_mapping(cls, data)
+        return cls(**dict(data))
 
 
 @dataclass(frozen=True)
@@ -129,17 +203,19 @@ class PreprocessConfig:
     null_column_threshold: float = 0.5  # drop feature columns with a larger null fraction
 
     def __post_init__(self) -> None:
+        _normalise(self)
         _check(
             self.null_strategy in NULL_STRATEGIES,
             f"null_strategy must be one of {NULL_STRATEGIES}, got {self.null_strategy!r}.",
         )
         _check(
-            self.pca_variance_threshold is None or 0.0 < self.pca_variance_threshold <= 1.0,
+            self.pca_variance_threshold is None
+            or (_is_real(self.pca_variance_threshold) and 0.0 < self.pca_variance_threshold <= 1.0),
             "pca_variance_threshold must be None (no PCA) or in (0, 1], "
             f"got {self.pca_variance_threshold!r}.",
         )
         _check(
-            isinstance(self.max_tier, int) and self.max_tier >= 1,
+            _is_int(self.max_tier) and self.max_tier >= 1,
             f"max_tier must be an integer >= 1, got {self.max_tier!r}.",
         )
         _check(
@@ -147,7 +223,7 @@ class PreprocessConfig:
             f"segment_type must be one of {SEGMENT_TYPES}, got {self.segment_type!r}.",
         )
         _check(
-            0.0 <= self.null_column_threshold <= 1.0,
+            _is_real(self.null_column_threshold) and 0.0 <= self.null_column_threshold <= 1.0,
             f"null_column_threshold must be in [0, 1], got {self.null_column_threshold!r}.",
         )
 
@@ -158,7 +234,7 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PreprocessConfig:
         """Inverse of :meth:`to_dict`; missing keys take the defaults, unknown keys are refused."""
-        _unknown_keys(cls, data)
+        _check_mapping(cls, data)
         return cls(**dict(data))
 
 

@@ -3,8 +3,8 @@ for code, a table for pages), and no torch import, so pages read curves cheaply.
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +14,8 @@ import polars as pl
 
 from core.infra.io import append_line, to_json
 from core.model.latents import kl_column
+
+logger = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("epoch", "total", "recon", "kl", "lr", "seconds")
 
@@ -73,37 +75,55 @@ def _complete_lines(path: str | os.PathLike[str]) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def read_metrics_jsonl(path: str | os.PathLike[str]) -> list[EpochMetrics]:
-    """The epochs :class:`JsonlMetricsWriter` wrote, as :class:`EpochMetrics`."""
-    out: list[EpochMetrics] = []
-    for line in _complete_lines(path).decode().splitlines():
-        try:
-            out.append(EpochMetrics.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, KeyError):
+def _records(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The complete lines of ``metrics.jsonl`` that hold an epoch record, and the 1-based
+    numbers of those that do not (corrupt, torn by a disk fault, edited by hand)."""
+    good: list[dict[str, Any]] = []
+    bad: list[int] = []
+    for n, line in enumerate(_complete_lines(path).decode(errors="replace").splitlines(), 1):
+        if not line.strip():
             continue
-    return out
+        try:
+            record = json.loads(line)
+            EpochMetrics.from_dict(record)  # every field present and numeric
+        except (ValueError, KeyError, TypeError):
+            bad.append(n)
+            continue
+        good.append(record)
+    return good, bad
+
+
+def read_metrics_jsonl(path: str | os.PathLike[str]) -> list[EpochMetrics]:
+    """The epochs :class:`JsonlMetricsWriter` wrote, as :class:`EpochMetrics` (corrupt
+    lines skipped; :func:`corrupt_lines` says which)."""
+    return [EpochMetrics.from_dict(r) for r in _records(path)[0]]
+
+
+def corrupt_lines(path: str | os.PathLike[str]) -> list[int]:
+    """1-based numbers of the lines of ``metrics.jsonl`` that are not an epoch record."""
+    return _records(path)[1]
 
 
 def metrics_table(path: str | os.PathLike[str], latent_dim: int) -> pl.DataFrame:
     """The epochs :class:`JsonlMetricsWriter` wrote, as a table:
-    ``epoch, total, recon, kl, lr, seconds, kl_z0..kl_z{k-1}`` (readable while training)."""
-    data = _complete_lines(path)
+    ``epoch, total, recon, kl, lr, seconds, kl_z0..kl_z{k-1}`` (readable while training).
+
+    Read line by line: a corrupt line is skipped (and logged), never a failed read.
+    """
+    records, bad = _records(path)
+    if bad:
+        logger.warning("%s: skipped %d corrupt line(s): %s", path, len(bad), bad[:10])
     kl_cols = [kl_column(i) for i in range(latent_dim)]
     schema: dict[str, Any] = {
         "epoch": pl.Int64,
         **{c: pl.Float64 for c in METRIC_COLUMNS[1:]},
         **{c: pl.Float64 for c in kl_cols},
     }
-    if not data.strip():
-        return pl.DataFrame(schema=schema)
-    raw = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
-    if "kl_per_dim" not in raw.columns:
-        raw = raw.with_columns(pl.lit(None, dtype=pl.List(pl.Float64)).alias("kl_per_dim"))
-    kl = pl.col("kl_per_dim").cast(pl.List(pl.Float64))
-    return raw.select(
-        *[
-            (pl.col(c) if c in raw.columns else pl.lit(None)).cast(schema[c]).alias(c)
-            for c in METRIC_COLUMNS
-        ],
-        *[kl.list.get(i, null_on_oob=True).alias(c) for i, c in enumerate(kl_cols)],
-    )
+    rows = []
+    for r in records:
+        kl = r.get("kl_per_dim") or []
+        row: dict[str, Any] = {c: r.get(c) for c in METRIC_COLUMNS}
+        for i, c in enumerate(kl_cols):
+            row[c] = float(kl[i]) if i < len(kl) and kl[i] is not None else None
+        rows.append(row)
+    return pl.DataFrame(rows, schema=schema, strict=False)

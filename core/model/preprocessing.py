@@ -27,6 +27,7 @@ from core.errors import (
     PreprocessingError,
     TooFewRowsError,
 )
+from core.features.registry import PROVIDER_NAMES, unavailable_features
 from core.infra.arrays import FloatArray
 from core.infra.io import atomic_write_npz, atomic_write_text
 from core.model.config import NULL_STRATEGIES, PreprocessConfig
@@ -52,10 +53,35 @@ def _as_polars(df: Any) -> pl.DataFrame:
     )
 
 
+def unavailable_columns(
+    frame: pl.DataFrame, columns: Sequence[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """``{column: providers that cannot supply it}`` among ``columns``, and the providers.
+
+    The providers are those of the table's ``provider`` column (none without one, as in
+    tables extracted before providers were recorded or uploaded without it).
+    """
+    if "provider" not in frame.columns:
+        return {}, []
+    providers = sorted(str(p) for p in frame.get_column("provider").drop_nulls().unique())
+    wanted = set(columns)
+    lacking: dict[str, list[str]] = {}
+    for provider in providers:
+        if provider not in PROVIDER_NAMES:
+            continue
+        for name in unavailable_features(provider):
+            if name in wanted:
+                lacking.setdefault(name, []).append(provider)
+    return {c: lacking[c] for c in columns if c in lacking}, providers
+
+
 class PreprocessingPipeline:
     """Select ``t<digit>_`` features, impute or drop nulls, z-score, optionally PCA.
 
-    Columns whose null fraction exceeds ``null_column_threshold`` (and all-null columns,
+    Features a provider of the table (its ``provider`` column) cannot supply are dropped
+    first and listed in ``dropped_unavailable_`` (with the providers lacking each); with
+    several providers only the features all of them supply remain. ``notes_`` says so in
+    words. Columns whose null fraction exceeds ``null_column_threshold`` (and all-null columns,
     always) are dropped and listed in ``dropped_null_``; columns that are constant after
     null handling are dropped and listed in ``dropped_constant_``. ``feature_columns_``
     (alias ``_feature_columns``, the notebook's name) are the columns the model sees, in
@@ -152,6 +178,13 @@ class PreprocessingPipeline:
             raise TooFewRowsError(
                 f"Need at least {MIN_ROWS} segments to fit the preprocessing, got {frame.height}."
             )
+        self._drop_unavailable(frame, candidates)
+        candidates = [c for c in candidates if c not in self.dropped_unavailable_]
+        if not candidates:
+            raise NoUsableFeaturesError(
+                f"None of the feature columns is supplied by every provider in the table "
+                f"({', '.join(self.providers_)}); train on one provider's matches."
+            )
         mat = self._matrix(frame, candidates)
         null_frac = np.isnan(mat).mean(axis=0)
         too_null = (null_frac > self.null_column_threshold) | (null_frac >= 1.0)
@@ -226,6 +259,29 @@ class PreprocessingPipeline:
             "" if self.components_ is None else f" -> {self.components_.shape[0]} PCs",
         )
         return self
+
+    def _drop_unavailable(self, frame: pl.DataFrame, candidates: list[str]) -> None:
+        """Set ``dropped_unavailable_``, ``providers_`` and ``notes_`` for ``frame``."""
+        self.dropped_unavailable_, self.providers_ = unavailable_columns(frame, candidates)
+        self.notes_: list[str] = []
+        if len(self.providers_) > 1:
+            kept = len(candidates) - len(self.dropped_unavailable_)
+            self.notes_.append(
+                f"The table mixes providers ({', '.join(self.providers_)}): only the {kept} "
+                "features all of them supply are used."
+            )
+        if self.dropped_unavailable_:
+            by_provider: dict[str, list[str]] = {}
+            for name, providers in self.dropped_unavailable_.items():
+                for provider in providers:
+                    by_provider.setdefault(provider, []).append(name)
+            self.notes_ += [
+                f"{len(names)} feature(s) dropped because {provider} data cannot supply "
+                f"them: {', '.join(names)}."
+                for provider, names in sorted(by_provider.items())
+            ]
+        for note in self.notes_:
+            logger.warning("Preprocessing: %s", note)
 
     @property
     def _feature_columns(self) -> list[str]:
@@ -313,6 +369,9 @@ class PreprocessingPipeline:
             "feature_columns": list(self.feature_columns_),
             "dropped_null": list(self.dropped_null_),
             "dropped_constant": list(self.dropped_constant_),
+            "dropped_unavailable": dict(getattr(self, "dropped_unavailable_", {})),
+            "providers": list(getattr(self, "providers_", [])),
+            "notes": list(getattr(self, "notes_", [])),
             "null_fractions": dict(self.null_fractions_),
             "medians": self.medians_.tolist(),
             "mean": self.mean_.tolist(),
@@ -345,6 +404,12 @@ class PreprocessingPipeline:
             pipe.feature_columns_ = [str(c) for c in data["feature_columns"]]
             pipe.dropped_null_ = [str(c) for c in data["dropped_null"]]
             pipe.dropped_constant_ = [str(c) for c in data["dropped_constant"]]
+            pipe.dropped_unavailable_ = {
+                str(k): [str(p) for p in v]
+                for k, v in (data.get("dropped_unavailable") or {}).items()
+            }
+            pipe.providers_ = [str(p) for p in data.get("providers") or []]
+            pipe.notes_ = [str(n) for n in data.get("notes") or []]
             pipe.null_fractions_ = {str(k): float(v) for k, v in data["null_fractions"].items()}
             pipe.medians_ = np.asarray(data["medians"], dtype=np.float64)
             pipe.mean_ = np.asarray(data["mean"], dtype=np.float64)

@@ -11,12 +11,15 @@ are per-segment means over the whole epoch (weighted by batch size).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +39,37 @@ logger = logging.getLogger(__name__)
 STOP_POLL_S = 0.5
 
 AllReduce = Callable[[torch.Tensor], None]
+
+Precision = Literal["float32", "bfloat16", "auto"]
+PRECISION_ENV = "TACTICAL_TRAIN_PRECISION"  # "float32" turns bfloat16 autocast off
+# bfloat16 autocast is kept where every epoch's total loss stays this close (relative) to
+# float32's; bench/bench_training.py and tests/test_training.py measure it on real segments.
+BF16_LOSS_RTOL, _BF16_CPU_FLAGS = 0.03, ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), per /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no native-bf16 claim, float32 it is
+        return False
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+    return any(f in flags for f in _BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, dev: torch.device, world_size: int = 1) -> str:
+    """``"float32"`` or ``"bfloat16"`` (autocast). ``"auto"``: bfloat16 on a CPU with native
+    bfloat16 in single-process training (~1.9x per step on an AVX-512 BF16 EPYC), else
+    float32 (DDP too: its ranks reproduce the single-process gradient);
+    ``$TACTICAL_TRAIN_PRECISION=float32`` turns it off."""
+    if precision not in ("float32", "bfloat16", "auto"):
+        raise TrainingError(f"precision must be float32, bfloat16 or auto, not {precision!r}.")
+    if precision != "auto" or os.environ.get(PRECISION_ENV, "").strip() == "float32":
+        return "float32" if precision == "auto" else precision
+    if dev.type == "cpu" and world_size == 1 and cpu_has_bf16():
+        return "bfloat16"
+    return "float32"
 
 
 class NonFiniteLossError(TacticalError, RuntimeError):
@@ -84,6 +118,7 @@ class TrainResult:
     device: str = "cpu"  # where it trained ("cpu", "cuda:0", or "ddp:2xcuda" style)
     best_epoch: int | None = None  # epoch with the lowest total loss
     extra: dict[str, Any] = field(default_factory=dict)
+    precision: str = "float32"  # "bfloat16": forward passes under bfloat16 autocast
 
     @property
     def final_loss(self) -> float:
@@ -238,6 +273,7 @@ class _Loop:
     all_reduce: AllReduce | None
     callbacks: Sequence[Callback]
     should_stop: Callable[[], bool] | None
+    bf16: bool = False  # forward under bfloat16 autocast; loss and optimiser in float32
 
 
 @dataclass
@@ -275,6 +311,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
     callbacks: Sequence[Callback] = (),
     should_stop: Callable[[], bool] | None = None,
     progress: bool = False,
+    precision: str = "float32",
 ) -> _LoopOutcome:
     """Train ``module`` in place; shared by single-process and DDP training.
 
@@ -306,6 +343,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
         all_reduce=all_reduce,
         callbacks=callbacks,
         should_stop=should_stop,
+        bf16=resolve_precision(precision, dev, world_size) == "bfloat16",
     )
     try:
         return _epochs(loop, progress=progress)
@@ -379,7 +417,10 @@ def _train_epoch(
         if world_size > 1:
             idx, eps = idx[rank::world_size], eps[rank::world_size]
         xb = X_t.index_select(0, idx)
-        recon, mu, logvar = loop.forward(xb, eps)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=loop.bf16):
+            recon, mu, logvar = loop.forward(xb, eps)
+        if loop.bf16:  # the loss, its sums and the optimiser stay float32
+            recon, mu, logvar = recon.float(), mu.float(), logvar.float()
         sq_err, kl_dims = vae_loss_terms(recon, xb, mu, logvar)
         loss = (sq_err + beta * kl_dims.sum()) * (world_size / m)
         if flat is not None:
@@ -467,6 +508,7 @@ def train_vae(
     callbacks: Sequence[Callback] = (),
     should_stop: Callable[[], bool] | None = None,
     progress: bool = False,
+    precision: Precision = "float32",
 ) -> TrainResult:
     """Train a beta-VAE on the preprocessed matrix ``X`` (segments x features).
 
@@ -476,11 +518,15 @@ def train_vae(
     epoch is discarded). Deterministic on the CPU for a given ``cfg.random_state``; the
     global torch RNG state of the caller is left untouched.
 
+    ``precision="auto"`` (the run pipeline's) uses bfloat16 autocast where the CPU computes
+    it natively (:func:`resolve_precision`); the default float32 is the notebook's arithmetic.
+
     Raises :class:`TrainingError` for unusable input and :class:`NonFiniteLossError` (with
     the epoch and the history so far) if the loss diverges.
     """
     arr = validate_matrix(X, cfg)
     dev = resolve_device(device)
+    used = resolve_precision(precision, dev)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(cfg.random_state)
@@ -491,8 +537,9 @@ def train_vae(
             if start is not None:
                 start(module, arr.shape[0], arr.shape[1])
         logger.info(
-            "Training beta-VAE on %s: %d segments x %d features, latent %d, beta %g, %d epochs",
+            "Training beta-VAE on %s (%s): %d segments x %d features, latent %d, beta %g, %d epochs",
             dev,
+            used,
             arr.shape[0],
             arr.shape[1],
             cfg.latent_dim,
@@ -508,6 +555,7 @@ def train_vae(
             callbacks=callbacks,
             should_stop=should_stop,
             progress=progress,
+            precision=used,
         )
     module = module.cpu().eval()
     return TrainResult(
@@ -517,6 +565,7 @@ def train_vae(
         cancelled=outcome.cancelled,
         device=str(dev),
         best_epoch=outcome.best_epoch,
+        precision=used,
     )
 
 

@@ -31,7 +31,7 @@ import numpy.typing as npt
 import polars as pl
 
 from core.analysis.latents import dominant_dimension
-from core.errors import ArtifactMissingError
+from core.errors import ArtifactMissingError, ConfigError
 from core.infra.io import (
     atomic_path,
     atomic_write_bytes,
@@ -62,7 +62,10 @@ EXPORT_FILES = (
     "vae_top5_correlations.png",
     "vae_umap_latent.png",
     "vae_umap_per_dim.png",
+    "CREDIT.txt",
 )
+# StatsBomb's open-data terms ask anyone publishing from the data to credit StatsBomb:
+# CREDIT.txt says where the run's match data came from.
 DPI = 150
 MUTED = "#9a9a9a"  # labels of dimensions that are not distinct
 
@@ -83,12 +86,24 @@ def export_run(
             "exported. Wait for its job or start it again."
         )
     out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"The export destination {out} is an existing file, not a folder; give a folder "
+            "(it is created if missing) so the run's files can be written into it."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot create the export folder {out} ({exc.strerror or exc}); choose a folder "
+            "you can write to."
+        ) from exc
     quality = run.dim_quality()
     written = [
         _model(run, out),
         *_tables(run, out, quality, show_all),
         *_figures(run, out, quality, show_all),
+        _credit(run, out),
     ]
     logger.info("Exported run %s to %s (%d files)", run_id, out, len(written))
     return written
@@ -178,6 +193,30 @@ def _tables(run: Run, out: Path, quality: DimQuality, show_all: bool) -> list[Pa
         out / "latent_dim_status.csv", dim_status_table(quality, show_all=show_all).write_csv()
     )
     return [codes, npz, interp, pivot, prep, status]
+
+
+def _credit(run: Run, out: Path) -> Path:
+    """CREDIT.txt: where the run's match data came from and the credit its licence asks."""
+    from core.data.opendata import CREDIT
+
+    cfg = run.config()
+    providers = ["statsbomb"]
+    try:
+        frame = pl.read_parquet(cfg.features_path, columns=["provider"])
+        providers = sorted({str(p) for p in frame["provider"].drop_nulls()}) or providers
+    except Exception:  # noqa: BLE001 - an older features file has no provider column
+        pass
+    lines = [f"Run {run.run_id}, trained on dataset {cfg.dataset or 'features'}."]
+    if "statsbomb" in providers:
+        lines.append(CREDIT)
+    others = [p for p in providers if p != "statsbomb"]
+    if others:
+        lines.append(
+            f"Match data from {', '.join(others)}, used under the licence it was obtained with."
+        )
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out / "CREDIT.txt", text)
+    return out / "CREDIT.txt"
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -30,7 +30,7 @@ from core.analysis.quality import (
     reading_quality,
     with_tracks,
 )
-from core.errors import FeaturesFileError, RunBusyError
+from core.errors import FeaturesFileError, TrainingError
 from core.features.datasets import load_features
 from core.features.registry import feature_tier
 from core.infra.io import (
@@ -39,10 +39,11 @@ from core.infra.io import (
     atomic_write_parquet,
     atomic_write_text,
 )
-from core.infra.process import process_alive, process_start_time, utc_now
+from core.infra.process import process_start_time, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_names
 from core.model.metrics import JsonlMetricsWriter
+from core.runs import stages
 from core.runs.store import (
     AXES_FILE,
     CORRELATIONS_FILE,
@@ -67,7 +68,7 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 ShouldStop = Callable[[], bool]
 
-ANALYSIS_STAGES = ("encoding", "correlations", "interpretation", "umap", "diagnostics")
+ANALYSIS_STAGES = ("encoding", "correlations", "interpretation", "umap", "diagnostics", "states")
 TOP_K = 5
 STATUS_EVERY_S = 0.5
 STALE_ON_RETRY = (
@@ -220,18 +221,23 @@ def execute_run(
     are kept.
     """
     run = get_run(run_id)
+    with run.writer():  # one writer per run, whoever starts it (RunBusyError otherwise)
+        if run.status().state == "done":
+            return run  # another writer finished it while this caller was starting
+        return _execute_claimed(run, device, progress, should_stop, world_size, job_id)
+
+
+def _execute_claimed(
+    run: Run,
+    device: str | None,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+    world_size: int,
+    job_id: str | None,
+) -> Run:
+    """:func:`execute_run` once this process holds the run's writer lock."""
+    run_id = run.run_id
     cfg = run.config()
-    current = run.status()
-    if (
-        current.state == "running"
-        and current.pid not in (None, os.getpid())
-        and process_alive(current.pid, current.pid_start)
-    ):
-        raise RunBusyError(
-            f"Run {run_id} is already being computed by process {current.pid}"
-            f"{' (job ' + current.job_id + ')' if current.job_id else ''}; wait for it or "
-            "cancel that job first."
-        )
     # A retry (after a failure or cancel) starts clean: no stale artifact of an earlier
     # attempt can be mistaken for this one's.
     for name in STALE_ON_RETRY:
@@ -364,16 +370,8 @@ def _execute(
     atomic_write_text(run.artifact_path(PIVOT_FILE), pivot.write_csv())
 
     check_stop()
-    rep.stage("umap", done + 3, f"UMAP of {Z.shape[0]:,} latent codes")
-    emb = analysis.umap_embedding(Z, random_state=vae_cfg.random_state)
-    umap_df = pl.DataFrame(
-        {
-            "segment_id": data.segments["segment_id"],
-            "umap_x": emb[:, 0],
-            "umap_y": emb[:, 1],
-        }
-    )
-    atomic_write_parquet(run.artifact_path(UMAP_FILE), umap_df)
+    seg_ids = data.segments["segment_id"]
+    projection = stages.projection_stage(rep, Z, seg_ids, vae_cfg.random_state, done + 3)
 
     check_stop()
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
@@ -382,7 +380,10 @@ def _execute(
     Z_model = Z if axes is None else axes.to_raw(Z)  # the codes encoded above, no re-encoding
     diag["recon_at_means"] = _recon_at_means(module, data.X, Z_model)
     diag["baseline"] = _baseline(data, Z, diag)
+    diag["projection"] = projection
     atomic_write_json(run.artifact_path(DIAGNOSTICS_FILE), diag)
+    check_stop()
+    stages.states_stage(rep, done + 5)  # reads diagnostics.json's distinct dims
 
     # --- done: written last, so a run is never shown done before its files exist -----------
     n_units = rep.total_units
@@ -510,7 +511,9 @@ def _train(
         return train_vae_ddp(
             data.X, vae_cfg, world_size=world_size, callbacks=[rep], should_stop=should_stop
         )
-    return train_vae(data.X, vae_cfg, device=device, callbacks=[rep], should_stop=should_stop)
+    return train_vae(
+        data.X, vae_cfg, device=device, callbacks=[rep], should_stop=should_stop, precision="auto"
+    )
 
 
 def _diagnostics(
@@ -549,6 +552,7 @@ def _diagnostics(
             "final_kl": None if last is None else last.kl,
             "train_seconds": float(sum(m.seconds for m in result.history)),
             "device": result.device,
+            "precision": result.precision,  # "bfloat16": autocast (core.model.training)
             "loss_reduction": LOSS_REDUCTION,
             "dropped_tier_columns": data.dropped_tier_columns,
             "dropped_null_columns": list(data.pipeline.dropped_null_),
@@ -562,6 +566,9 @@ def _diagnostics(
     return diag
 
 
+MIN_RUN_SEGMENTS = 10  # below this the map (UMAP needs 4) and the states mean nothing
+
+
 def check_training_input(
     features_path: str | os.PathLike[str], vae_cfg: VAEConfig, prep_cfg: PreprocessConfig
 ) -> tuple[int, int]:
@@ -573,5 +580,10 @@ def check_training_input(
     from core.model.training import check_trainable
 
     data = prepare(load_features(features_path), prep_cfg)
+    if data.X.shape[0] < MIN_RUN_SEGMENTS:
+        raise TrainingError(
+            f"Need at least {MIN_RUN_SEGMENTS} segments for a run (the map and the analyses "
+            f"need them), got {data.X.shape[0]}. Add matches to the dataset."
+        )
     check_trainable(data.X.shape[0], data.X.shape[1], vae_cfg)
     return int(data.X.shape[0]), int(data.X.shape[1])

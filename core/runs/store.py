@@ -9,6 +9,7 @@ Pages read run folders only through :class:`Run`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,14 +27,16 @@ import polars as pl
 
 from core.errors import (
     ArtifactMissingError,
+    BrokenRunError,
     InvalidRunIdError,
+    RunBusyError,
     RunNotFoundError,
     UnsafePathError,
 )
 from core.infra.io import atomic_write_json, file_sha256, read_json
-from core.infra.locks import file_lock
-from core.infra.paths import resolve_under, runs_root
-from core.infra.process import tail_text, utc_now
+from core.infra.locks import file_lock, release, try_lock
+from core.infra.paths import display_path, resolve_under, runs_root
+from core.infra.process import process_alive, tail_text, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_names
 from core.runs.status import RunStatus
@@ -54,6 +58,7 @@ RUN_FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 STATUS_LOCK_FILE = ".status.lock"
+WRITER_LOCK_FILE = ".writer.lock"  # held by the one process computing the run
 METRICS_FILE = "metrics.jsonl"
 MODEL_FILE = "model.pt"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -153,7 +158,7 @@ def _check_features_path(features_path: str | os.PathLike[str]) -> Path:
     path = Path(features_path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
-            f"Features file {path} does not exist. Extract one first "
+            f"Features file {display_path(path)} does not exist. Extract one first "
             "(`python -m core features ...`) or pick a dataset from the data folder."
         )
     return path.resolve()
@@ -223,8 +228,28 @@ class Run:
 
     # -- config and status ----------------------------------------------------------------------
     def config(self) -> RunConfig:
-        """The run's configuration (``config.json``)."""
-        return RunConfig.from_dict(read_json(self._require(CONFIG_FILE)))
+        """The run's configuration (``config.json``); ``BrokenRunError`` when the file does not
+        hold a valid one (hand-edited, written by an old build, torn by a disk fault)."""
+        path = self._require(CONFIG_FILE)
+        try:
+            return RunConfig.from_dict(read_json(path))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise BrokenRunError(
+                f"Run {self.run_id} is broken: its config.json does not hold a valid "
+                f"configuration ({exc}). Nothing can be shown or computed from it; delete it "
+                "on the Runs page and train the configuration again."
+            ) from exc
+
+    def problem(self) -> str | None:
+        """Why the run folder is broken (config.json or status.json unreadable), or None."""
+        try:
+            self.config()
+        except BrokenRunError as exc:
+            return str(exc)
+        except ArtifactMissingError:
+            return f"Run {self.run_id} has no config.json."
+        st = self._status_raw()
+        return st.error if st is not None and st.state == "broken" else None
 
     @property
     def features_path(self) -> Path:
@@ -232,18 +257,41 @@ class Run:
         return self.config().features_path
 
     def _status_raw(self) -> RunStatus | None:
+        """``status.json`` read value by value (None when it does not exist yet); a file
+        that is not JSON at all reads as a ``broken`` status saying so."""
         p = self.path / STATUS_FILE
         try:
             return RunStatus.from_dict(read_json(p))
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
             return None
+        except (ValueError, TypeError, OSError) as exc:
+            logger.warning("run %s: unreadable status.json (%s)", self.run_id, exc)
+            return RunStatus(
+                state="broken",
+                stage="broken",
+                message="status.json is unreadable",
+                error=(
+                    f"Run {self.run_id}'s status.json is unreadable ({type(exc).__name__}). "
+                    "Start the run again to recompute it, or delete it."
+                ),
+            )
 
     def status(self) -> RunStatus:
         """The run's ``status.json`` as written (a pure read; ``core.jobs.run_status``
-        also notices a computing process that died)."""
+        also notices a computing process that died). A run whose config.json is invalid
+        reads ``broken``, with the reason as its error."""
         st = self._status_raw()
         if st is None:
-            return RunStatus(state="queued", stage="queued", message="no status yet")
+            st = RunStatus(state="queued", stage="queued", message="no status yet")
+        if st.state in ("done", "queued") or st.state == "broken":
+            try:
+                self.config()
+            except BrokenRunError as exc:
+                return RunStatus(
+                    state="broken", stage="broken", message="invalid config.json", error=str(exc)
+                )
+            except ArtifactMissingError:
+                pass
         return st
 
     def update_status(self, **changes: Any) -> RunStatus:
@@ -254,10 +302,40 @@ class Run:
         """
         with file_lock(self.path / STATUS_LOCK_FILE):
             current = self._status_raw() or RunStatus()
+            if current.state == "broken" and "state" not in changes:
+                current = RunStatus()  # an unreadable record is replaced, not merged
             data = {**current.to_dict(), **changes, "updated_at": utc_now()}
             new = RunStatus.from_dict(data)
             atomic_write_json(self.path / STATUS_FILE, new.to_dict())
             return new
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[None]:
+        """Be the one process computing this run for the ``with`` block, or raise
+        ``RunBusyError`` naming who is. The CLI, a job and the app all take it (through
+        ``core.runs.pipeline.execute_run``); the lock dies with its process."""
+        lock = try_lock(self.path / WRITER_LOCK_FILE)
+        st = self.status()
+        # A record naming another live process computing it (written by a build without
+        # this lock) counts as held too.
+        foreign = (
+            st.state == "running"
+            and st.pid not in (None, os.getpid())
+            and process_alive(st.pid, st.pid_start)
+        )
+        if lock is None or foreign:
+            if lock is not None:
+                release([lock])
+            who = f"job {st.job_id}" if st.job_id else f"process {st.pid}" if st.pid else None
+            raise RunBusyError(
+                f"Run {self.run_id} is already training{' in ' + who if who else ''}. "
+                "Follow it on the Train page or with `python -m core jobs`; it is not "
+                "started twice."
+            )
+        try:
+            yield
+        finally:
+            release([lock])
 
     @property
     def is_done(self) -> bool:
@@ -272,6 +350,22 @@ class Run:
         from core.model.metrics import metrics_table
 
         return metrics_table(self._require(METRICS_FILE), self.config().vae.latent_dim)
+
+    def metrics_warning(self) -> str | None:
+        """One line naming the corrupt lines of ``metrics.jsonl`` that readers skip, or None."""
+        from core.model.metrics import corrupt_lines
+
+        path = self.path / METRICS_FILE
+        if not path.is_file():
+            return None
+        bad = corrupt_lines(path)
+        if not bad:
+            return None
+        shown = ", ".join(str(n) for n in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        return (
+            f"Run {self.run_id}: {len(bad)} corrupt line(s) in its loss log were skipped "
+            f"(line {shown}); the curves show the other epochs."
+        )
 
     def latents(self) -> pl.DataFrame:
         """``segment_id`` + segment metadata + ``z0..z{k-1}`` (posterior means)."""
@@ -432,7 +526,7 @@ def get_run(run_id: str) -> Run:
     path = run_path(run_id)
     if not (path / CONFIG_FILE).is_file():
         raise RunNotFoundError(
-            f"No run {run_id} in {runs_root()}. It may have been deleted; pick one from the "
+            f"No run {run_id}. It may have been deleted; pick one from the "
             "runs list or start training."
         )
     return Run(run_id, path)
@@ -445,11 +539,17 @@ def list_runs() -> list[Run]:
     for entry in root.iterdir():
         if not RUN_ID_RE.match(entry.name) or not entry.is_dir():
             continue
+        try:
+            resolve_under(root, entry.name)  # a symlink leaving the store is listed nowhere
+        except UnsafePathError:
+            continue
         cfg_path = entry / CONFIG_FILE
+        if not cfg_path.is_file():
+            continue  # a folder being created (status first, config last) or not a run
         try:
             created = str(read_json(cfg_path).get("created_at", ""))
-        except (FileNotFoundError, json.JSONDecodeError, AttributeError):
-            continue
+        except (ValueError, AttributeError, OSError):
+            created = ""  # broken: listed (last) so it can be seen and deleted
         found.append((created, Run(entry.name, entry)))
     found.sort(key=lambda t: (t[0], t[1].run_id), reverse=True)
     return [r for _, r in found]

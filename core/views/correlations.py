@@ -1,8 +1,11 @@
-"""Display helpers of the correlation heatmap: p-value correction and feature order."""
+"""Display helpers of the correlation heatmap: p-value correction, feature order, p-values as
+text, and correlations recomputed on the segments the sidebar's filters keep."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -63,3 +66,66 @@ def feature_order(
     return np.asarray(
         hierarchy.leaves_list(hierarchy.optimal_leaf_ordering(link, mat)), dtype=np.int64
     )
+
+
+# --- correlations on a subset of segments (the sidebar's filters) ------------------------
+
+MIN_SUBSET = 10  # fewer segments than this give no readable correlation
+
+
+@dataclass(frozen=True)
+class SubsetCorrelations:
+    """Every latent against every feature over a subset of a run's segments."""
+
+    pearson_r: FloatArray  # (latents, features)
+    pearson_p: FloatArray
+    spearman_r: FloatArray
+    spearman_p: FloatArray
+    feature_names: list[str]
+    n: int  # segments used
+
+
+def subset_correlations(
+    latents: npt.ArrayLike,
+    features: npt.ArrayLike,
+    feature_names: Sequence[str],
+    mask: npt.ArrayLike,
+) -> SubsetCorrelations:
+    """Pearson and Spearman r and p over the rows of ``mask`` (e.g. one team's segments).
+
+    ``features`` are the raw values (NaN where the provider has none); missing values are
+    filled with the subset's median of the feature, as training fills them, and a
+    feature with no value in the subset is constant there (its r is NaN).
+    """
+    from core.analysis.latents import pearson_matrix, spearman_matrix
+
+    keep = np.asarray(mask, dtype=bool)
+    Z = np.asarray(latents, dtype=np.float64)[keep]
+    X = np.asarray(features, dtype=np.float64)[keep]
+    n = int(keep.sum())
+    if n < MIN_SUBSET:
+        raise InspectError(
+            f"Only {n} segment(s) pass the sidebar's filters; correlations need at least "
+            f"{MIN_SUBSET}. Widen the filters, or show the run's own correlations."
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: median is NaN
+        med = np.nanmedian(X, axis=0)
+    X = np.where(np.isnan(X), np.nan_to_num(med, nan=0.0)[None, :], X)
+    pr, pp = pearson_matrix(Z, X)
+    sr, sp = spearman_matrix(Z, X)
+    return SubsetCorrelations(pr, pp, sr, sp, list(feature_names), n)
+
+
+def p_text(p: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """p-values as text for hovers: ``"< 0.001"``, ``"0.012"``, ``"0.43"``, ``"n/a"``.
+
+    A p-value never reads "0.0": below 0.001 it is written as a bound.
+    """
+    arr = np.asarray(p, dtype=np.float64)
+    out = np.where(
+        arr < 0.001,
+        "< 0.001",
+        np.where(arr < 0.01, np.char.mod("%.3f", arr), np.char.mod("%.2f", arr)),
+    )
+    return np.where(np.isfinite(arr), out, "n/a")

@@ -144,6 +144,46 @@ def segment_events(events: pl.DataFrame, summary: SegmentSummary) -> pl.DataFram
     ).sort("time_s")
 
 
+ON_BALL_TYPES = ("pass", "carry", "shot", "dribble", "take_on", "take-on", "cross")
+
+
+def segment_players(events: pl.DataFrame, n: int = 5) -> pl.DataFrame:
+    """The players on the ball in a segment's events (``segment_events``), busiest first.
+
+    Columns ``player_name``, ``actions`` (passes, carries, shots, take-ons), ``passes``,
+    ``shots``; at most ``n`` rows. Events without a player are left out.
+    """
+    if events.is_empty() or "player_name" not in events.columns:
+        return pl.DataFrame(
+            schema={
+                "player_name": pl.String,
+                "actions": pl.UInt32,
+                "passes": pl.UInt32,
+                "shots": pl.UInt32,
+            }
+        )
+    kind = pl.col("type").cast(pl.String).str.to_lowercase()
+    return (
+        events.filter(pl.col("player_name").is_not_null() & kind.is_in(ON_BALL_TYPES))
+        .group_by("player_name")
+        .agg(
+            pl.len().alias("actions"),
+            (kind == "pass").sum().alias("passes"),
+            (kind == "shot").sum().alias("shots"),
+        )
+        .sort(["actions", "player_name"], descending=[True, False])
+        .head(n)
+    )
+
+
+def players_line(players: pl.DataFrame) -> str:
+    """``"On the ball: Jorginho (9), Insigne (6), Barella (4)"``, or ``""`` without players."""
+    if players.is_empty():
+        return ""
+    names = [f"{p} ({a})" for p, a in players.select("player_name", "actions").iter_rows()]
+    return "On the ball: " + ", ".join(names)
+
+
 # --- many segments -----------------------------------------------------------------------
 
 
@@ -157,6 +197,13 @@ def rows_from_selection(points: Iterable[Mapping[str, Any]]) -> IntArray:
         if cd is not None:
             rows.append(int(cd))
     return np.unique(np.asarray(rows, dtype=np.int64))
+
+
+LATENT_DEFINITION = (
+    "Latent dimension {}: one of the model's own summary axes; the Interpretation page "
+    "lists the features it tracks."
+)
+LATENT_UNIT = "code (prior sd = 1)"
 
 
 def selection_contrast(
@@ -213,6 +260,19 @@ def selection_contrast(
     if registry is not None and "name" in registry.columns:
         cols = [c for c in ("definition", "unit") if c in registry.columns]
         frame = frame.join(registry.select("name", *cols), on="name", how="left")
+        # Latent rows have no registry entry: say what they are instead of "None".
+        latent = pl.col("kind") == "latent"
+        if "definition" in frame.columns:
+            frame = frame.with_columns(
+                pl.when(latent)
+                .then(pl.format(LATENT_DEFINITION, pl.col("name")))
+                .otherwise(pl.col("definition").fill_null("no definition in the registry"))
+                .alias("definition")
+            )
+        if "unit" in frame.columns:
+            frame = frame.with_columns(
+                pl.when(latent).then(pl.lit(LATENT_UNIT)).otherwise(pl.col("unit")).alias("unit")
+            )
     return frame.sort(pl.col("effect").abs(), descending=True, nulls_last=True)
 
 

@@ -26,8 +26,8 @@ def run_label(run: Run) -> str:
     try:
         cfg = run.config()
         state = run_status(run).state
-    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError):
-        return f"{run.run_id} · unreadable"
+    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError, TypeError, OSError):
+        return f"{run.run_id} · broken"
     created = cfg.created_at.replace("T", " ")[:16]
     quality = run_quality(run) if state == "done" else None
     distinct = f" ({quality.n_distinct} distinct)" if quality is not None else ""
@@ -43,8 +43,8 @@ def available_runs() -> list[Run]:
 
 
 # Preference of a run's state when the app picks the run to open (lower is better).
-_STATE_RANK = {"done": 1, "running": 2, "queued": 2, "cancelled": 3, "failed": 4}
-_UNREADABLE_RANK = 5
+_STATE_RANK = {"done": 1, "running": 2, "queued": 2, "cancelled": 3, "failed": 4, "broken": 5}
+_UNREADABLE_RANK = 6
 
 
 def _default_rank(run: Run) -> int:
@@ -103,6 +103,12 @@ def require_run(done: bool = True) -> Run:
     assert run is not None
     if done:
         status = run_status(run)
+        if status.state == "broken":
+            st.error(
+                f"{status.error or f'Run {run.run_id} is broken.'} Pick another run in the "
+                "sidebar, or delete this one on the **Runs** page."
+            )
+            st.stop()
         if status.state == "failed":
             st.error(
                 f"Run {run.run_id} failed: {status.error or 'no error recorded'}. "

@@ -22,7 +22,7 @@ from pages._ui.dims import run_quality, show_all_toggle
 from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
 from pages._ui.runs import active_run, apply_pending_run, available_runs, default_run, run_label
-from pages._ui.state import FILTER_KEYS, RUN_KEY, URL_LOADED_KEY, URL_PARAMS
+from pages._ui.state import FILTER_KEYS, RUN_KEY, URL_LOADED_KEY, URL_PARAMS, URL_RUN_KEY
 
 # --- sidebar: run picker and filters, mirrored in the URL ---------------------------------
 
@@ -43,6 +43,7 @@ def load_url_state() -> None:
     qp = st.query_params
     if qp.get("run"):
         st.session_state[RUN_KEY] = qp.get("run")
+        st.session_state[URL_RUN_KEY] = qp.get("run")
     st.session_state["_url_filters"] = {
         "filter_competitions": qp.get_all("competition"),
         "filter_matches": _coerce(qp.get_all("match"), int),

@@ -19,6 +19,7 @@ URL_PARAMS = {
     "filter_periods": "period",
 }
 URL_LOADED_KEY = "_url_loaded"
+URL_RUN_KEY = "_url_run"  # the run the session's first URL asked for (``?run=``), if any
 INSPECT_KEY = "inspect_row"  # table row of the segment the Latent map inspects
 
 

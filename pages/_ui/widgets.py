@@ -1,4 +1,4 @@
-"""Small display pieces: durations, polling, dataset folders, the jobs table."""
+"""Small display pieces: durations, polling, dataset folders, the jobs table, opening a segment."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import (
+    InspectError,
     JobError,
     JobNotFoundError,
 )
 from core.features.datasets import list_datasets
 from core.jobs.api import cancel_job, list_jobs
+from core.runs.store import Run
 from pages._ui.errors import show_error
+from pages._ui.readers import segment_table
+from pages._ui.state import INSPECT_KEY
 
 # --- small display helpers ----------------------------------------------------------------
 
@@ -92,3 +96,42 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
                     with st.expander("Log tail"):
                         st.code(job.log_tail, language=None)
     return any_active
+
+
+# --- opening a segment on the pitch -------------------------------------------------------
+
+LATENT_MAP_PAGE = "pages/latent_map.py"
+
+
+def open_segment(run: Run, segment_id: str) -> None:
+    """Show ``segment_id`` in the Latent map's segment inspector (pitch, profile, neighbours).
+
+    Every page that lists segments (states, timeline, fingerprints, similar segments, the
+    team report) leads here, so a row or a bar is never a dead end.
+    """
+    try:
+        row = segment_table(run).row_of(segment_id)
+    except InspectError as exc:
+        show_error("This segment cannot be opened.", exc)
+        return
+    st.session_state[INSPECT_KEY] = row
+    st.switch_page(LATENT_MAP_PAGE)
+
+
+def open_segment_button(run: Run, segment_id: str, *, key: str, label: str = "Open") -> None:
+    """A small button that opens ``segment_id`` in the segment inspector."""
+    if st.button(
+        label,
+        key=key,
+        icon=":material/sports_soccer:",
+        help="Open this segment on the pitch, with its feature profile and nearest segments "
+        "(Latent map's segment inspector).",
+    ):
+        open_segment(run, segment_id)
+
+
+def selected_row(event: object) -> int | None:
+    """The first selected row of a ``st.dataframe(on_select=...)`` event, or None."""
+    selection = getattr(event, "selection", None)
+    rows = getattr(selection, "rows", None) or []
+    return int(rows[0]) if rows else None

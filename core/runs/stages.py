@@ -1,0 +1,197 @@
+"""The run stages after training that people wait for: the map projection and the states.
+
+:mod:`core.runs.pipeline` calls them; each reports progress with an honest time left into
+``status.json``. UMAP has no progress hook, so its time left is an estimate from the last
+UMAP measured on this machine (``runs_root()/_cache/stage_rates.json``), counted down while
+it runs; states report every mixture fitted and extrapolate from the time so far.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from core.infra.io import atomic_write_json, atomic_write_parquet
+from core.infra.paths import runs_root
+from core.runs.store import UMAP_FILE, Run
+
+logger = logging.getLogger(__name__)
+
+RATES_FILE = ("_cache", "stage_rates.json")
+# Seconds per (point x epoch) of a seeded single-threaded UMAP, and a fixed start cost
+# (import, neighbours), measured on a busy 2-core machine with numba's cache warm: 4.7-10 s for
+# World Cup 2018's 4,966 codes. Replaced by this machine's own figure after the first run.
+DEFAULT_UMAP_RATE = 2.0e-6
+DEFAULT_UMAP_START_S = 1.5
+TICK_S = 1.0  # how often a running stage rewrites its time left
+
+
+class StageReporter(Protocol):
+    """What a stage needs of the pipeline's reporter (``core.runs.pipeline._RunReporter``)."""
+
+    run: Run
+    total_units: int
+    progress: Callable[[int, int, str], None] | None
+
+
+def _rates_path() -> Path:
+    return runs_root().joinpath(*RATES_FILE)
+
+
+def _read_rates() -> dict[str, float]:
+    try:
+        data = json.loads(_rates_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+
+
+def _remember_rate(name: str, value: float) -> None:
+    rates = _read_rates() | {name: value}
+    try:
+        atomic_write_json(_rates_path(), rates)
+    except OSError as exc:  # a read-only runs root only costs the estimate
+        logger.debug("stage rates not saved: %s", exc)
+
+
+def estimate_umap_seconds(n: int, *, parallel: bool = False) -> float:
+    """Expected seconds of :func:`core.analysis.latents.umap_embedding` on ``n`` codes."""
+    from core.analysis.latents import umap_epochs
+
+    rate = _read_rates().get("umap_s_per_point_epoch", DEFAULT_UMAP_RATE)
+    seconds = DEFAULT_UMAP_START_S + rate * n * umap_epochs(n)
+    return seconds / 2 if parallel else seconds
+
+
+@contextmanager
+def _counting_down(
+    rep: StageReporter, stage: str, unit: int, estimate_s: float, message: str
+) -> Iterator[None]:
+    """Keep ``status.json``'s time left and progress moving while a stage without a
+    progress hook runs: ``estimate_s`` counted down, never below 1 s until it ends."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(TICK_S):
+            elapsed = time.monotonic() - started
+            frac = min(0.95, elapsed / max(estimate_s, 1e-6))
+            rep.run.update_status(
+                stage=stage,
+                progress=round((unit + frac) / rep.total_units, 4),
+                eta_s=round(max(1.0, estimate_s - elapsed), 1),
+                heartbeat=time.time(),
+                message=message,
+            )
+
+    rep.run.update_status(
+        stage=stage,
+        progress=round(unit / rep.total_units, 4),
+        eta_s=round(estimate_s, 1),
+        heartbeat=time.time(),
+        message=message,
+    )
+    if rep.progress:
+        rep.progress(unit, rep.total_units, message)
+    thread = threading.Thread(target=tick, name=f"{stage}-eta", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def projection_stage(
+    rep: StageReporter, Z: np.ndarray, segment_ids: pl.Series, random_state: int | None, unit: int
+) -> dict[str, Any]:
+    """UMAP of the codes into ``umap.parquet``; returns the record ``diagnostics.json`` keeps
+    under ``projection`` (method, threads, reproducible, seconds)."""
+    from core.analysis.latents import umap_embedding, umap_epochs
+
+    n = int(Z.shape[0])
+    parallel = random_state is None
+    estimate = estimate_umap_seconds(n, parallel=parallel)
+    message = f"UMAP of {n:,} latent codes"
+    started = time.perf_counter()
+    with _counting_down(rep, "umap", unit, estimate, message):
+        emb = umap_embedding(Z, random_state=random_state)
+    seconds = time.perf_counter() - started
+    atomic_write_parquet(
+        rep.run.artifact_path(UMAP_FILE),
+        pl.DataFrame({"segment_id": segment_ids, "umap_x": emb[:, 0], "umap_y": emb[:, 1]}),
+    )
+    if not parallel and n >= 1_000:  # small sets are all start cost: they say little
+        rate = max(seconds - DEFAULT_UMAP_START_S, 0.0) / (n * umap_epochs(n))
+        _remember_rate("umap_s_per_point_epoch", rate)
+    return {
+        "method": "umap",
+        "threads": "all cores" if parallel else "one (seeded, reproducible)",
+        "reproducible": not parallel,
+        "random_state": random_state,
+        "seconds": round(seconds, 2),
+        "estimate_s": round(estimate, 1),
+    }
+
+
+def states_stage(rep: StageReporter, unit: int) -> dict[str, Any] | None:
+    """Compute the run's states into ``states/`` (recomputed: the codes are new).
+
+    Progress reports every mixture fitted, with the time left extrapolated from the time
+    so far. Returns the record ``diagnostics.json`` keeps under ``states`` (K per space,
+    methods, seconds), or None when the run has no distinct dimension to fit states on
+    (the States page then says so, as before).
+    """
+    from core.analysis.states import get_states
+    from core.errors import StatesError
+
+    run = rep.run
+    started = time.monotonic()
+    run.update_status(
+        stage="states",
+        progress=round(unit / rep.total_units, 4),
+        eta_s=None,
+        heartbeat=time.time(),
+        message="tactical states: fitting mixtures",
+    )
+
+    def progress(done: int, total: int, message: str) -> None:
+        elapsed = time.monotonic() - started
+        eta = elapsed / done * (total - done) if done else None
+        frac = done / max(total, 1)
+        run.update_status(
+            stage="states",
+            progress=round((unit + frac) / rep.total_units, 4),
+            eta_s=None if eta is None else round(eta, 1),
+            heartbeat=time.time(),
+            message=f"tactical states: {message}",
+        )
+        if rep.progress:
+            rep.progress(unit, rep.total_units, f"states: {message}")
+
+    try:
+        result = get_states(run, progress=progress, recompute=True)
+    except StatesError as exc:
+        logger.warning("run %s: no states computed: %s", run.run_id, exc)
+        return None
+    summary = result.summary
+    return {
+        "seconds": round(time.monotonic() - started, 2),
+        **{
+            space: {
+                "best_k": summary[space]["best_k"],
+                "method": summary[space].get("plan", {}).get("method"),
+            }
+            for space in ("latent", "features")
+        },
+        "ari": summary.get("ari"),
+    }

@@ -1,0 +1,104 @@
+"""Everything clickable leads to the pitch (issue 15): a state, a timeline bar, a fingerprint
+row and a similar-segment row each open the segment inspector of the Latent map, in a real
+browser."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from core.runs.store import Run
+    from tests.conftest import AppPage
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Page-coordinate bounds of cell (col, row) of a Streamlit dataframe, from the grid's own
+# geometry (glide-data-grid's getBounds on the editor handle Streamlit keeps in a React ref).
+_CELL_BOUNDS_JS = """(grid, [col, row]) => {
+  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
+  if (!canvas) return null;
+  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
+  for (let f = key ? canvas[key] : null; f; f = f.return) {
+    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
+    if (handle && typeof handle.getBounds === 'function') {
+      const b = handle.getBounds(col, row);
+      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
+    }
+  }
+  return null;
+}"""
+
+
+def _select_first_row(app_page: AppPage, key: str) -> None:
+    """Tick the row-selection box of the first row of the dataframe with ``key``."""
+    grid = app_page.page.locator(f".st-key-{key} [data-testid='stDataFrame']").first
+    grid.scroll_into_view_if_needed()
+    bounds = None
+    for _ in range(50):
+        bounds = grid.evaluate(_CELL_BOUNDS_JS, [0, 0])
+        if bounds and bounds["width"] > 0:
+            break
+        app_page.page.wait_for_timeout(100)
+    assert bounds, "the grid did not render"
+    # The selection column sits at index 0 when rows can be selected.
+    app_page.page.mouse.click(bounds["x"] + bounds["width"] / 2, bounds["y"] + bounds["height"] / 2)
+    app_page.wait_until_idle()
+
+
+def _assert_inspector(app_page: AppPage) -> None:
+    page = app_page.page
+    page.wait_for_url(re.compile(r"/latent-map"), timeout=30_000)
+    app_page.wait_until_idle()
+    page.get_by_role("button", name="Close inspector").wait_for(timeout=30_000)
+    assert page.locator(".st-key-inspector_pitch .js-plotly-plot").count() == 1
+    app_page.assert_healthy()
+
+
+def test_fingerprint_row_opens_the_inspector(app_page: AppPage, demo_run: Run) -> None:
+    app_page.goto(f"teams?run={demo_run.run_id}")
+    _select_first_row(app_page, "teams_table")
+    button = app_page.page.get_by_role("button", name=re.compile("most typical segment"))
+    button.wait_for(timeout=30_000)
+    button.click()
+    _assert_inspector(app_page)
+
+
+def test_similar_segment_row_opens_the_inspector(app_page: AppPage, demo_run: Run) -> None:
+    app_page.goto(f"teams?run={demo_run.run_id}")
+    app_page.page.get_by_role("tab", name="Similar segments").click()
+    _select_first_row(app_page, "teams_similar_table")
+    button = app_page.page.get_by_role("button", name="Open the selected segment on the pitch")
+    button.wait_for(timeout=30_000)
+    button.click()
+    _assert_inspector(app_page)
+
+
+def test_timeline_bar_opens_the_inspector(app_page: AppPage, demo_run: Run) -> None:
+    app_page.goto(f"timeline?run={demo_run.run_id}")
+    bar = app_page.page.locator(".st-key-timeline_chart .barlayer .point").nth(3)
+    bar.wait_for(timeout=30_000)
+    box = bar.bounding_box()
+    assert box, "the timeline bar has no box"
+    # Plotly's drag layer sits above the bars: click the spot, as a user does.
+    app_page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    app_page.wait_until_idle()
+    button = app_page.page.get_by_role(
+        "button", name=re.compile(r"Open the window .* on the pitch")
+    )
+    button.wait_for(timeout=30_000)
+    button.click()
+    _assert_inspector(app_page)
+
+
+def test_state_opens_its_most_typical_segment(app_page: AppPage, demo_run: Run) -> None:
+    app_page.goto(f"states?run={demo_run.run_id}")
+    app_page.page.get_by_role("tab", name="States and profiles").click()
+    button = app_page.page.get_by_role(
+        "button", name="Open the segment most typical of this state on the pitch"
+    )
+    button.wait_for(timeout=30_000)
+    button.click()
+    _assert_inspector(app_page)
