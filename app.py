@@ -67,7 +67,7 @@ sections = {
     "Explore": _pages(EXPLORE_PAGES) + _pages(STATE_PAGES),
     "Manage": _pages(MANAGE_PAGES),
 }
-page = st.navigation({name: pages for name, pages in sections.items() if pages})
+page = st.navigation({name: pages for name, pages in sections.items() if pages}, position="top")
 try:
     sidebar()
 except Exception as exc:  # one bad run folder must never take every page down

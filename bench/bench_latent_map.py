@@ -54,7 +54,7 @@ def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def _ensure_run(run_id: str | None) -> Any:
+def ensure_run(run_id: str | None) -> Any:
     from core.runs.store import get_run, list_runs
 
     if run_id:
@@ -100,6 +100,33 @@ def _replicate(frame: pl.DataFrame, copies: int, n: int, *, match_col: bool = Tr
     return big.with_columns(exprs).drop("_copy")
 
 
+def write_big_root(
+    run: Any,
+    latents: pl.DataFrame,
+    umap: pl.DataFrame,
+    features: pl.DataFrame,
+    matches: pl.DataFrame,
+    events: pl.DataFrame,
+) -> Path:
+    """A temporary data and runs root holding ``run`` rewritten to the big tables
+    (``<root>/data``, ``<root>/runs``); the caller removes it."""
+    root = Path(tempfile.mkdtemp(prefix="bench-latent-map-page-"))
+    data = root / "data" / "datasets" / "big"
+    data.mkdir(parents=True)
+    features.write_parquet(data / "features.parquet")
+    matches.write_parquet(data / "matches.parquet")
+    events.write_parquet(data / "events.parquet")
+    run_dir = root / "runs" / run.run_id
+    shutil.copytree(run.path, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    cfg["features_path"] = str(data / "features.parquet")
+    cfg["dataset"] = "big"
+    (run_dir / "config.json").write_text(json.dumps(cfg))
+    latents.write_parquet(run_dir / "latents.parquet")
+    umap.write_parquet(run_dir / "umap.parquet")
+    return root
+
+
 def _page_times(
     run: Any,
     latents: pl.DataFrame,
@@ -111,21 +138,8 @@ def _page_times(
     """Seconds to open the app and the Latent map (cold caches), and to rerun after a click."""
     from streamlit.testing.v1 import AppTest
 
-    root = Path(tempfile.mkdtemp(prefix="bench-latent-map-page-"))
+    root = write_big_root(run, latents, umap, features, matches, events)
     try:
-        data = root / "data" / "datasets" / "big"
-        data.mkdir(parents=True)
-        features.write_parquet(data / "features.parquet")
-        matches.write_parquet(data / "matches.parquet")
-        events.write_parquet(data / "events.parquet")
-        run_dir = root / "runs" / run.run_id
-        shutil.copytree(run.path, run_dir)
-        cfg = json.loads((run_dir / "config.json").read_text())
-        cfg["features_path"] = str(data / "features.parquet")
-        cfg["dataset"] = "big"
-        (run_dir / "config.json").write_text(json.dumps(cfg))
-        latents.write_parquet(run_dir / "latents.parquet")
-        umap.write_parquet(run_dir / "umap.parquet")
         os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
         os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
         app = Path(__file__).resolve().parent.parent / "app.py"
@@ -165,7 +179,7 @@ class _BigFrames:
     events: pl.DataFrame
 
 
-def _big_frames(run: Any, n: int, rng: np.random.Generator) -> _BigFrames:
+def big_frames(run: Any, n: int, rng: np.random.Generator) -> _BigFrames:
     """The run's latents, UMAP, features, matches and events replicated to ``n`` segments."""
     cfg = run.config()
     data_dir = cfg.features_path.parent
@@ -231,9 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     from core.views.pitch import segment_pitch_figure
     from core.views.table import build_segment_table
 
-    run = _ensure_run(args.run)
+    run = ensure_run(args.run)
     rng = np.random.default_rng(0)
-    big = _big_frames(run, args.n, rng)
+    big = big_frames(run, args.n, rng)
     big_latents, big_umap, big_features = big.latents, big.umap, big.features
     big_matches, big_events = big.matches, big.events
     reg = registry_frame()

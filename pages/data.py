@@ -39,6 +39,7 @@ from core.jobs.records import JobInfo
 from pages._ui.errors import show_error
 from pages._ui.readers import file_version, registry
 from pages._ui.routing import ensure_routed
+from pages._ui.scope import ignores_filters
 from pages._ui.widgets import dataset_folders, job_table
 
 POLL_S = 1.5
@@ -62,6 +63,10 @@ st.caption(
     "A dataset is one folder of features (one row per team segment), match names and the "
     "compact events used for pitch drawings. Pick a competition season from StatsBomb's "
     "open data or from a folder, or upload a features table."
+)
+ignores_filters(
+    "they choose which segments of a finished run are shown; datasets hold whole matches.",
+    only_when_active=True,
 )
 
 

@@ -16,6 +16,7 @@ from pages._ui.errors import show_error
 from pages._ui.readers import run_version
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import available_runs, run_label
+from pages._ui.scope import ignores_filters
 
 CONFIRM_KEY = "runs_confirm_delete"
 
@@ -25,6 +26,7 @@ st.caption(
     "Every run is one configuration trained on one dataset, named by a hash of both: "
     "training the same thing twice reopens the same run."
 )
+ignores_filters("this page lists whole runs.", only_when_active=True)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

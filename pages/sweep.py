@@ -36,6 +36,7 @@ from core.views.palettes import QUALITATIVE
 from pages._ui.errors import show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
+from pages._ui.scope import ignores_filters
 from pages._ui.widgets import fmt_seconds, require_dataset_folders
 
 SWEEP_KEY = "sweep_id"  # the sweep this page shows
@@ -64,6 +65,10 @@ st.caption(
     "then compare what each cell learned. Every cell is an ordinary run: cells trained "
     "before are reused, the rest train one after another in the background. The Train "
     "page's sliders stay for choosing by hand."
+)
+ignores_filters(
+    "every cell is trained on every segment of the dataset; filters choose which are shown.",
+    only_when_active=True,
 )
 with st.expander("What the chart shows and how a cell is recommended", expanded=False):
     st.markdown(

@@ -45,7 +45,10 @@ with friendly_errors("the Team fingerprints page"):
     # segments" looks for matches among every team of the other filters' scope.
     filters = current_filters()
     scope = Filters(
-        competitions=filters.competitions, match_ids=filters.match_ids, periods=filters.periods
+        competitions=filters.competitions,
+        match_ids=filters.match_ids,
+        periods=filters.periods,
+        score_states=filters.score_states,
     )
     all_dims = show_all()
     view = team_view(

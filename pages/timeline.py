@@ -19,7 +19,7 @@ from core.errors import TimelineError
 from core.runs.store import get_run
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
-from core.views.table import Filters, filter_expr, filter_options
+from core.views.table import Filters, filter_expr, filter_options, score_state_name
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import run_version, segment_table
 from pages._ui.routing import ensure_routed
@@ -122,9 +122,11 @@ with friendly_errors("the Match timeline page"):
         timeline = timeline.filter(pl.col("team_id").is_in(in_match))
     if filters.periods:
         timeline = timeline.filter(pl.col("period").is_in(list(filters.periods)))
+    if filters.score_states and "score_state" in timeline.columns:
+        timeline = timeline.filter(score_state_name().is_in(list(filters.score_states)))
     st.caption(
         "Sidebar filters apply: the match list follows the competition and team filters, the "
-        "rows the team filter, the windows the period filter"
+        "rows the team filter, the windows the period and score-state filters"
         + (f" ({timeline.height:,} windows shown)." if filters.active else " (none set).")
     )
     if timeline.is_empty():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.errors import (
@@ -12,17 +14,19 @@ from core.errors import (
     RunNotFoundError,
     TrainingError,
 )
-from core.features.datasets import Dataset, count_segments
+from core.features.datasets import Dataset, DatasetOverview, count_segments, dataset_overview
 from core.jobs.api import run_status, start_training
 from core.model.config import ROTATIONS, SEGMENT_TYPES, PreprocessConfig, parse_hidden_dims
 from core.model.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, batch_size_for, preset
 from core.model.vae import LOSS_REDUCTION
+from core.runs.pipeline import MIN_RUN_SEGMENTS
 from core.runs.store import get_run
 from core.views.curves import kl_per_dim_figure, loss_figure
 from pages._ui.dims import run_quality
 from pages._ui.errors import show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
+from pages._ui.scope import ignores_filters
 from pages._ui.state import URL_RUN_KEY
 from pages._ui.widgets import fmt_seconds, job_table, require_dataset_folders
 
@@ -37,6 +41,10 @@ st.title("Train")
 st.caption(
     "Train a beta-VAE on a feature dataset. Training runs in a background process: you can "
     "leave this page or close the browser; the job keeps going and every session sees it."
+)
+ignores_filters(
+    "a run is trained on every segment of its dataset; filters choose which are shown.",
+    only_when_active=True,
 )
 with st.expander("What beta means here", expanded=False):
     st.markdown(
@@ -72,6 +80,60 @@ def _apply_preset() -> None:
 
 if "train_beta" not in st.session_state:
     _apply_preset()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _overview(features: str, version: float) -> DatasetOverview:
+    return dataset_overview(Path(features))
+
+
+def _preview(folder: Path) -> None:
+    """What the chosen dataset holds and what the form's settings make of it, before any
+    run starts (the form's values as last applied: a preset or the last start)."""
+    features = Dataset(folder).features_path
+    try:
+        info = _overview(str(features), features.stat().st_mtime)
+    except (FeaturesFileError, OSError) as exc:
+        show_error(
+            f"The dataset {folder.name} cannot be read; re-extract it on the Data page.", exc
+        )
+        return
+    kind = str(st.session_state.get("train_segments", SEGMENT_TYPES[0]))
+    rows = info.segments.get(kind, 0)
+    others = ", ".join(f"{n:,} {k}" for k, n in info.segments.items() if k != kind)
+    tiers = ", ".join(f"t{t} {n}" for t, n in info.features_by_tier.items())
+    source = f" · {', '.join(info.providers)}" if info.providers else ""
+    lines = [
+        f"**{folder.name}**: {rows:,} {kind} segments{f' ({others})' if others else ''} from "
+        f"{info.matches:,} matches and {info.teams:,} teams · "
+        f"{sum(info.features_by_tier.values())} features with values ({tiers}){source}."
+    ]
+    if info.empty_features:
+        lines.append(
+            f"{info.empty_features} features have no value in this dataset (e.g. 360 features "
+            "without 360 files) and are left out of training."
+        )
+    epochs = int(st.session_state.get("train_epochs", 1))
+    chosen = int(st.session_state.get("train_batch", 1))
+    if rows < MIN_RUN_SEGMENTS:
+        lines.append(
+            f"Too few segments to train ({rows}; at least {MIN_RUN_SEGMENTS}): pick another "
+            "dataset or segment type."
+        )
+    else:
+        batch = chosen
+        if st.session_state.get("train_batch_auto", True):
+            batch = batch_size_for(rows, preset("notebook", batch_size=chosen, n_epochs=epochs))
+        batch = min(batch, rows)
+        steps = -(-rows // batch)
+        lines.append(
+            f"With the settings below: batch {batch:,}{' (fitted to the data)' if batch != chosen else ''}"
+            f", {steps:,} steps per epoch, {steps * epochs:,} steps in {epochs:,} epochs. The "
+            "loss curves appear under the form once it starts."
+        )
+    st.info("  \n".join(lines), icon=":material/dataset:")
+
+
 st.radio(
     "Preset",
     list(PRESETS),
@@ -84,8 +146,9 @@ st.radio(
     + " The recommended preset was chosen by measurement on two competitions "
     "(docs/latent_truth.md); the Sweep page compares a grid of beta and latent dimensions.",
 )
+dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="train_dataset")
+_preview(dataset)
 with st.form("train_form"):
-    dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="train_dataset")
     c1, c2, c3 = st.columns(3)
     beta = c1.slider("beta (KL weight)", 0.0, 20.0, step=0.25, key="train_beta")
     latent_dim = c1.slider("Latent dimensions", 2, 32, key="train_latent")

@@ -262,6 +262,36 @@ class AppPage:
             self.page.wait_for_timeout(100)
         raise AssertionError(f"script still running after {timeout:.0f}s (state={state})")
 
+    def nav_sections(self) -> dict[str, list[str]]:
+        """The top navigation's sections and the page titles in each (opens every menu)."""
+        found: dict[str, list[str]] = {}
+        sections = self.page.locator('[data-testid="stTopNavSection"]')
+        for i in range(sections.count()):
+            section = sections.nth(i)
+            section.click()
+            popover = self.page.locator('[data-testid="stTopNavPopover"]')
+            popover.wait_for(state="visible")
+            links = popover.locator('[data-testid="stTopNavDropdownLink"]').all_inner_texts()
+            # A link's text starts with its material icon's name ("home\n\nOverview").
+            found[section.inner_text().strip()] = [t.strip().split("\n")[-1] for t in links]
+            self.page.keyboard.press("Escape")
+            popover.wait_for(state="hidden")
+        return found
+
+    def open_from_nav(self, title: str) -> None:
+        """Open a page by its title through the top navigation's menus, as a user would."""
+        for section, titles in self.nav_sections().items():
+            if title in titles:
+                self.page.locator('[data-testid="stTopNavSection"]').get_by_text(
+                    section, exact=True
+                ).click()
+                self.page.locator('[data-testid="stTopNavDropdownLink"]').get_by_text(
+                    title, exact=True
+                ).click()
+                self.wait_until_idle()
+                return
+        raise AssertionError(f"no page titled {title!r} in the navigation")
+
     def exceptions(self) -> list[str]:
         """Texts of the Streamlit exception blocks on the page."""
         return [

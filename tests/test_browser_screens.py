@@ -46,3 +46,18 @@ def test_every_page_at_two_screen_sizes(app_page: AppPage, demo_run: Run) -> Non
             page.screenshot(path=str(SCREENS / f"{url}-{width}x{height}.png"))
         assert not app_page.exceptions(), (url, app_page.exceptions())
     app_page.assert_healthy()
+
+
+def test_filters_above_the_fold_at_900px(app_page: AppPage, demo_run: Run) -> None:
+    """Every sidebar filter is on screen at 1400x900 without scrolling (issue 15, point 4):
+    the pages sit in the top navigation, so the sidebar holds only the run and the filters."""
+    page = app_page.page
+    page.set_viewport_size({"width": 1400, "height": 900})
+    app_page.goto(f"latent-map?run={demo_run.run_id}")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    for label in ("Competition", "Match", "Team", "Period"):
+        widget = sidebar.locator('[data-testid="stMultiSelect"]').filter(has_text=label)
+        box = widget.first.bounding_box()
+        assert box is not None, label
+        assert box["y"] + box["height"] <= 900, f"the {label} filter is below the fold: {box}"
+    app_page.assert_healthy()

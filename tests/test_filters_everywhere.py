@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 ITALY, TURKEY_ITALY = 914, 3788741
 # Pages that follow the filters, and pages that say in one line why they do not.
 FOLLOW = ["correlations", "interpretation", "latent_map", "states", "timeline", "teams", "report"]
-EXPLAIN = ["overview", "traversal", "stability", "glossary"]
+EXPLAIN = ["overview", "traversal", "stability", "glossary", "data", "train", "sweep", "runs"]
 
 
 def _with_team_filter(page: str, run: Run) -> AppTest:

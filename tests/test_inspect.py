@@ -174,6 +174,26 @@ class TestFiltersAndSelections:
         one_match = filter_options(table.meta, Filters(match_ids=(TURKEY_ITALY,)))
         assert sorted(one_match.teams.values()) == ["Italy", "Turkey"]
 
+    def test_score_state_filter_reads_the_teams_goal_difference(self, table: SegmentTable) -> None:
+        diff = table.meta["score_state"]
+        options = filter_options(table.meta, Filters())
+        # Every demo match has goals, so all three states occur, offered in this order.
+        assert options.score_states == ["trailing", "level", "leading"]
+        for name, expected in (
+            ("trailing", int((diff < 0).sum())),
+            ("level", int((diff == 0).sum())),
+            ("leading", int((diff > 0).sum())),
+        ):
+            mask = filter_mask(table.meta, Filters(score_states=(name,)))
+            assert 0 < mask.sum() == expected < table.n, name
+        both = filter_mask(table.meta, Filters(score_states=("trailing", "leading")))
+        assert both.sum() == int((diff != 0).sum())
+        # Combined with a team: Italy won 3-0, so it never trailed against Turkey.
+        italy_behind = Filters(
+            match_ids=(TURKEY_ITALY,), team_ids=(914,), score_states=("trailing",)
+        )
+        assert filter_mask(table.meta, italy_behind).sum() == 0
+
     def test_rows_from_selection_reads_customdata(self) -> None:
         points: list[dict[str, object]] = [
             {"customdata": 7},

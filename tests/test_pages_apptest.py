@@ -149,6 +149,21 @@ class TestNavigation:
         n_match = demo_run.latents().filter(pl.col("match_id") == TURKEY_ITALY).height
         assert f"Showing {n_match:,} of {demo_run.latents().height:,} segments" in texts(at)
 
+    def test_score_state_filter_narrows_the_map_and_survives_the_url(self, demo_run: Run) -> None:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["run"] = demo_run.run_id
+        at.query_params["score"] = ["leading", "nonsense"]  # unknown values are dropped
+        at.run()
+        healthy(at)
+        assert at.multiselect(key="filter_score").value == ["leading"]
+        at.switch_page(_page("latent_map")).run()
+        healthy(at)
+        latents = demo_run.latents()
+        n = latents.filter(pl.col("score_state") > 0).height
+        assert 0 < n < latents.height
+        assert f"Showing {n:,} of {latents.height:,} segments" in texts(at)
+        assert at.query_params["score"] == "leading"
+
 
 class TestOverview:
     def test_dataset_and_run_headline(
@@ -330,6 +345,26 @@ class TestTrain:
         assert app.slider(key="train_dropout").value == NOTEBOOK.dropout == 0.2
         assert app.slider(key="train_latent").value == NOTEBOOK.latent_dim == 8
         assert app.selectbox(key="train_rotation").value == "none"
+
+    def test_the_form_tells_what_the_dataset_holds_before_a_run(
+        self, app: AppTest, demo_dataset: Path
+    ) -> None:
+        """Before anything starts, the page says what the chosen dataset holds and what the
+        form's settings make of it (issue 15: the Train page showed nothing before a run)."""
+        from core.features.datasets import dataset_overview
+        from core.model.presets import RECOMMENDED, batch_size_for
+
+        app.switch_page(_page("train")).run()
+        app.selectbox(key="train_dataset").set_value(demo_dataset).run()
+        healthy(app)
+        info = dataset_overview(demo_dataset / "features.parquet")
+        rows = info.segments["window"]
+        batch = batch_size_for(rows, RECOMMENDED)
+        text = texts(app)
+        assert f"{rows:,} window segments" in text, text
+        assert f"from {info.matches:,} matches" in text, text
+        assert f"batch {batch:,} (fitted to the data)" in text, text
+        assert f"{-(-rows // batch):,} steps per epoch" in text, text
 
     def test_a_trained_config_opens_its_run(
         self, app: AppTest, demo_run: Run, demo_dataset: Path

@@ -314,8 +314,7 @@ def test_toggle_and_banner_in_the_browser(
     assert page.locator(".st-key-show_all_dims input").is_checked()
     assert "Showing 2 distinct" not in main.inner_text()
     # Another page through the navigation keeps the session, and so the toggle.
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Overview", exact=True).click()
-    app_page.wait_until_idle()
+    app_page.open_from_nav("Overview")
     assert page.locator(".st-key-show_all_dims input").is_checked()
     assert page.locator("h1").first.inner_text().strip() == "Tactical states"
     text = main.inner_text()

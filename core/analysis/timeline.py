@@ -214,7 +214,11 @@ def match_timeline(frame: pl.DataFrame, match_id: int) -> pl.DataFrame:
     rows = frame.filter(pl.col("match_id") == match_id)
     if rows.height == 0:
         raise TimelineError(f"match {match_id} has no segments in this run.")
-    extra = [c for c in ("state_label", "smoothed_state", "state_prob") if c in rows.columns]
+    extra = [
+        c
+        for c in ("state_label", "smoothed_state", "state_prob", "score_state")
+        if c in rows.columns
+    ]
     end = match_minute(pl.col("period"), pl.col("end_time"))
     start = match_minute(pl.col("period"), pl.col("start_time"))
     return (

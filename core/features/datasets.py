@@ -252,3 +252,61 @@ def count_segments(features: Path, prep: PreprocessConfig) -> int:
         .collect()
         .item()
     )
+
+
+@dataclass(frozen=True)
+class DatasetOverview:
+    """What a features file holds, told before anything trains on it (the Train page)."""
+
+    segments: dict[str, int]  # segment_type -> rows
+    matches: int
+    teams: int
+    features_by_tier: dict[int, int]  # tier -> features with at least one value
+    empty_features: int  # feature columns with no value at all (e.g. t3 without 360)
+    providers: tuple[str, ...]
+
+
+def dataset_overview(features: Path) -> DatasetOverview:
+    """Counts of a features file, read lazily (a few columns and one pass of null counts).
+
+    Raises :class:`FeaturesFileError` when the file cannot be read as a features table.
+    """
+    try:
+        scan = pl.scan_parquet(features)
+        columns = scan.collect_schema().names()
+        missing = [c for c in ("segment_type", "match_id", "team_id") if c not in columns]
+        if missing:
+            raise FeaturesFileError(
+                f"{display_path(features)} lacks the column(s) {missing}; re-extract it."
+            )
+        tiers = {c: t for c in columns if (t := feature_tier(c)) is not None}
+        per_type = scan.group_by("segment_type").agg(pl.len().alias("n")).collect()
+        keys = scan.select(
+            pl.col("match_id").n_unique().alias("matches"),
+            pl.col("team_id").n_unique().alias("teams"),
+        ).collect()
+        filled = scan.select(pl.col(list(tiers)).count()).collect() if tiers else pl.DataFrame()
+        providers: tuple[str, ...] = ()
+        if "provider" in columns:
+            values = scan.select(pl.col("provider").unique().drop_nulls()).collect()
+            providers = tuple(sorted(str(v) for v in values["provider"]))
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FeaturesFileError(
+            f"{display_path(features)} could not be read as a features table ({exc}); "
+            "re-extract it on the Data page."
+        ) from exc
+    by_tier: dict[int, int] = {}
+    empty = 0
+    for name, tier in tiers.items():
+        if int(filled[name][0]) > 0:
+            by_tier[tier] = by_tier.get(tier, 0) + 1
+        else:
+            empty += 1
+    return DatasetOverview(
+        segments={str(r["segment_type"]): int(r["n"]) for r in per_type.iter_rows(named=True)},
+        matches=int(keys["matches"][0]),
+        teams=int(keys["teams"][0]),
+        features_by_tier=dict(sorted(by_tier.items())),
+        empty_features=empty,
+        providers=providers,
+    )

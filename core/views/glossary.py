@@ -43,6 +43,17 @@ TERMS: Final[tuple[Term, ...]] = (
         "passes per defensive action",
     ),
     _t(
+        "Score state",
+        "football",
+        "The team's goal difference when the segment starts: trailing, level or leading.",
+        "How the game stood for the team when the segment began: behind (trailing), level or "
+        "ahead (leading), counting goals and own goals before that moment. Teams play "
+        "differently when chasing a game than when protecting a lead, so the sidebar's "
+        "score-state filter lets you compare like with like.",
+        "score_state",
+        "game state",
+    ),
+    _t(
         "Field tilt",
         "football",
         "Our share of the touches in the final third, out of both teams' final-third touches. "

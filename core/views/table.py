@@ -155,10 +155,41 @@ class Filters:
     match_ids: tuple[int, ...] = ()
     team_ids: tuple[int, ...] = ()
     periods: tuple[int, ...] = ()
+    score_states: tuple[str, ...] = ()  # of SCORE_STATES: the team's score at the start
 
     @property
     def active(self) -> bool:
-        return bool(self.competitions or self.match_ids or self.team_ids or self.periods)
+        return bool(
+            self.competitions
+            or self.match_ids
+            or self.team_ids
+            or self.periods
+            or self.score_states
+        )
+
+
+# The score-state filter's values, from the segment's team's side: its goal difference at
+# the segment's start (the ``score_state`` column) below, at or above zero.
+SCORE_STATES: tuple[str, ...] = ("trailing", "level", "leading")
+SCORE_STATE_LABELS: dict[str, str] = {
+    "trailing": "Trailing",
+    "level": "Level",
+    "leading": "Leading",
+}
+
+
+def score_state_name(column: str = "score_state") -> pl.Expr:
+    """``trailing`` / ``level`` / ``leading`` from a goal-difference column (null stays null)."""
+    diff = pl.col(column)
+    return (
+        pl.when(diff < 0)
+        .then(pl.lit("trailing"))
+        .when(diff == 0)
+        .then(pl.lit("level"))
+        .when(diff > 0)
+        .then(pl.lit("leading"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
 
 
 def filter_expr(filters: Filters, columns: Sequence[str]) -> pl.Expr:
@@ -173,6 +204,8 @@ def filter_expr(filters: Filters, columns: Sequence[str]) -> pl.Expr:
     for column, values in pairs:
         if values and column in columns:
             expr = expr & pl.col(column).is_in(list(values))
+    if filters.score_states and "score_state" in columns:
+        expr = expr & score_state_name().is_in(list(filters.score_states))
     return expr
 
 
@@ -193,6 +226,7 @@ class FilterOptions:
     matches: dict[int, str]  # match_id -> label
     teams: dict[int, str]  # team_id -> name
     periods: list[int]
+    score_states: list[str] = field(default_factory=list)  # of SCORE_STATES, in that order
 
 
 def filter_options(meta: pl.DataFrame, filters: Filters) -> FilterOptions:
@@ -220,7 +254,13 @@ def filter_options(meta: pl.DataFrame, filters: Filters) -> FilterOptions:
         names = t["team_name"] if "team_name" in t.columns else t["team_id"].cast(pl.String)
         teams = dict(zip(t["team_id"].to_list(), names.to_list(), strict=True))
     periods = distinct(meta, "period")["period"].to_list() if "period" in meta.columns else []
-    return FilterOptions(competitions=comps, matches=matches, teams=teams, periods=periods)
+    states: list[str] = []
+    if "score_state" in meta.columns:
+        present = set(meta.select(score_state_name().alias("s").unique())["s"].drop_nulls())
+        states = [s for s in SCORE_STATES if s in present]
+    return FilterOptions(
+        competitions=comps, matches=matches, teams=teams, periods=periods, score_states=states
+    )
 
 
 def load_segment_table(run: Run) -> SegmentTable:

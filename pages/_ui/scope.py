@@ -14,8 +14,14 @@ from pages._ui.readers import run_version, segment_table
 from pages._ui.sidebar import current_filters
 
 
-def ignores_filters(why: str) -> None:
-    """The one line of a page that does not follow the sidebar's filters, and why."""
+def ignores_filters(why: str, *, only_when_active: bool = False) -> None:
+    """The one line of a page that does not follow the sidebar's filters, and why.
+
+    ``only_when_active``: say it only while a filter is set (pages that manage data and
+    runs, where the line would otherwise be noise).
+    """
+    if only_when_active and not current_filters().active:
+        return
     st.caption(f"Sidebar filters do not apply here: {why}")
 
 

@@ -14,10 +14,8 @@ from core.errors import (
 )
 from core.jobs.api import run_status
 from core.runs.store import Run
-from core.views.table import (
-    Filters,
-    filter_options,
-)
+from core.views.glossary import explain
+from core.views.table import SCORE_STATE_LABELS, SCORE_STATES, Filters, filter_options
 from pages._ui.dims import run_quality, show_all_toggle
 from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
@@ -49,6 +47,7 @@ def load_url_state() -> None:
         "filter_matches": _coerce(qp.get_all("match"), int),
         "filter_teams": _coerce(qp.get_all("team"), int),
         "filter_periods": _coerce(qp.get_all("period"), int),
+        "filter_score": [v for v in qp.get_all("score") if v in SCORE_STATES],
     }
 
 
@@ -180,11 +179,22 @@ def _filter_widgets(run: Run | None) -> Filters:
     )
     _filter_select("Team", "team_ids", opts.teams, "All teams")
     _filter_select("Period", "periods", opts.periods, "Both halves")
+    _filter_select(
+        "Score state",
+        "score_states",
+        {s: SCORE_STATE_LABELS[s] for s in opts.score_states},
+        "Any score",
+        help=explain("Score state"),
+    )
     return current_filters()
 
 
 def _filter_select(
-    label: str, field: str, options: Mapping[Any, str] | list[Any], placeholder: str
+    label: str,
+    field: str,
+    options: Mapping[Any, str] | list[Any],
+    placeholder: str,
+    help: str | None = None,
 ) -> None:
     """One sidebar filter: drop stale values, then a multiselect (a mapping's values label it)."""
     key = FILTER_KEYS[field]
@@ -197,6 +207,7 @@ def _filter_select(
         key=key,
         format_func=lambda v: str(labels.get(v, v)),
         placeholder=placeholder,
+        help=help,
     )
 
 

@@ -9,6 +9,7 @@ FILTER_KEYS = {
     "match_ids": "filter_matches",
     "team_ids": "filter_teams",
     "periods": "filter_periods",
+    "score_states": "filter_score",
 }
 # URL query parameter for each session-state key (a link reproduces the view).
 URL_PARAMS = {
@@ -17,6 +18,7 @@ URL_PARAMS = {
     "filter_matches": "match",
     "filter_teams": "team",
     "filter_periods": "period",
+    "filter_score": "score",
 }
 URL_LOADED_KEY = "_url_loaded"
 URL_RUN_KEY = "_url_run"  # the run the session's first URL asked for (``?run=``), if any
