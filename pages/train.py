@@ -200,6 +200,14 @@ with st.form("train_form"):
         help="t1 event counts, t2 spatial, t3 needs 360 frames (mostly null).",
     )
     segment_type = c3.selectbox("Segments", list(SEGMENT_TYPES), key="train_segments")
+    reproducible_map = c3.checkbox(
+        "Reproducible map",
+        value=True,
+        key="train_reproducible_map",
+        help="On: the map's UMAP layout is the same every time this seed is trained (one "
+        "core). Off: laid out on every core, faster on large data, but a different layout "
+        "on every run; the run's config records the choice.",
+    )
     submitted = st.form_submit_button("Start training", type="primary")
 
 if submitted:
@@ -226,6 +234,7 @@ if submitted:
             dropout=float(dropout),
             random_state=int(seed),
             rotation=str(rotation),
+            reproducible_map=bool(reproducible_map),
         )
         prep_cfg = PreprocessConfig(max_tier=int(max_tier), segment_type=str(segment_type))
         features = Dataset(dataset).features_path

@@ -146,3 +146,33 @@ def test_states_and_umap_stages_report_progress(demo_dataset: Path) -> None:
     done = [d for d, _, _ in calls]
     assert done == sorted(done) and calls[-1][0] == calls[-1][1]
     assert run.status().state == "done" and states_cached(run)
+
+
+def test_a_fast_map_run_lays_out_on_every_core_and_says_so(demo_dataset: Path) -> None:
+    """``reproducible_map=False`` (``--fast-map``, the Train page's checkbox off): UMAP gets
+    no seed (every core), config.json and diagnostics.json record it; the default leaves
+    config.json, and so every existing run id, as it was."""
+    import dataclasses
+
+    from core.model.config import PreprocessConfig, VAEConfig
+    from core.runs.pipeline import execute_run
+    from core.runs.store import create_run, run_id_for
+
+    seeded = VAEConfig(latent_dim=3, hidden_dims=(16,), batch_size=32, n_epochs=3, random_state=6)
+    assert "reproducible_map" not in seeded.to_dict() and seeded.map_seed == 6
+    fast = dataclasses.replace(seeded, reproducible_map=False)
+    assert fast.to_dict()["reproducible_map"] is False and fast.map_seed is None
+    assert VAEConfig.from_dict(fast.to_dict()) == fast
+    features = demo_dataset / "features.parquet"
+    prep = PreprocessConfig()
+    assert run_id_for(features, seeded, prep) != run_id_for(features, fast, prep)
+    run, _ = create_run(features, fast, prep)
+    execute_run(run.run_id)
+    assert run.status().state == "done"
+    assert (
+        json.loads(run.artifact_path("config.json").read_text())["vae"]["reproducible_map"] is False
+    )
+    projection = json.loads(run.artifact_path(DIAGNOSTICS_FILE).read_text())["projection"]
+    assert projection == {**projection, "reproducible": False, "random_state": None}
+    assert projection["threads"] == "all cores"
+    assert run.umap().height == run.latents().height

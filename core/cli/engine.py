@@ -77,6 +77,13 @@ def register(subparsers: Any) -> None:
         help="reading axes: anchored_varimax (recommended) or none (model dims as learned)",
     )
     p.add_argument(
+        "--fast-map",
+        action="store_true",
+        help="lay out the map's UMAP on every core: faster on large data, but a different "
+        "layout on every run (default: one core, reproducible from --seed); recorded in the "
+        "run's config as reproducible_map: false",
+    )
+    p.add_argument(
         "--early-stopping",
         type=int,
         default=None,
@@ -174,6 +181,8 @@ def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
         for opt, field in _VAE_OPTIONS.items()
         if getattr(args, opt, None) is not None
     }
+    if getattr(args, "fast_map", False):
+        overrides["reproducible_map"] = False
     vae = preset(args.preset, **overrides)
     prep = PreprocessConfig(
         null_strategy=args.null_strategy,

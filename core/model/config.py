@@ -102,6 +102,9 @@ class VAEConfig:
     lr_factor: float = 0.5  # ReduceLROnPlateau factor applied to the learning rate
     early_stopping_min_delta: float = field(default=1e-4)  # improvement needed to reset patience
     rotation: str = "none"  # reading axes: "none" (model dims as learned) or "anchored_varimax"
+    # The map's UMAP layout exactly reproducible from ``random_state`` (umap then runs on one
+    # core); False lays it out on every core, a different layout on every run.
+    reproducible_map: bool = True
 
     def __post_init__(self) -> None:
         _normalise(self)
@@ -164,6 +167,10 @@ class VAEConfig:
             f"rotation must be one of {ROTATIONS}, got {self.rotation!r}.",
         )
         _check(
+            isinstance(self.reproducible_map, bool),
+            f"reproducible_map must be true or false, got {self.reproducible_map!r}.",
+        )
+        _check(
             _is_int(self.lr_patience) and self.lr_patience >= 0,
             f"lr_patience must be a whole number >= 0, got {self.lr_patience!r}.",
         )
@@ -178,10 +185,21 @@ class VAEConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict (``hidden_dims`` as a list)."""
+        """JSON-safe dict (``hidden_dims`` as a list).
+
+        ``reproducible_map`` appears only when False, so the run ids (a hash of this dict)
+        of every configuration that existed before the option stay what they were.
+        """
         data = dataclasses.asdict(self)
         data["hidden_dims"] = list(self.hidden_dims)
+        if data["reproducible_map"]:
+            del data["reproducible_map"]
         return data
+
+    @property
+    def map_seed(self) -> int | None:
+        """The UMAP seed: ``random_state`` when the map must be reproducible, else None."""
+        return self.random_state if self.reproducible_map else None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VAEConfig:

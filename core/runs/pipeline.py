@@ -371,7 +371,7 @@ def _execute(
 
     check_stop()
     seg_ids = data.segments["segment_id"]
-    projection = stages.projection_stage(rep, Z, seg_ids, vae_cfg.random_state, done + 3)
+    projection = stages.projection_stage(rep, Z, seg_ids, vae_cfg.map_seed, done + 3)
 
     check_stop()
     rep.stage("diagnostics", done + 4, "VAE health diagnostics")
