@@ -37,7 +37,7 @@ CORE_PAGES = [
 EXPLORE_PAGES = [
     ("pages/correlations.py", "Correlations", "correlations", ":material/grid_on:"),
     ("pages/interpretation.py", "Interpretation", "interpretation", ":material/table_chart:"),
-    ("pages/latent_map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
+    ("pages/latent-map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
 ]
 # Pages built on the tactical states (issue 6); listed only once their files exist.
 STATE_PAGES = [

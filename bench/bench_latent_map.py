@@ -147,7 +147,7 @@ def _page_times(
         at.session_state["active_run"] = run.run_id
         t0 = time.perf_counter()
         at.run()  # Overview; the sidebar's filters load the segment table (cold cache)
-        at.switch_page("pages/latent_map.py").run()
+        at.switch_page("pages/latent-map.py").run()
         cold = time.perf_counter() - t0
         if len(at.get("plotly_chart")) != 1:
             raise RuntimeError("the Latent map page did not draw its map")

@@ -133,7 +133,7 @@ bootstrap()
 NEXT_STEPS = (
     ("pages/states.py", "See the tactical states and what sets each apart", ":material/category:"),
     ("pages/report.py", "Pick a team and download its report (PDF)", ":material/description:"),
-    ("pages/latent_map.py", "Click any segment on the map to watch it on the pitch",
+    ("pages/latent-map.py", "Click any segment on the map to watch it on the pitch",
      ":material/scatter_plot:"),
     ("pages/timeline.py", "Follow a match minute by minute", ":material/timeline:"),
     ("pages/glossary.py", "Look up a word (BIC, PPDA, latent, ...)", ":material/menu_book:"),

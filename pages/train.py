@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -14,7 +15,8 @@ from core.errors import (
     RunNotFoundError,
     TrainingError,
 )
-from core.features.datasets import Dataset, DatasetOverview, count_segments, dataset_overview
+from core.features.datasets import Dataset, count_segments, load_features
+from core.features.summary import dataset_overview
 from core.jobs.api import run_status, start_training
 from core.model.config import ROTATIONS, SEGMENT_TYPES, PreprocessConfig, parse_hidden_dims
 from core.model.presets import DEFAULT_PRESET, PRESET_HELP, PRESETS, batch_size_for, preset
@@ -83,8 +85,8 @@ if "train_beta" not in st.session_state:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _overview(features: str, version: float) -> DatasetOverview:
-    return dataset_overview(Path(features))
+def _overview(features: str, version: float) -> dict[str, Any]:
+    return dataset_overview(load_features(features))
 
 
 def _preview(folder: Path) -> None:
@@ -99,19 +101,20 @@ def _preview(folder: Path) -> None:
         )
         return
     kind = str(st.session_state.get("train_segments", SEGMENT_TYPES[0]))
-    rows = info.segments.get(kind, 0)
-    others = ", ".join(f"{n:,} {k}" for k, n in info.segments.items() if k != kind)
-    tiers = ", ".join(f"t{t} {n}" for t, n in info.features_by_tier.items())
-    source = f" · {', '.join(info.providers)}" if info.providers else ""
+    segments: dict[str, int] = info["segments_by_type"]
+    rows = int(segments.get(kind, 0))
+    others = ", ".join(f"{n:,} {k}" for k, n in segments.items() if k != kind)
+    tiers = ", ".join(f"t{t} {n}" for t, n in info["features_by_tier"].items())
+    providers = ", ".join(info["providers"])
     lines = [
         f"**{folder.name}**: {rows:,} {kind} segments{f' ({others})' if others else ''} from "
-        f"{info.matches:,} matches and {info.teams:,} teams · "
-        f"{sum(info.features_by_tier.values())} features with values ({tiers}){source}."
+        f"{info['matches']:,} matches and {info['teams']:,} teams · {info['features']} "
+        f"features ({tiers}){f' · {providers}' if providers else ''}."
     ]
-    if info.empty_features:
+    if info["features_empty"]:
         lines.append(
-            f"{info.empty_features} features have no value in this dataset (e.g. 360 features "
-            "without 360 files) and are left out of training."
+            f"{info['features_empty']} of them have no value in this dataset (e.g. 360 "
+            "features without 360 files) and are left out of training."
         )
     epochs = int(st.session_state.get("train_epochs", 1))
     chosen = int(st.session_state.get("train_batch", 1))

@@ -102,3 +102,44 @@ def test_state_opens_its_most_typical_segment(app_page: AppPage, demo_run: Run) 
     button.wait_for(timeout=30_000)
     button.click()
     _assert_inspector(app_page)
+
+
+# The map's plot area in page coordinates (plotly's axes: offsets and lengths in pixels).
+_PLOT_AREA_JS = """() => {
+  const gd = document.querySelector('.st-key-latent_map .js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  return {x: box.left + xa._offset, y: box.top + ya._offset, w: xa._length, h: ya._length};
+}"""
+
+
+def test_contrast_row_of_a_box_selection_opens_an_example(app_page: AppPage, demo_run: Run) -> None:
+    """Box-select most of the map, tick the contrast table's first row (its largest
+    difference), and open a selected segment that shows it on the pitch."""
+    app_page.goto(f"latent-map?run={demo_run.run_id}")
+    page = app_page.page
+    plot = page.locator(".st-key-latent_map .js-plotly-plot")
+    plot.wait_for(timeout=30_000)
+    area = None
+    for _ in range(50):
+        area = page.evaluate(_PLOT_AREA_JS)
+        if area:
+            break
+        page.wait_for_timeout(100)
+    assert area, "the latent map did not render"
+    plot.hover()
+    page.locator('.st-key-latent_map .modebar-btn[data-title="Box Select"]').click()
+    # The left half of the map: a group to compare with the rest.
+    page.mouse.move(area["x"] + 2, area["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["w"] * 0.5, area["y"] + area["h"] - 2, steps=12)
+    page.mouse.up()
+    app_page.wait_until_idle()
+    page.get_by_text(re.compile(r"Selection: [\d,]+ segments")).wait_for(timeout=30_000)
+    _select_first_row(app_page, "selection_contrast")
+    button = page.get_by_role("button", name=re.compile(r"Open a selected segment (high|low) in"))
+    button.wait_for(timeout=30_000)
+    button.click()
+    _assert_inspector(app_page)
+    # The selection and its contrast stay below the inspector.
+    assert page.get_by_text(re.compile(r"Selection: [\d,]+ segments")).count() == 1

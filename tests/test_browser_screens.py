@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SIZES = ((1400, 900), (1920, 1080))
 SCREENS = ARTIFACTS / "screens"
 # (file, title, url path) of every page app.py declares, read from its page lists.
-_PAGE = re.compile(r'\(\s*"(pages/[a-z_]+\.py)",\s*"([^"]+)",\s*"([a-z-]+)"')
+_PAGE = re.compile(r'\(\s*"(pages/[a-z_-]+\.py)",\s*"([^"]+)",\s*"([a-z-]+)"')
 PAGES = [m.groups() for m in _PAGE.finditer((PROJECT_ROOT / "app.py").read_text())]
 
 

@@ -56,25 +56,17 @@ def test_too_large_is_refused_before_parsing() -> None:
 
 
 def test_overview_counts_a_real_dataset(demo_dataset: Path) -> None:
-    from core.features.datasets import dataset_overview
+    from core.features.summary import dataset_overview
 
     frame = pl.read_parquet(demo_dataset / "features.parquet")
-    info = dataset_overview(demo_dataset / "features.parquet")
-    assert info.segments == dict(frame.group_by("segment_type").len().iter_rows())
-    assert info.matches == frame["match_id"].n_unique() == 3
-    assert info.teams == frame["team_id"].n_unique()
+    info = dataset_overview(frame)
+    assert info["segments_by_type"] == dict(frame.group_by("segment_type").len().iter_rows())
+    assert info["matches"] == frame["match_id"].n_unique() == 3
     features = [c for c in frame.columns if c[:3] in ("t1_", "t2_", "t3_")]
-    with_values = [c for c in features if frame[c].null_count() < frame.height]
-    assert sum(info.features_by_tier.values()) == len(with_values)
-    assert info.empty_features == len(features) - len(with_values)
-    assert info.providers == ("statsbomb",)
-
-
-def test_overview_of_a_file_that_is_not_parquet_says_so(tmp_path: Path) -> None:
-    from core.errors import FeaturesFileError
-    from core.features.datasets import dataset_overview
-
-    bad = tmp_path / "features.parquet"
-    bad.write_bytes(b"not a parquet file")
-    with pytest.raises(FeaturesFileError, match="re-extract"):
-        dataset_overview(bad)
+    assert info["features"] == len(features)
+    empty = [c for c in features if frame[c].null_count() == frame.height]
+    assert info["features_empty"] == len(empty)
+    assert info["providers"] == ["statsbomb"]
+    # A column without a single value is counted as empty.
+    blank = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("t1_passes_per_min"))
+    assert dataset_overview(blank)["features_empty"] == len(empty) + 1

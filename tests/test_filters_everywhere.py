@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ITALY, TURKEY_ITALY = 914, 3788741
 # Pages that follow the filters, and pages that say in one line why they do not.
-FOLLOW = ["correlations", "interpretation", "latent_map", "states", "timeline", "teams", "report"]
+FOLLOW = ["correlations", "interpretation", "latent-map", "states", "timeline", "teams", "report"]
 EXPLAIN = ["overview", "traversal", "stability", "glossary", "data", "train", "sweep", "runs"]
 
 
@@ -75,7 +75,7 @@ def test_every_page_says_how_it_uses_the_filters(
     n, total = italy
     if page in EXPLAIN:
         assert "Sidebar filters do not apply" in text or "does not use the sidebar" in text, text
-    elif page == "latent_map":
+    elif page == "latent-map":
         assert f"Showing {n:,} of {total:,} segments" in text, text
     elif page == "states":
         assert f"'share in filter' is over {n:,} of {total:,} segments" in text, text

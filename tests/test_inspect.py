@@ -17,6 +17,7 @@ from core.features.summary import dataset_overview, feature_coverage
 from core.runs.store import Run
 from core.views.correlations import adjust_pvalues, feature_order
 from core.views.inspector import (
+    contrast_example,
     rows_from_selection,
     segment_events,
     segment_profile,
@@ -215,6 +216,29 @@ class TestFiltersAndSelections:
         assert np.all(np.diff(effects) <= 1e-12)
         with pytest.raises(InspectError, match="at least one"):
             selection_contrast(table, np.zeros(table.n, dtype=bool))
+
+    def test_a_contrast_row_opens_a_clear_example_of_it(self, table: SegmentTable) -> None:
+        """A contrast row's example is a selected segment on the side the selection differs,
+        at the 90th percentile of that difference (not the single most extreme one)."""
+        name = "t1_possession_share"
+        col = table.features[:, table.feature_names.index(name)]
+        selected = col > np.nanmedian(col)  # the more-of-the-ball half
+        row = contrast_example(table, selected, "feature", name)
+        assert selected[row]
+        values = np.sort(col[selected])
+        assert col[row] == values[round(0.9 * (len(values) - 1))]
+        assert col[row] < values[-1] or len(values) == 1
+        # Low side: a selection with less of the ball gets an example low in it.
+        low = contrast_example(table, ~selected, "feature", name)
+        assert not selected[low] and col[low] <= np.nanmedian(col[~selected])
+        # Latent rows work the same way, on the run's latent columns.
+        z = table.latents[:, 0]
+        top = z > np.quantile(z, 0.75)
+        assert top[contrast_example(table, top, "latent", "z0")]
+        with pytest.raises(InspectError, match="No feature named"):
+            contrast_example(table, selected, "feature", "t9_nonsense")
+        with pytest.raises(InspectError, match="at least one"):
+            contrast_example(table, np.zeros(table.n, dtype=bool), "feature", name)
 
     def test_selection_frame_exports_meta_latents_and_position(self, table: SegmentTable) -> None:
         frame = selection_frame(table, [4, 9])

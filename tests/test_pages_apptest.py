@@ -34,7 +34,7 @@ MY_PAGES = [
     "sweep",
     "correlations",
     "interpretation",
-    "latent_map",
+    "latent-map",
     "runs",
 ]
 STATE_PAGES = ["states", "timeline", "teams", "traversal", "stability"]
@@ -131,7 +131,7 @@ class TestNavigation:
         assert TURKEY_ITALY not in matches.options and len(matches.options) == 2
         app.multiselect(key="filter_periods").select(2).run()
         assert app.query_params["period"] == "2"
-        app.switch_page(_page("latent_map")).run()
+        app.switch_page(_page("latent-map")).run()
         healthy(app)
         # The filters survived the page switch.
         assert app.multiselect(key="filter_periods").value == [2]
@@ -145,7 +145,7 @@ class TestNavigation:
         healthy(at)
         assert at.session_state["filter_matches"] == [TURKEY_ITALY]
         assert at.session_state["filter_teams"] == []
-        at.switch_page(_page("latent_map")).run()
+        at.switch_page(_page("latent-map")).run()
         n_match = demo_run.latents().filter(pl.col("match_id") == TURKEY_ITALY).height
         assert f"Showing {n_match:,} of {demo_run.latents().height:,} segments" in texts(at)
 
@@ -156,7 +156,7 @@ class TestNavigation:
         at.run()
         healthy(at)
         assert at.multiselect(key="filter_score").value == ["leading"]
-        at.switch_page(_page("latent_map")).run()
+        at.switch_page(_page("latent-map")).run()
         healthy(at)
         latents = demo_run.latents()
         n = latents.filter(pl.col("score_state") > 0).height
@@ -259,7 +259,7 @@ class TestInterpretation:
 
 class TestLatentMap:
     def test_colourings_follow_filters(self, app: AppTest, demo_run: Run) -> None:
-        app.switch_page(_page("latent_map")).run()
+        app.switch_page(_page("latent-map")).run()
         healthy(app)
         fig = chart(app, "latent_map")
         n = demo_run.latents().height
@@ -279,7 +279,7 @@ class TestLatentMap:
             healthy(app)
 
     def test_inspector_and_nearest_segments(self, app: AppTest, demo_run: Run) -> None:
-        app.switch_page(_page("latent_map")).run()
+        app.switch_page(_page("latent-map")).run()
         latents = demo_run.latents()
         row = 7
         app.session_state["inspect_row"] = row
@@ -302,7 +302,7 @@ class TestLatentMap:
         assert "inspect_row" not in app.session_state
 
     def test_selection_compared_with_the_rest(self, app: AppTest, demo_run: Run) -> None:
-        app.switch_page(_page("latent_map")).run()
+        app.switch_page(_page("latent-map")).run()
         app.session_state["map_selection"] = list(range(40))
         app.run()
         healthy(app)
@@ -351,18 +351,18 @@ class TestTrain:
     ) -> None:
         """Before anything starts, the page says what the chosen dataset holds and what the
         form's settings make of it (issue 15: the Train page showed nothing before a run)."""
-        from core.features.datasets import dataset_overview
+        from core.features.summary import dataset_overview
         from core.model.presets import RECOMMENDED, batch_size_for
 
         app.switch_page(_page("train")).run()
         app.selectbox(key="train_dataset").set_value(demo_dataset).run()
         healthy(app)
-        info = dataset_overview(demo_dataset / "features.parquet")
-        rows = info.segments["window"]
+        info = dataset_overview(pl.read_parquet(demo_dataset / "features.parquet"))
+        rows = info["segments_by_type"]["window"]
         batch = batch_size_for(rows, RECOMMENDED)
         text = texts(app)
         assert f"{rows:,} window segments" in text, text
-        assert f"from {info.matches:,} matches" in text, text
+        assert f"from {info['matches']:,} matches" in text, text
         assert f"batch {batch:,} (fitted to the data)" in text, text
         assert f"{-(-rows // batch):,} steps per epoch" in text, text
 
@@ -457,7 +457,7 @@ class TestBadRuns:
             at = AppTest.from_file(APP, default_timeout=120)
             at.session_state["active_run"] = run.run_id
             at.run()
-            at.switch_page(_page("latent_map")).run()
+            at.switch_page(_page("latent-map")).run()
             healthy(at)
             assert any("loss became NaN at epoch 3" in e.value for e in at.error)
         finally:

@@ -82,3 +82,18 @@ def test_no_grab_bag_module() -> None:
 def test_core_is_organised_in_subpackages() -> None:
     packages = [p for p in CORE.iterdir() if (p / "__init__.py").is_file()]
     assert len(packages) >= 5, packages
+
+
+def test_every_page_url_is_its_file_name() -> None:
+    """A shared link opened as the first request of a fresh server is resolved by
+    Streamlit's file-based page names (``pages/<name>.py`` -> ``/<name>``) before app.py's
+    ``st.navigation`` has run: a url path that differs from its file's name showed a "Page
+    not found" dialog over the page (it did for ``/latent-map`` while the file was
+    ``latent_map.py``). So every page's url path is its file's name."""
+    import re
+
+    app = (Path(__file__).resolve().parents[1] / "app.py").read_text()
+    spec = re.findall(r'\(\s*"pages/([^"]+)\.py",\s*"[^"]+",\s*"([^"]+)"', app)
+    assert len(spec) >= 10, spec
+    mismatched = [(stem, url) for stem, url in spec if stem != url]
+    assert not mismatched, f"url path differs from the page file's name: {mismatched}"

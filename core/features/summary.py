@@ -14,7 +14,10 @@ from core.features.registry import feature_columns, feature_tier
 def dataset_overview(features: pl.DataFrame) -> dict[str, Any]:
     """Headline counts of a features table: matches, teams, competitions, segments, features by tier, 360 coverage.
 
-    360 coverage is the share of segments with at least one non-null tier-3 feature.
+    360 coverage is the share of segments with at least one non-null tier-3 feature;
+    ``features_empty`` counts feature columns without a single value (e.g. 360 features
+    without 360 files, or what a provider cannot supply); ``providers`` lists the providers
+    named in the table's ``provider`` column.
     """
     names = feature_columns(features.columns)
     tiers: dict[int, int] = {}
@@ -37,6 +40,13 @@ def dataset_overview(features: pl.DataFrame) -> dict[str, Any]:
         by_type = dict(
             zip(counts["segment_type"].to_list(), counts["count"].to_list(), strict=True)
         )
+    empty = 0
+    if names and features.height:
+        filled = features.select(pl.col(names).count()).row(0)
+        empty = sum(1 for c in filled if c == 0)
+    providers: list[str] = []
+    if "provider" in features.columns:
+        providers = sorted(str(p) for p in features["provider"].drop_nulls().unique())
     return {
         "matches": n_unique("match_id"),
         "teams": n_unique("team_id"),
@@ -46,6 +56,8 @@ def dataset_overview(features: pl.DataFrame) -> dict[str, Any]:
         "features": len(names),
         "features_by_tier": dict(sorted(tiers.items())),
         "coverage_360": coverage,
+        "features_empty": empty,
+        "providers": providers,
     }
 
 

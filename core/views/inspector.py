@@ -276,6 +276,39 @@ def selection_contrast(
     return frame.sort(pl.col("effect").abs(), descending=True, nulls_last=True)
 
 
+def contrast_example(table: SegmentTable, selected: BoolArray, kind: str, name: str) -> int:
+    """The table row of a selected segment that shows one contrast row clearly.
+
+    For the feature or latent ``name`` (``kind`` as in :func:`selection_contrast`), the
+    selected segments are ranked by how far their value lies from the rest's mean in the
+    direction the selection differs; the one at the 90th percentile of that ranking is
+    returned: a clear example, not the single most extreme outlier. Raises
+    :class:`InspectError` for an unknown name or a selection without a value.
+    """
+    sel = np.asarray(selected, dtype=bool)
+    if sel.shape != (table.n,) or not sel.any():
+        raise InspectError("Select at least one segment to open an example of it.")
+    if kind == "latent" and name in table.latent_names:
+        column = table.latents[:, table.latent_names.index(name)].astype(np.float64)
+    elif kind == "feature" and name in table.feature_names:
+        column = table.features[:, table.feature_names.index(name)]
+    else:
+        raise InspectError(f"No {kind} named {name!r} in this run's segments.")
+    rows = np.flatnonzero(sel)
+    values = column[rows]
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise InspectError(f"No selected segment has a value of {name!r}.")
+    rows, values = rows[finite], values[finite]
+    rest = column[~sel]
+    rest_mean = float(np.nanmean(rest)) if np.isfinite(rest).any() else float(values.mean())
+    direction = 1.0 if values.mean() >= rest_mean else -1.0
+    score = (values - rest_mean) * direction
+    order = np.argsort(score, kind="stable")
+    pick = order[min(len(order) - 1, round(0.9 * (len(order) - 1)))]
+    return int(rows[pick])
+
+
 def selection_frame(table: SegmentTable, rows: Sequence[int] | IntArray) -> pl.DataFrame:
     """Metadata, latents and map position of the given rows (what the selection CSV exports)."""
     idx = np.asarray(rows, dtype=np.int64)

@@ -100,7 +100,7 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
 
 # --- opening a segment on the pitch -------------------------------------------------------
 
-LATENT_MAP_PAGE = "pages/latent_map.py"
+LATENT_MAP_PAGE = "pages/latent-map.py"
 
 
 def open_segment(run: Run, segment_id: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import streamlit as st
 
 from core.analysis.latents import nearest_segments
 from core.errors import InspectError
 from core.model.latents import latent_name
 from core.views.inspector import (
+    contrast_example,
     players_line,
     rows_from_selection,
     segment_events,
@@ -29,6 +31,7 @@ from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
 from pages._ui.sidebar import current_filters
 from pages._ui.state import INSPECT_KEY
+from pages._ui.widgets import selected_row
 
 MAP_KEY = "latent_map"
 SELECTION_KEY = "map_selection"  # rows of a box/lasso selection
@@ -202,14 +205,15 @@ def _selection(sel_rows: list[int]) -> None:
     sel_mask = np.zeros(table.n, dtype=bool)
     sel_mask[np.asarray(sel_rows, dtype=np.int64)] = True
     try:
-        contrast = shown_contrast(selection_contrast(table, sel_mask, reg), view)
+        raw = selection_contrast(table, sel_mask, reg).with_columns(pl.col("name").alias("key"))
+        contrast = shown_contrast(raw, view).head(25)
     except InspectError as exc:
         st.info(str(exc))
     else:
         st.caption(
             "How the selected segments differ from all the others: effect is the difference "
             "of means in pooled standard deviations (|effect| ≥ 0.5 is a clear difference); "
-            "p from Welch's t-test."
+            "p from Welch's t-test. Tick a row to open a selected segment that shows it."
         )
         contrast_cols: list[str] = [
             c
@@ -224,10 +228,12 @@ def _selection(sel_rows: list[int]) -> None:
             )
             if c in contrast.columns
         ]
-        st.dataframe(
-            contrast.select(contrast_cols).head(25),
+        event = st.dataframe(
+            contrast.select(contrast_cols),
             hide_index=True,
             key="selection_contrast",
+            on_select="rerun",
+            selection_mode="single-row",
             column_config={
                 "effect": st.column_config.NumberColumn("effect", format="%+.2f"),
                 "mean_selected": st.column_config.NumberColumn("mean (selected)", format="%.3g"),
@@ -235,6 +241,26 @@ def _selection(sel_rows: list[int]) -> None:
                 "p_value": st.column_config.NumberColumn("p", format="%.1e"),
             },
         )
+        picked = selected_row(event)
+        if picked is not None and picked < contrast.height:
+            row = contrast.row(picked, named=True)
+            try:
+                example = contrast_example(table, sel_mask, str(row["kind"]), str(row["key"]))
+            except InspectError as exc:
+                st.info(str(exc))
+            else:
+                if st.button(
+                    f"Open a selected segment high in {row['name']} on the pitch"
+                    if (row["effect"] or 0) >= 0
+                    else f"Open a selected segment low in {row['name']} on the pitch",
+                    key="contrast_open",
+                    icon=":material/sports_soccer:",
+                    help="Opens, in the inspector above, the selected segment at the 90th "
+                    "percentile of this row's difference from the rest: a clear example, "
+                    "not the single most extreme one.",
+                ):
+                    st.session_state[INSPECT_KEY] = example
+                    st.rerun(scope="fragment")
     st.download_button(
         "Download selected segments (CSV)",
         data=selection_frame(table, sel_rows).drop(view.hidden).write_csv().encode(),
