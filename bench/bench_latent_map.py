@@ -100,45 +100,32 @@ def _replicate(frame: pl.DataFrame, copies: int, n: int, *, match_col: bool = Tr
     return big.with_columns(exprs).drop("_copy")
 
 
-def write_big_root(
-    run: Any,
-    latents: pl.DataFrame,
-    umap: pl.DataFrame,
-    features: pl.DataFrame,
-    matches: pl.DataFrame,
-    events: pl.DataFrame,
-) -> Path:
+def write_big_root(run: Any, big: BigFrames) -> Path:
     """A temporary data and runs root holding ``run`` rewritten to the big tables
     (``<root>/data``, ``<root>/runs``); the caller removes it."""
     root = Path(tempfile.mkdtemp(prefix="bench-latent-map-page-"))
     data = root / "data" / "datasets" / "big"
     data.mkdir(parents=True)
-    features.write_parquet(data / "features.parquet")
-    matches.write_parquet(data / "matches.parquet")
-    events.write_parquet(data / "events.parquet")
+    big.features.write_parquet(data / "features.parquet")
+    big.matches.unique("match_id").write_parquet(data / "matches.parquet")
+    big.events.write_parquet(data / "events.parquet")
     run_dir = root / "runs" / run.run_id
     shutil.copytree(run.path, run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["features_path"] = str(data / "features.parquet")
     cfg["dataset"] = "big"
     (run_dir / "config.json").write_text(json.dumps(cfg))
-    latents.write_parquet(run_dir / "latents.parquet")
-    umap.write_parquet(run_dir / "umap.parquet")
+    big.latents.write_parquet(run_dir / "latents.parquet")
+    big.umap.write_parquet(run_dir / "umap.parquet")
     return root
 
 
-def _page_times(
-    run: Any,
-    latents: pl.DataFrame,
-    umap: pl.DataFrame,
-    features: pl.DataFrame,
-    matches: pl.DataFrame,
-    events: pl.DataFrame,
-) -> tuple[float, float]:
+def _page_times(run: Any, big: BigFrames) -> tuple[float, float]:
     """Seconds to open the app and the Latent map (cold caches), and to rerun after a click."""
     from streamlit.testing.v1 import AppTest
 
-    root = write_big_root(run, latents, umap, features, matches, events)
+    latents = big.latents
+    root = write_big_root(run, big)
     try:
         os.environ["TACTICAL_DATA_ROOT"] = str(root / "data")
         os.environ["TACTICAL_RUNS_ROOT"] = str(root / "runs")
@@ -167,7 +154,7 @@ def _page_times(
 
 
 @dataclass(frozen=True)
-class _BigFrames:
+class BigFrames:
     """A run's tables replicated to the benchmark's size."""
 
     real_segments: int
@@ -179,7 +166,7 @@ class _BigFrames:
     events: pl.DataFrame
 
 
-def big_frames(run: Any, n: int, rng: np.random.Generator) -> _BigFrames:
+def big_frames(run: Any, n: int, rng: np.random.Generator) -> BigFrames:
     """The run's latents, UMAP, features, matches and events replicated to ``n`` segments."""
     cfg = run.config()
     data_dir = cfg.features_path.parent
@@ -196,7 +183,7 @@ def big_frames(run: Any, n: int, rng: np.random.Generator) -> _BigFrames:
     big_features = _replicate(
         features.filter(pl.col("segment_id").is_in(latents["segment_id"].implode())), copies, n
     )
-    return _BigFrames(
+    return BigFrames(
         real_segments=latents.height,
         copies=copies,
         latents=big_latents,
@@ -303,9 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     t_lasso, _ = _timed(lambda: selection_contrast(table, selected, reg), args.repeat)
     rows.append(("lasso 10k -> contrast", t_lasso, None))
 
-    cold, rerun = _page_times(
-        run, big_latents, big_umap, big_features, big_matches.unique("match_id"), big_events
-    )
+    cold, rerun = _page_times(run, big)
     rows.append(("page: open app + map (cold caches)", cold, None))
     rows.append(("page: rerun after a click", rerun, GOALS["map"]))
 

@@ -192,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = ensure_run(args.run)
     big = big_frames(run, args.n, np.random.default_rng(0))
-    root = write_big_root(
-        run, big.latents, big.umap, big.features, big.matches.unique("match_id"), big.events
-    )
+    root = write_big_root(run, big)
     print(f"run {run.run_id} replicated to {big.latents.height:,} segments", flush=True)
     port = _free_port()
     server = _serve(root, port)

@@ -42,6 +42,14 @@ FIXTURES: dict[str, list[dict[str, str]]] = {
     "metrica": [
         {"events.json": "metrica_events.json", "metadata.xml": "epts_metrica_metadata.xml"}
     ],
+    "impect": [
+        {
+            "events.json": "impect_events.json",
+            "lineups.json": "impect_lineups.json",
+            "squads.json": "impect_squads.json",
+            "players.json": "impect_players.json",
+        }
+    ],
 }
 
 

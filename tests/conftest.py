@@ -180,12 +180,13 @@ def _wait_healthy(server: AppServer, timeout: float = 90.0) -> None:
     pytest.fail(f"streamlit not healthy after {timeout:.0f}s:\n{server.log_tail()}")
 
 
-@pytest.fixture(scope="session")
-def app_server(demo_run: Run) -> Iterator[AppServer]:
-    """The dashboard served for real, with the demo dataset and ``demo_run`` in its roots."""
+@contextlib.contextmanager
+def serve_app(log_name: str, env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """A real Streamlit server on ``app.py`` (its log in ``test-artifacts/<log_name>``),
+    healthy on entry, its process group stopped on exit."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    log_path = ARTIFACTS / "streamlit-server.log"
+    log_path = ARTIFACTS / log_name
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -196,7 +197,7 @@ def app_server(demo_run: Run) -> Iterator[AppServer]:
                 "--browser.gatherUsageStats", "false",
             ],
             cwd=PROJECT_ROOT,
-            env=os.environ.copy(),
+            env=env if env is not None else os.environ.copy(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -216,6 +217,13 @@ def app_server(demo_run: Run) -> Iterator[AppServer]:
 
 
 @pytest.fixture(scope="session")
+def app_server(demo_run: Run) -> Iterator[AppServer]:
+    """The dashboard served for real, with the demo dataset and ``demo_run`` in its roots."""
+    with serve_app("streamlit-server.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
@@ -225,6 +233,25 @@ def browser() -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# Page-coordinate bounds of cell (col, row) of a Streamlit dataframe, from the grid's own
+# geometry: glide-data-grid's ``getBounds`` on the editor handle Streamlit keeps in a React
+# ref next to the grid's canvas. Column 0 is the row-selection box when rows can be
+# selected; row -1 is the header.
+GRID_CELL_BOUNDS_JS = """(grid, [col, row]) => {
+  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
+  if (!canvas) return null;
+  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
+  for (let f = key ? canvas[key] : null; f; f = f.return) {
+    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
+    if (handle && typeof handle.getBounds === 'function') {
+      const b = handle.getBounds(col, row);
+      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
+    }
+  }
+  return null;
+}"""
 
 
 @dataclass

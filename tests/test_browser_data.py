@@ -8,11 +8,7 @@ button that opens the Train page on the new dataset.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,28 +19,12 @@ import pytest
 from core.data.opendata import BASE_URL_ENV
 from core.features.datasets import import_features
 from core.infra.paths import datasets_root
-from tests.conftest import ARTIFACTS, PROJECT_ROOT, AppPage, AppServer, _free_port, _wait_healthy
+from tests.conftest import GRID_CELL_BOUNDS_JS, AppPage, AppServer, serve_app
 from tests.test_opendata import Mirror, open_data_copy, serve  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DATASET = "fifa-world-cup-2018"
-
-# Page-coordinate bounds of cell (col, row) of the first Streamlit dataframe, from the
-# grid's own geometry (glide-data-grid's ``getBounds``; column 0 is the row-selection box).
-_CELL_BOUNDS_JS = """(grid, [col, row]) => {
-  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
-  if (!canvas) return null;
-  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
-  for (let f = key ? canvas[key] : null; f; f = f.return) {
-    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
-    if (handle && typeof handle.getBounds === 'function') {
-      const b = handle.getBounds(col, row);
-      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
-    }
-  }
-  return null;
-}"""
 
 
 # What a selectbox shows as chosen: its text and its input's value (options render on open).
@@ -61,37 +41,8 @@ def mirror(open_data_copy: Path) -> Iterator[Mirror]:  # noqa: F811 - the import
 @pytest.fixture(scope="module")
 def app_server(mirror: Mirror) -> Iterator[AppServer]:
     """The dashboard served with the open-data URL pointing at the local mirror."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = _free_port()
-    log_path = ARTIFACTS / "streamlit-server-data.log"
-    env = {**os.environ, BASE_URL_ENV: mirror.url}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.port", str(port),
-                "--server.address", "127.0.0.1",
-                "--server.headless", "true",
-                "--browser.gatherUsageStats", "false",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = AppServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
-    try:
-        _wait_healthy(server)
+    with serve_app("streamlit-server-data.log", {**os.environ, BASE_URL_ENV: mirror.url}) as server:
         yield server
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _click_row(app_page: AppPage, text: str) -> None:
@@ -103,7 +54,7 @@ def _click_row(app_page: AppPage, text: str) -> None:
     )
     index = next(i for i, r in enumerate(rows) if text in r)
     grid.scroll_into_view_if_needed()
-    bounds = grid.evaluate(_CELL_BOUNDS_JS, [0, index])
+    bounds = grid.evaluate(GRID_CELL_BOUNDS_JS, [0, index])
     assert bounds and bounds["width"] > 0, bounds
     app_page.page.mouse.click(bounds["x"] + bounds["width"] / 2, bounds["y"] + bounds["height"] / 2)
     app_page.wait_until_idle()

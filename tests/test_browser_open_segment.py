@@ -9,27 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import GRID_CELL_BOUNDS_JS
+
 if TYPE_CHECKING:
     from core.runs.store import Run
     from tests.conftest import AppPage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-# Page-coordinate bounds of cell (col, row) of a Streamlit dataframe, from the grid's own
-# geometry (glide-data-grid's getBounds on the editor handle Streamlit keeps in a React ref).
-_CELL_BOUNDS_JS = """(grid, [col, row]) => {
-  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
-  if (!canvas) return null;
-  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
-  for (let f = key ? canvas[key] : null; f; f = f.return) {
-    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
-    if (handle && typeof handle.getBounds === 'function') {
-      const b = handle.getBounds(col, row);
-      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
-    }
-  }
-  return null;
-}"""
 
 
 def _select_first_row(app_page: AppPage, key: str) -> None:
@@ -38,7 +24,7 @@ def _select_first_row(app_page: AppPage, key: str) -> None:
     grid.scroll_into_view_if_needed()
     bounds = None
     for _ in range(50):
-        bounds = grid.evaluate(_CELL_BOUNDS_JS, [0, 0])
+        bounds = grid.evaluate(GRID_CELL_BOUNDS_JS, [0, 0])
         if bounds and bounds["width"] > 0:
             break
         app_page.page.wait_for_timeout(100)

@@ -12,7 +12,7 @@ import pytest
 
 from core.jobs.api import cancel_job, list_jobs
 from core.runs.store import Run
-from tests.conftest import AppPage
+from tests.conftest import GRID_CELL_BOUNDS_JS, AppPage
 
 # Each test drives the served app over the trained demo run for several seconds: the quick
 # loop (-m "not slow") keeps only the home page's browser test.
@@ -70,22 +70,6 @@ _MAP_POINT_JS = """() => {
   };
 }"""
 
-# Page-coordinate bounds of the header cell of column ``col`` of a Streamlit dataframe,
-# from the grid's own geometry: glide-data-grid's ``getBounds(col, -1)`` (row -1 is the
-# header), on the editor handle Streamlit keeps in a React ref next to the grid's canvas.
-_HEADER_BOUNDS_JS = """(grid, col) => {
-  const canvas = grid.querySelector('canvas[data-testid="data-grid-canvas"]');
-  if (!canvas) return null;
-  const key = Object.keys(canvas).find(k => k.startsWith('__reactFiber$'));
-  for (let f = key ? canvas[key] : null; f; f = f.return) {
-    const handle = f.ref && typeof f.ref === 'object' ? f.ref.current : null;
-    if (handle && typeof handle.getBounds === 'function') {
-      const b = handle.getBounds(col, -1);
-      return b ? {x: b.x, y: b.y, width: b.width, height: b.height} : null;
-    }
-  }
-  return null;
-}"""
 
 _LOSS_POINTS_JS = """() => {
   const gd = document.querySelector('.st-key-loss_curves .js-plotly-plot');
@@ -203,7 +187,7 @@ def _click_header(app_page: AppPage, name: str) -> None:
     )
     heads = {re.sub(r"^[↑↓]\s*", "", text): index for text, index in pairs}
     assert name in heads, f"no header {name!r} in {list(heads)}"
-    bounds = grid.evaluate(_HEADER_BOUNDS_JS, int(heads[name]) - 1)
+    bounds = grid.evaluate(GRID_CELL_BOUNDS_JS, [int(heads[name]) - 1, -1])
     assert bounds and bounds["width"] > 0 and bounds["height"] > 0, bounds
     app_page.page.mouse.click(bounds["x"] + bounds["width"] / 2, bounds["y"] + bounds["height"] / 2)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from kloppy import metrica, opta, sportec, statsperform, wyscout
+from kloppy import impect, metrica, opta, sportec, statsperform, wyscout
 from kloppy.domain import EventDataset, ExpectedGoals, ShotResult
 
 from core.data.kloppy_source import MAX_PERIOD_S, period_offsets, stable_id
@@ -116,6 +116,23 @@ FIXTURES: dict[str, list[Fixture]] = {
             {"events.json": "metrica_events.json", "metadata.xml": "epts_metrica_metadata.xml"},
             lambda: metrica.load_event(
                 event_data=_f("metrica_events.json"), meta_data=_f("epts_metrica_metadata.xml")
+            ),
+        )
+    ],
+    "impect": [
+        Fixture(
+            "impect-sample",
+            {
+                "events.json": "impect_events.json",
+                "lineups.json": "impect_lineups.json",
+                "squads.json": "impect_squads.json",
+                "players.json": "impect_players.json",
+            },
+            lambda: impect.load(
+                event_data=_f("impect_events.json"),
+                lineup_data=_f("impect_lineups.json"),
+                squads_data=_f("impect_squads.json"),
+                players_data=_f("impect_players.json"),
             ),
         )
     ],
@@ -296,6 +313,7 @@ class TestProvider:
         # On the 120 x 80 pitch; ball-out markers may lie a few yards beyond a line.
         assert events["x"].drop_nulls().is_between(-5.0, 125.0).all()
         assert events["y"].drop_nulls().is_between(-5.0, 85.0).all()
+        assert shots["end_x"].drop_nulls().is_between(-5.0, 125.0).all()  # Impect: goal line
         assert events.select(pl.col("time_s").is_between(0.0, MAX_PERIOD_S).all()).item()
 
     def test_detected_and_available_for_the_data_page(
@@ -352,6 +370,55 @@ class TestBadInput:
         assert str(lonely) in skipped
         assert "missing the f7 file (f7.xml" in skipped[str(lonely)]
 
+    def test_impect_events_without_lineups_names_the_missing_file(self, tmp_path: Path) -> None:
+        source = _lay_out(tmp_path, "impect")
+        lonely = source / "impect-2"
+        lonely.mkdir()
+        shutil.copy(FILES / "impect_events.json", lonely / "events.json")
+        # Told apart from Wyscout's and Metrica's events.json by content, even alone.
+        assert detect_provider(lonely) == "impect"
+        assert detect_provider(source) == "impect"
+        summary = extract_features(source, tmp_path / "out", workers=1)
+        assert (summary.provider, summary.matches) == ("impect", 1)
+        reason = dict(summary.skipped)[str(lonely)]
+        assert "missing the lineups file (lineups.json" in reason
+
+    def test_impect_needs_neither_squads_nor_players(self, tmp_path: Path) -> None:
+        folder = tmp_path / "src" / "1"
+        folder.mkdir(parents=True)
+        shutil.copy(FILES / "impect_events.json", folder / "events.json")
+        shutil.copy(FILES / "impect_lineups.json", folder / "lineups.json")
+        found = provider_match_files(tmp_path / "src", None)
+        assert found.provider == "impect"
+        match = found.matches[0]
+        assert isinstance(match, ProviderMatch)
+        assert set(match.files) == {"events", "lineups"}
+        tables = extract_match(match)
+        assert tables.provider == "impect"
+        assert (tables.match["home_team_name"], tables.match["away_team_name"]) == (
+            "Team 1",
+            "Team 2",
+        )
+        assert any("squads.json" in message for _, message in tables.warnings)
+        assert tables.features["t1_passes_per_min"].null_count() < tables.features.height
+
+    def test_wyscout_and_metrica_events_json_are_not_impect(self, tmp_path: Path) -> None:
+        for name, files in (
+            ("wyscout", {"events.json": "wyscout_events_v3.json"}),
+            ("metrica", {"events.json": "metrica_events.json"}),
+        ):
+            folder = tmp_path / name / "1"
+            folder.mkdir(parents=True)
+            for role_file, fixture_file in files.items():
+                shutil.copy(FILES / fixture_file, folder / role_file)
+            # Impect's lineups.json beside another provider's events.json: named, not read.
+            shutil.copy(FILES / "impect_lineups.json", folder / "lineups.json")
+            found = provider_match_files(tmp_path / name, "impect")
+            match = found.matches[0]
+            assert isinstance(match, ProviderMatch)
+            with pytest.raises(ProviderError, match=f"looks like a file from {name}"):
+                extract_match(match)
+
     def test_a_file_of_another_provider_is_named(self, tmp_path: Path) -> None:
         source = _lay_out(tmp_path, "sportec")
         foreign = source / "9999"
@@ -389,6 +456,8 @@ def test_registry_records_providers_for_every_feature() -> None:
         assert "statsbomb" in feature_providers(name)
     assert "wyscout" not in feature_providers("t1_pressures_per_min")  # no pressure events
     assert "opta" not in feature_providers("t1_carries_per_min")  # no carries
+    assert "impect" not in feature_providers("t1_xg_per_min")  # kloppy reads no Impect xG
+    assert "impect" in feature_providers("t1_carries_per_min")  # Impect dribbles are carries
     assert feature_providers("t1_passes_per_min") == PROVIDER_NAMES
     summary = provider_availability(["opta", "metrica"])
     assert summary.available == common_features(["opta", "metrica"])

@@ -23,6 +23,9 @@ this path differs slightly from the fast reader in :mod:`core.data.statsbomb`):
 - An own goal (a kloppy shot with result ``OWN_GOAL``) becomes ``own_goal_against`` for
   the scorer's team plus an ``own_goal_for`` row for the other team, as StatsBomb has it;
   it is never a shot.
+- An Impect shot's end lies on the goal line (x = 120): kloppy 3.19 reads the target point
+  with an x beyond the pitch. Impect's ball receptions are ``ball_receipt`` rows, and its
+  goal markers (the shot already says goal) stay ``unknown`` without a warning.
 """
 
 from __future__ import annotations
@@ -100,10 +103,15 @@ GENERIC_NAMES: Final[dict[str, str]] = {
 # Generic names whose meaning depends on the feed: the Opta family (Opta, Stats Perform)
 # records the fouled player's side of a foul as "foul" (the committed side is kloppy's
 # FOUL_COMMITTED), and a "challenge" is the defender dribbled past.
+# Impect's ball receptions are StatsBomb's ball receipts.
 PROVIDER_GENERIC_NAMES: Final[dict[str, dict[str, str]]] = {
     "opta": {"foul": "foul_won", "challenge": "dribbled_past"},
     "statsperform": {"foul": "foul_won", "challenge": "dribbled_past"},
+    "impect": {"reception": "ball_receipt"},
 }
+# Generic event names with no neutral concept that a feed is expected to carry: kept as
+# ``unknown`` but not reported. Impect marks each goal with a "GOAL" event besides the shot.
+QUIET_GENERIC_NAMES: Final[dict[str, frozenset[str]]] = {"impect": frozenset({"goal"})}
 SET_PIECES: Final[dict[SetPieceType, str]] = {
     SetPieceType.CORNER_KICK: "corner",
     SetPieceType.FREE_KICK: "free_kick",
@@ -138,6 +146,11 @@ def stable_id(value: Any) -> int | None:
         return int(text)
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & _INT63
+
+
+def team_name(team: Any) -> str:
+    """A kloppy team's name; ``Team <id>`` when the feed names none (Impect without squads)."""
+    return str(team.name or f"Team {team.team_id}")
 
 
 def _snake(name: str) -> str:
@@ -256,7 +269,7 @@ def _event_row(event: Any, kind: str) -> dict[str, Any]:
     return {
         "event_id": str(event.event_id),
         "team_id": stable_id(team.team_id) if team is not None else None,
-        "team_name": team.name if team is not None else None,
+        "team_name": team_name(team) if team is not None else None,
         "player_id": stable_id(player.player_id) if player is not None else None,
         "player_name": (player.full_name or player.name) if player is not None else None,
         "type": kind,
@@ -323,6 +336,19 @@ def period_offsets(dataset: EventDataset) -> dict[int, float]:
     return {pid: -t for pid, t in first.items() if t < 0 or t > CLOCK_SLACK_S}
 
 
+def _impect_shot_ends(frame: pl.DataFrame) -> pl.DataFrame:
+    """Impect shots end on the goal line (x = 120), not 54 yards past it.
+
+    kloppy 3.19 reads an Impect shot's end from its target point on the goal plane but
+    sets its x to 100 in Impect's metre coordinates, whose goal line is at x = 52.5; the
+    target point's y (across the goal mouth) is kept.
+    """
+    on_goal_plane = (pl.col("type") == "shot") & pl.col("end_x").is_not_null()
+    return frame.with_columns(
+        pl.when(on_goal_plane).then(pl.lit(PITCH_LENGTH)).otherwise(pl.col("end_x")).alias("end_x")
+    )
+
+
 def _fix_direction(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
     """Mirror each period whose shots (and goal kicks) say the direction is the wrong way.
 
@@ -385,7 +411,7 @@ def _lineups(dataset: EventDataset) -> pl.DataFrame:
     rows = [
         {
             "team_id": stable_id(team.team_id),
-            "team_name": team.name,
+            "team_name": team_name(team),
             "ground": str(team.ground.value) if team.ground is not None else None,
             "player_id": stable_id(player.player_id),
             "player_name": player.full_name or player.name,
@@ -428,7 +454,7 @@ def _match_row(
 ) -> dict[str, Any]:
     teams = dataset.metadata.teams
     ids = [stable_id(t.team_id) or 0 for t in teams]
-    home, away = teams[0].name, teams[1].name
+    home, away = team_name(teams[0]), team_name(teams[1])
     home_score, away_score = _score(dataset, events, ids)
     date = record.get("match_date")
     if date is None and isinstance(dataset.metadata.date, datetime):
@@ -467,13 +493,18 @@ def kloppy_events(
     pitched = to_product_pitch(dataset)
     provider = str(getattr(dataset.metadata.provider, "value", None) or "")
     generic_names = {**GENERIC_NAMES, **PROVIDER_GENERIC_NAMES.get(provider, {})}
-    team_of = {stable_id(t.team_id): (stable_id(t.team_id) or 0, t.name) for t in teams}
+    quiet_generic = QUIET_GENERIC_NAMES.get(provider, frozenset())
+    team_of = {stable_id(t.team_id): (stable_id(t.team_id) or 0, team_name(t)) for t in teams}
     other = {a: team_of[b] for a, b in zip(team_of, reversed(list(team_of)), strict=True)}
     rows: list[dict[str, Any]] = []
     unknown: set[str] = set()
     for event in pitched.records:
         kind = _neutral_type(event, generic_names)
-        if kind == UNKNOWN_TYPE and event.event_type.value not in QUIET_TYPES:
+        if (
+            kind == UNKNOWN_TYPE
+            and event.event_type.value not in QUIET_TYPES
+            and _snake(str(event.event_name)) not in quiet_generic
+        ):
             unknown.add(str(event.event_name))
         row = _event_row(event, kind)
         pid = event.period.id
@@ -484,6 +515,8 @@ def kloppy_events(
         else:
             rows.append(row)
     frame = pl.DataFrame(rows, schema_overrides={"xg": pl.Float64, "pass_length": pl.Float64})
+    if provider == "impect":
+        frame = _impect_shot_ends(frame)
     mistimed = frame.filter(~pl.col("time_s").is_between(0.0, MAX_PERIOD_S)).height
     frame, mirrored = _fix_direction(
         frame.filter(pl.col("time_s").is_between(0.0, MAX_PERIOD_S)).sort(
@@ -509,6 +542,11 @@ def kloppy_events(
         "metadata's period start"
         for p, s in sorted(offsets.items())
     ]
+    if not all(t.name for t in teams):
+        warnings.append(
+            "the data does not name the teams (for Impect, add the squads.json file); "
+            "they are called by their ids"
+        )
     if mistimed:
         warnings.append(
             f"{mistimed} events dropped: their time lies outside their period "

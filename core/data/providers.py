@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from kloppy import metrica, opta, sportec, statsbomb, statsperform, wyscout
+from kloppy import impect, metrica, opta, sportec, statsbomb, statsperform, wyscout
 from kloppy.domain import EventDataset
 
 from core.data.kloppy_source import KloppyEvents, kloppy_events, stable_id
@@ -61,6 +61,12 @@ LAYOUTS: Final[dict[str, tuple[Role, ...]]] = {
         Role("events", ("events.json",), what="Metrica events JSON"),
         Role("metadata", ("metadata.xml",), what="Metrica EPTS metadata XML"),
     ),
+    "impect": (
+        Role("events", ("events.json",), what="Impect events JSON"),
+        Role("lineups", ("lineups.json",), what="Impect match lineups JSON"),
+        Role("squads", ("squads.json",), required=False, what="Impect squads JSON (team names)"),
+        Role("players", ("players.json",), required=False, what="Impect players JSON (names)"),
+    ),
 }
 PROVIDERS: Final[tuple[str, ...]] = tuple(LAYOUTS)
 # Optional per-match record: {"competition": ..., "season": ..., "match_date": ...}.
@@ -75,6 +81,10 @@ _SIGNATURES: Final[tuple[tuple[tuple[bytes, ...], str, str], ...]] = (
     ((b'"subEventName"',), "wyscout", "events"),
     ((b'"matchTimestamp"',), "wyscout", "events"),
     ((b'"subtypes"',), "metrica", "events"),
+    ((b'"actionType"', b'"squadId"'), "impect", "events"),
+    ((b'"squadHome"',), "impect", "lineups"),
+    ((b'"countryId"', b'"access"'), "impect", "squads"),
+    ((b'"commonname"', b'"firstname"'), "impect", "players"),
     ((b"<main", b"EPTS"), "metrica", "metadata"),
     ((b"<Games",), "opta", "f24"),
     ((b"<SoccerFeed",), "opta", "f7"),
@@ -139,7 +149,12 @@ def _role_file(folder: Path, role: Role) -> Path | None:
 
 
 def _folder_candidates(folder: Path) -> list[str]:
-    """Providers whose required files are all in ``folder``, refined by the files' content."""
+    """Providers whose required files are all in ``folder``, refined by the files' content.
+
+    When no complete layout agrees with the content but the content names one provider
+    (an Impect ``events.json`` without its ``lineups.json``), that provider: extraction
+    then skips the folder naming the missing file.
+    """
     complete = [
         p
         for p, roles in LAYOUTS.items()
@@ -147,7 +162,8 @@ def _folder_candidates(folder: Path) -> list[str]:
     ]
     sniffed = {s[0] for f in folder.iterdir() if f.is_file() and (s := sniff_file(f))}
     agreeing = [p for p in complete if p in sniffed]
-    return agreeing or complete
+    named = [p for p in PROVIDERS if p in sniffed]
+    return agreeing or (named if len(named) == 1 else complete)
 
 
 def _match_folders(source: Path) -> list[Path]:
@@ -290,21 +306,28 @@ def _check_files(match: ProviderMatch) -> None:
             )
 
 
+# kloppy's loader of each provider, given the match folder's files by role.
+_LOADERS: Final[dict[str, Callable[[dict[str, str]], EventDataset]]] = {
+    "wyscout": lambda f: wyscout.load(event_data=f["events"]),
+    "opta": lambda f: opta.load(f24_data=f["f24"], f7_data=f["f7"]),
+    "statsperform": lambda f: statsperform.load_event(ma1_data=f["ma1"], ma3_data=f["ma3"]),
+    "sportec": lambda f: sportec.load_event(event_data=f["events"], meta_data=f["meta"]),
+    "metrica": lambda f: metrica.load_event(event_data=f["events"], meta_data=f["metadata"]),
+    "impect": lambda f: impect.load(
+        event_data=f["events"],
+        lineup_data=f["lineups"],
+        squads_data=f.get("squads"),
+        players_data=f.get("players"),
+    ),
+    "statsbomb": lambda f: statsbomb.load(event_data=f["events"], lineup_data=f["lineup"]),
+}
+
+
 def _kloppy_load(match: ProviderMatch) -> EventDataset:
-    f = {k: str(v) for k, v in match.files.items()}
-    if match.provider == "wyscout":
-        return wyscout.load(event_data=f["events"])
-    if match.provider == "opta":
-        return opta.load(f24_data=f["f24"], f7_data=f["f7"])
-    if match.provider == "statsperform":
-        return statsperform.load_event(ma1_data=f["ma1"], ma3_data=f["ma3"])
-    if match.provider == "sportec":
-        return sportec.load_event(event_data=f["events"], meta_data=f["meta"])
-    if match.provider == "metrica":
-        return metrica.load_event(event_data=f["events"], meta_data=f["metadata"])
-    if match.provider == "statsbomb":
-        return statsbomb.load(event_data=f["events"], lineup_data=f["lineup"])
-    raise ProviderError(f"no kloppy loader for provider {match.provider!r}")
+    loader = _LOADERS.get(match.provider)
+    if loader is None:
+        raise ProviderError(f"no kloppy loader for provider {match.provider!r}")
+    return loader({k: str(v) for k, v in match.files.items()})
 
 
 def load_match(match: ProviderMatch) -> EventDataset:

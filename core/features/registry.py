@@ -529,13 +529,19 @@ _WYSCOUT: Final = frozenset({
     "xg", "cross", "through_ball", "pass_end", "interception", "duel", "foul", "clearance",
     "set_piece", "counter",
 })
+_IMPECT: Final = frozenset({
+    "pass_end", "carry", "recovery", "interception", "duel", "foul", "clearance", "block",
+    "set_piece",
+})
 # fmt: on
 # What each provider's feed carries as kloppy reads it (checked on kloppy's fixture files).
 # Wyscout: the intersection of v2 and v3 (v2 has no take-ons or xG, v3 no recoveries; v3's
 # carries are long runs only). Opta and Stats Perform: no carries, pressures or flags of
 # pressure and switches. Sportec and Metrica: passes, shots, fouls and set pieces, Metrica
-# also carries and recoveries. xG counts as supplied where the feed may carry it; a match
-# whose shots carry none has its xG features nulled at extraction.
+# also carries and recoveries. Impect: no xG, take-ons, pressures, fouls won or counters;
+# its cross and under-pressure flags are left out too, as kloppy's fixture leaves them
+# blank (a feed without them would count 0, not null). xG counts as supplied where the
+# feed may carry it; a match whose shots carry none has its xG features nulled at extraction.
 PROVIDER_CONCEPTS: Final[dict[str, frozenset[str]]] = {
     "statsbomb": frozenset(CONCEPTS),
     "wyscout": _WYSCOUT,
@@ -543,6 +549,7 @@ PROVIDER_CONCEPTS: Final[dict[str, frozenset[str]]] = {
     "statsperform": _OPTA_FAMILY,
     "sportec": frozenset({"pass_end", "foul", "set_piece"}),
     "metrica": frozenset({"pass_end", "carry", "recovery", "foul", "set_piece"}),
+    "impect": _IMPECT,
 }
 PROVIDER_NAMES: Final[tuple[str, ...]] = tuple(PROVIDER_CONCEPTS)
 
