@@ -36,7 +36,7 @@ RUN_PAGES = [
     "overview",
     "correlations",
     "interpretation",
-    "latent_map",
+    "latent-map",
     "states",
     "timeline",
     "teams",
@@ -275,7 +275,7 @@ class TestShowAll:
 
     def test_latent_map_colours_by_distinct_dimensions(self, demo_run: Run) -> None:
         quality = demo_run.dim_quality()
-        at = app_on(demo_run, "latent_map")
+        at = app_on(demo_run, "latent-map")
         at.selectbox(key="map_color").select("latent").run()
         healthy(at)
         assert at.selectbox(key="map_latent").options == quality.distinct

@@ -51,7 +51,7 @@ from tests.conftest import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
 PAGES = [
-    "overview", "data", "train", "sweep", "correlations", "interpretation", "latent_map",
+    "overview", "data", "train", "sweep", "correlations", "interpretation", "latent-map",
     "states", "timeline", "teams", "traversal", "stability", "runs",
 ]  # fmt: skip
 QUICK = VAEConfig(latent_dim=2, hidden_dims=(16,), n_epochs=30, batch_size=32)
