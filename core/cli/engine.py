@@ -16,6 +16,7 @@ from core.cli.progress import ProgressBar
 
 if TYPE_CHECKING:
     from core.model.config import PreprocessConfig, VAEConfig
+    from core.runs.status import RunStatus
     from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
@@ -242,13 +243,7 @@ def _train_new_run(run: Run, args: argparse.Namespace) -> int:
         return 1
     finally:
         bar.close()
-    st = run.status()
-    if st.state != "done":
-        print(f"run {run.run_id} ended {st.state}: {st.error or st.message}", file=sys.stderr)
-        return 1
-    print(st.message, file=sys.stderr)
-    print(run.path)
-    return 0
+    return _report_end(run, run.status())
 
 
 def _follow(run: Run, poll_s: float = 0.5) -> int:
@@ -276,6 +271,11 @@ def _follow(run: Run, poll_s: float = 0.5) -> int:
         return 130
     finally:
         bar.close()
+    return _report_end(run, st)
+
+
+def _report_end(run: Run, st: RunStatus) -> int:
+    """How a run the CLI trained or followed ended: its folder (0), or why not (1)."""
     if st.state != "done":
         print(f"run {run.run_id} ended {st.state}: {st.error or st.message}", file=sys.stderr)
         return 1

@@ -150,7 +150,7 @@ def supervise(manager: JobManager, job_id: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m core.jobs.supervisor JOB_ID", file=sys.stderr)
+        sys.stderr.write("usage: python -m core.jobs.supervisor JOB_ID\n")
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
