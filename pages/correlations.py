@@ -6,7 +6,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.errors import InspectError
 from core.features.names import display_names
 from core.features.registry import feature_tier
 from core.views.correlations import adjust_pvalues, feature_order, p_text
@@ -16,7 +15,7 @@ from pages._ui.errors import friendly_errors
 from pages._ui.readers import definitions
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
-from pages._ui.scope import filter_scope, filtered_correlations
+from pages._ui.scope import scoped_correlations
 
 ensure_routed()
 st.title("Correlations")
@@ -29,16 +28,11 @@ st.caption(
 run = require_run()
 with friendly_errors("the Correlations page"):
     corr = run.correlations()
-    mask = filter_scope(run, "corr_filtered", "correlations")
+    sub = scoped_correlations(run, "corr_filtered", "correlations")
     pearson_r, pearson_p = corr.pearson_r, corr.pearson_p
     spearman_r, spearman_p = corr.spearman_r, corr.spearman_p
     names = corr.feature_names
-    if mask is not None:
-        try:
-            sub = filtered_correlations(run, mask)
-        except InspectError as exc:
-            st.warning(str(exc))
-            st.stop()
+    if sub is not None:
         pearson_r, pearson_p, spearman_r, spearman_p = (
             sub.pearson_r, sub.pearson_p, sub.spearman_r, sub.spearman_p,
         )  # fmt: skip

@@ -10,7 +10,6 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.analysis.latents import interpretation_pivot, interpretation_table
-from core.errors import InspectError
 from core.features.names import display_name
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
@@ -19,7 +18,7 @@ from pages._ui.errors import friendly_errors
 from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
-from pages._ui.scope import filter_scope, filtered_correlations
+from pages._ui.scope import scoped_correlations
 
 ensure_routed()
 st.title("Interpretation")
@@ -32,13 +31,8 @@ st.caption(
 run = require_run()
 with friendly_errors("the Interpretation page"):
     table = run.interpretation()
-    mask = filter_scope(run, "interp_filtered", "the top-5 features")
-    if mask is not None:
-        try:
-            sub = filtered_correlations(run, mask)
-        except InspectError as exc:
-            st.warning(str(exc))
-            st.stop()
+    sub = scoped_correlations(run, "interp_filtered", "the top-5 features")
+    if sub is not None:
         table = interpretation_table(sub.pearson_r, sub.pearson_p, sub.feature_names)
 
 view = dim_view(run, table["latent_dim"].unique(maintain_order=True).to_list())

@@ -7,6 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import streamlit as st
 
+from core.errors import InspectError
 from core.runs.store import Run, get_run
 from core.views.correlations import SubsetCorrelations, subset_correlations
 from core.views.table import filter_mask
@@ -71,3 +72,17 @@ def _subset(run_id: str, version: str, rows: bytes) -> SubsetCorrelations:
 def filtered_correlations(run: Run, mask: npt.NDArray[np.bool_]) -> SubsetCorrelations:
     """The run's latents against its features over the rows of ``mask`` (cached)."""
     return _subset(run.run_id, run_version(run), np.ascontiguousarray(mask, dtype=bool).tobytes())
+
+
+def scoped_correlations(run: Run, key: str, what: str) -> SubsetCorrelations | None:
+    """:func:`filter_scope`, then the correlations over the filtered segments: None when the
+    page shows the run's own numbers; a warning and a stopped page when the filtered
+    segments are too few to correlate."""
+    mask = filter_scope(run, key, what)
+    if mask is None:
+        return None
+    try:
+        return filtered_correlations(run, mask)
+    except InspectError as exc:
+        st.warning(str(exc))
+        st.stop()
