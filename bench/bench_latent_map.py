@@ -69,7 +69,7 @@ def ensure_run(run_id: str | None) -> Any:
     from core.features.extract import extract_features
     from core.infra.paths import datasets_root
     from core.model.config import PreprocessConfig, VAEConfig
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
     from core.runs.store import create_run
 
     print(f"no finished run found: building the demo run in {root}", flush=True)

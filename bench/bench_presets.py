@@ -2,7 +2,7 @@
 stability and time per run, on real competitions.
 
 For each competition (default: World Cup 2018 and NWSL 2018 from ``../shared``) the window
-segments are prepared exactly as a run does (``core.runs.pipeline.prepare``), then each
+segments are prepared exactly as a run does (``core.pipeline.execute.prepare``), then each
 preset is trained at three seeds in this process with the same data and thread count; the
 codes are put on the run's reading axes as the pipeline does, written as minimal run
 folders (``latents.parquet`` + ``correlations.npz``) and judged by
@@ -32,7 +32,8 @@ from core.model.config import PreprocessConfig
 from core.model.latents import latent_names
 from core.model.presets import PRESETS
 from core.model.training import encode_means, train_vae
-from core.runs.pipeline import PreparedData, _reading_axes, prepare
+from core.pipeline.analyses import reading_axes_of
+from core.pipeline.prepare import PreparedData, prepare
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "presets"
@@ -64,7 +65,7 @@ def train_one(data: PreparedData, name: str, seed: int, folder: Path) -> float:
     started = time.perf_counter()
     result = train_vae(X, cfg, device="cpu")
     Z_model = encode_means(result.module, X)
-    Z, _, _, _ = _reading_axes(Z_model, result.history[-1].kl_per_dim, data, cfg)
+    Z, _, _, _ = reading_axes_of(Z_model, result.history[-1].kl_per_dim, data.features, cfg)
     seconds = time.perf_counter() - started
     folder.mkdir(parents=True, exist_ok=True)
     names = latent_names(Z.shape[1])

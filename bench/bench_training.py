@@ -39,8 +39,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from core.model.config import VAEConfig
 from core.model.metrics import EpochMetrics
+from core.model.precision import BF16_LOSS_RTOL, resolve_precision
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.training import BF16_LOSS_RTOL, resolve_precision, train_vae
+from core.model.training import train_vae
 from core.model.vae import TacticalVAEModule, vae_loss
 
 HERE = Path(__file__).resolve().parent

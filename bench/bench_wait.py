@@ -30,7 +30,7 @@ TARGETS = {"every page ready": 90.0, "open States": 3.0}
 OPEN_STATES = """
 import sys, time
 t0 = time.perf_counter()
-from core.analysis.states import get_states
+from core.services.states import get_states
 from core.runs.store import get_run
 states = get_states(get_run(sys.argv[1]))
 print(time.perf_counter() - t0, states.summary["features"]["plan"]["method"])

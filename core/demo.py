@@ -56,7 +56,7 @@ def demo_configs(features: Path) -> tuple[VAEConfig, PreprocessConfig]:
     from core.model.presets import RECOMMENDED, batch_size_for
 
     prep = PreprocessConfig()
-    n_rows = count_segments(features, prep)
+    n_rows = count_segments(features, prep.segment_type)
     vae = RECOMMENDED
     if n_rows > 0:
         vae = dataclasses.replace(vae, batch_size=batch_size_for(n_rows, vae))

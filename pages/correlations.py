@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.features.names import display_names
-from core.features.registry import feature_tier
-from core.views.correlations import adjust_pvalues, feature_order, p_text
+from core.views.correlations import (
+    ALPHA,
+    CORRECTIONS,
+    correlation_heatmap,
+    heatmap_matrices,
+)
 from core.views.glossary import explain
 from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
@@ -29,16 +30,7 @@ run = require_run()
 with friendly_errors("the Correlations page"):
     corr = run.correlations()
     sub = scoped_correlations(run, "corr_filtered", "correlations")
-    pearson_r, pearson_p = corr.pearson_r, corr.pearson_p
-    spearman_r, spearman_p = corr.spearman_r, corr.spearman_p
-    names = corr.feature_names
-    if sub is not None:
-        pearson_r, pearson_p, spearman_r, spearman_p = (
-            sub.pearson_r, sub.pearson_p, sub.spearman_r, sub.spearman_p,
-        )  # fmt: skip
-        names = sub.feature_names
 view = dim_view(run, corr.latent_names)
-rows = view.indices  # heatmap rows: the distinct dimensions (all with the sidebar toggle)
 
 c1, c2, c3, c4 = st.columns([1, 1, 1, 1])
 method = c1.radio(
@@ -65,7 +57,6 @@ mask_cells = c3.toggle(
     key="corr_mask",
     help=explain("p-value", "Multiple-testing correction"),
 )
-CORRECTIONS = {"bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "no"}
 correction = str(
     c4.selectbox(
         "Multiple-comparison correction",
@@ -76,68 +67,29 @@ correction = str(
         help=explain("Multiple-testing correction"),
     )
 )
-alpha = 0.05
 
-r = (pearson_r if method == "pearson" else spearman_r)[rows]
-p = (pearson_p if method == "pearson" else spearman_p)[rows]
-order = feature_order(r, names, by=order_by)  # type: ignore[arg-type]
-r_o, p_o = r[:, order], p[:, order]
-names_o = [names[i] for i in order]
-shown_names = display_names(names_o)
-p_adj = adjust_pvalues(p_o, correction if mask_cells else "none")  # type: ignore[arg-type]
-shown = np.where(p_adj <= alpha, r_o, np.nan) if mask_cells else r_o
-defs = definitions()
-hover_def = np.array(
-    [f"<i>{n}</i>: {defs.get(n, 'no definition in the registry')}" for n in names_o],
-    dtype=object,
+r, p, names = heatmap_matrices(corr, sub, method)  # type: ignore[arg-type]
+heatmap = correlation_heatmap(
+    r,
+    p,
+    names,
+    rows=view.indices,  # the distinct dimensions (all with the sidebar toggle)
+    row_labels=[view.label(n) for n in view.shown],
+    method=method,  # type: ignore[arg-type]
+    order_by=order_by,  # type: ignore[arg-type]
+    correction=correction if mask_cells else None,  # type: ignore[arg-type]
+    definitions=definitions(),
 )
-custom = np.dstack(
-    [
-        p_text(p_o).astype(object),
-        p_text(p_adj).astype(object),
-        np.broadcast_to(hover_def, r_o.shape),
-    ]
-)
-fig = go.Figure(
-    go.Heatmap(
-        z=shown,
-        x=[shown_names[n] for n in names_o],
-        y=[view.label(n) for n in view.shown],
-        zmin=-1,
-        zmax=1,
-        zmid=0,
-        colorscale="RdBu",
-        customdata=custom,
-        colorbar={"title": {"text": f"{method.capitalize()} r"}},
-        hovertemplate=(
-            "<b>%{y} × %{x}</b><br>r = %{z:+.3f}<br>p = %{customdata[0]}"
-            + ("<br>adjusted p = %{customdata[1]}" if mask_cells and correction != "none" else "")
-            + "<br>%{customdata[2]}<extra></extra>"
-        ),
-        xgap=1,
-        ygap=1,
-    )
-)
-fig.update_layout(
-    height=max(380, 200 + 40 * len(rows)),
-    margin={"l": 10, "r": 10, "t": 10, "b": 10},
-    xaxis={"tickangle": -45, "tickfont": {"size": 12}, "automargin": True},
-    yaxis={"autorange": "reversed", "tickfont": {"size": 13}, "automargin": True},
-)
-st.plotly_chart(fig, key="corr_heatmap")
+st.plotly_chart(heatmap.figure, key="corr_heatmap")
 view.caption()
 
-n_cells = r.size
-if mask_cells:
-    kept = int(np.isfinite(shown).sum())
+if heatmap.n_significant is not None:
     st.caption(
-        f"{kept} of {n_cells} cells are significant at α = {alpha} after "
-        f"{CORRECTIONS[correction]} "
-        "correction; the others are blank."
+        f"{heatmap.n_significant} of {heatmap.n_cells} cells are significant at α = {ALPHA} "
+        f"after {CORRECTIONS[correction]} correction; the others are blank."
     )
-tiers = sorted({feature_tier(n) or 0 for n in names})
 st.caption(
-    f"{len(names)} features (tiers {', '.join(f't{t}' for t in tiers)}) × "
-    f"{len(rows)} latent dimensions. Hover a cell for r, p, the feature's code name and "
+    f"{len(names)} features (tiers {', '.join(f't{t}' for t in heatmap.tiers)}) × "
+    f"{len(view.indices)} latent dimensions. Hover a cell for r, p, the feature's code name and "
     "its definition. Words: see the **Glossary** page."
 )

@@ -5,18 +5,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from core.views.glossary import glossary_frame
+from core.views.glossary import TOPICS, search_glossary
 from pages._ui.routing import ensure_routed
 
 ensure_routed()
-
-TOPICS = {
-    "football": "Football",
-    "data": "Data",
-    "model": "The model",
-    "states": "Tactical states",
-    "statistics": "Statistics",
-}
 
 st.title("Glossary")
 st.caption(
@@ -25,17 +17,11 @@ st.caption(
     "does not use the sidebar's run or filters."
 )
 
-terms = glossary_frame()
 query = st.text_input(
     "Find a word", key="glossary_query", placeholder="e.g. BIC, PPDA, silhouette"
 ).strip()
+terms = search_glossary(query)
 if query:
-    q = query.lower()
-    terms = terms.filter(
-        pl.col("term").str.to_lowercase().str.contains(q, literal=True)
-        | pl.col("also").str.to_lowercase().str.contains(q, literal=True)
-        | pl.col("meaning").str.to_lowercase().str.contains(q, literal=True)
-    )
     st.caption(f"{terms.height} entr{'y' if terms.height == 1 else 'ies'} match “{query}”.")
 if terms.is_empty():
     st.info("No entry matches; try a shorter word.")

@@ -11,9 +11,10 @@ from plotly.subplots import make_subplots
 
 from core.analysis.latents import interpretation_pivot, interpretation_table
 from core.features.names import display_name
+from core.views.dims import shown_rows
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
-from pages._ui.dims import dim_view, shown_rows
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed

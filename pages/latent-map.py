@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import streamlit as st
 
-from core.analysis.latents import nearest_segments
 from core.errors import InspectError
 from core.model.latents import latent_name
+from core.views.dims import shown_color_spec, shown_contrast
 from core.views.inspector import (
     contrast_example,
     players_line,
-    rows_from_selection,
     segment_events,
     segment_players,
-    segment_profile,
     segment_summary,
     selection_contrast,
     selection_frame,
 )
 from core.views.latent_map import latent_map_figure
+from core.views.map_panels import (
+    contrast_columns,
+    has_projection,
+    headline,
+    map_pick,
+    nearest_list,
+    open_example_label,
+    profile_rows,
+    selection_mask,
+)
 from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
 from core.views.table import filter_mask
-from pages._ui.dims import dim_view, shown_color_spec, shown_contrast
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import dataset_events, registry, segment_table
 from pages._ui.routing import ensure_routed
@@ -49,7 +56,7 @@ run = require_run()
 with friendly_errors("the Latent map"):
     table = segment_table(run)
 
-if not np.isfinite(table.xy).all(axis=1).any():
+if not has_projection(table):
     st.warning(
         "This run has no 2-D projection (umap.parquet), so there is nothing to place on the "
         "map. Retrain the run on the **Train** page to compute it."
@@ -59,17 +66,13 @@ if not np.isfinite(table.xy).all(axis=1).any():
 
 def _on_select() -> None:
     """Chart selection changed: a single click inspects, a box or lasso compares."""
-    event = st.session_state.get(MAP_KEY)
-    selection = getattr(event, "selection", None) or {}
-    points = selection.get("points", []) or []
-    rows = rows_from_selection(points)
-    if selection.get("box") or selection.get("lasso"):
-        st.session_state[SELECTION_KEY] = rows.tolist()
-    elif rows.size:
-        st.session_state[INSPECT_KEY] = int(rows[0])
+    pick = map_pick(getattr(st.session_state.get(MAP_KEY), "selection", None) or {})
+    if pick.action == "group":
+        st.session_state[SELECTION_KEY] = pick.rows
+    else:  # inspect one, or cleared (double click): drop the group
         st.session_state.pop(SELECTION_KEY, None)
-    else:  # cleared (double click): drop the group, keep the inspected segment
-        st.session_state.pop(SELECTION_KEY, None)
+    if pick.action == "inspect":
+        st.session_state[INSPECT_KEY] = pick.rows[0]
 
 
 view = dim_view(run, table.latent_names)
@@ -135,8 +138,6 @@ def _map_and_panels() -> None:
 
 def _inspector(inspected: int) -> None:
     """The clicked segment: facts, pitch, feature z-scores and its nearest segments."""
-    idx, dist = nearest_segments(table.latents, inspected, k=N_NEAREST)
-    neighbours, distances = idx.tolist(), dist.tolist()
     summary = segment_summary(table, inspected)
     st.divider()
     head, close = st.columns([6, 1])
@@ -145,11 +146,7 @@ def _inspector(inspected: int) -> None:
     if close.button("Close inspector", key="close_inspector"):
         st.session_state.pop(INSPECT_KEY, None)
         st.rerun(scope="fragment")
-    head.markdown(
-        f"against **{summary.opponent_name}** · period **{summary.period}** · minutes "
-        f"**{summary.minute_range}** · **{summary.score_text}** · {summary.segment_type} "
-        f"segment `{summary.segment_id}`"
-    )
+    head.markdown(headline(summary))
 
     left, right = st.columns([3, 2])
     with left:
@@ -173,10 +170,8 @@ def _inspector(inspected: int) -> None:
                 st.markdown(players)
     with right:
         st.markdown("**Features against all segments** (z-scores, largest first)")
-        profile = segment_profile(table, inspected, reg)
-        cols = [c for c in ("feature", "z", "value", "mean", "definition") if c in profile.columns]
         st.dataframe(
-            profile.select(cols).head(20),
+            profile_rows(table, inspected, reg),
             hide_index=True,
             key="inspector_profile",
             column_config={
@@ -186,14 +181,12 @@ def _inspector(inspected: int) -> None:
             },
         )
         st.markdown(f"**{N_NEAREST} nearest segments in latent space**")
-        for rank, (row, distance) in enumerate(zip(neighbours, distances, strict=True), start=1):
-            other = segment_summary(table, row)
+        for rank, near in enumerate(nearest_list(table, inspected, N_NEAREST), start=1):
             st.button(
-                f"{rank}. distance {distance:.2f} · {other.team_name} · {other.minute_range} "
-                f"· P{other.period} · {other.match_label}",
+                near.label,
                 key=f"nearest_{rank}",
                 on_click=st.session_state.__setitem__,
-                args=(INSPECT_KEY, row),
+                args=(INSPECT_KEY, near.row),
                 width="stretch",
             )
 
@@ -202,8 +195,7 @@ def _selection(sel_rows: list[int]) -> None:
     """A box or lasso selection against the rest: contrast table and CSV."""
     st.divider()
     st.subheader(f"Selection: {len(sel_rows):,} segments")
-    sel_mask = np.zeros(table.n, dtype=bool)
-    sel_mask[np.asarray(sel_rows, dtype=np.int64)] = True
+    sel_mask = selection_mask(table.n, sel_rows)
     try:
         raw = selection_contrast(table, sel_mask, reg).with_columns(pl.col("name").alias("key"))
         contrast = shown_contrast(raw, view).head(25)
@@ -215,21 +207,8 @@ def _selection(sel_rows: list[int]) -> None:
             "of means in pooled standard deviations (|effect| ≥ 0.5 is a clear difference); "
             "p from Welch's t-test. Tick a row to open a selected segment that shows it."
         )
-        contrast_cols: list[str] = [
-            c
-            for c in (
-                "kind",
-                "name",
-                "effect",
-                "mean_selected",
-                "mean_rest",
-                "p_value",
-                "definition",
-            )
-            if c in contrast.columns
-        ]
         event = st.dataframe(
-            contrast.select(contrast_cols),
+            contrast.select(contrast_columns(contrast)),
             hide_index=True,
             key="selection_contrast",
             on_select="rerun",
@@ -250,9 +229,7 @@ def _selection(sel_rows: list[int]) -> None:
                 st.info(str(exc))
             else:
                 if st.button(
-                    f"Open a selected segment high in {row['name']} on the pitch"
-                    if (row["effect"] or 0) >= 0
-                    else f"Open a selected segment low in {row['name']} on the pitch",
+                    open_example_label(row),
                     key="contrast_open",
                     icon=":material/sports_soccer:",
                     help="Opens, in the inspector above, the selected segment at the 90th "

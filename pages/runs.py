@@ -8,14 +8,17 @@ import polars as pl
 import streamlit as st
 
 from core.errors import ArtifactMissingError, RunBusyError, RunNotFoundError
-from core.jobs.api import delete_run, run_status
-from core.runs.store import DIAGNOSTICS_FILE, METRICS_FILE, STATUS_FILE, Run, get_run
+from core.jobs.api import delete_run
+from core.runs.files import DIAGNOSTICS_FILE, METRICS_FILE, STATUS_FILE
+from core.runs.store import Run, get_run
+from core.views import runs as views
 from core.views.curves import loss_figure
-from pages._ui.dims import dim_view, run_quality, shown_rows
+from core.views.dims import shown_rows
+from pages._ui.dims import dim_view
 from pages._ui.errors import show_error
 from pages._ui.readers import run_version
 from pages._ui.routing import ensure_routed
-from pages._ui.runs import available_runs, run_label
+from pages._ui.runs import available_runs, run_distinct, run_label
 from pages._ui.scope import ignores_filters
 
 CONFIRM_KEY = "runs_confirm_delete"
@@ -33,41 +36,7 @@ ignores_filters("this page lists whole runs.", only_when_active=True)
 def _summary(
     run_id: str, status_version: str, metrics_version: str, diagnostics_version: str
 ) -> dict[str, Any]:
-    run = get_run(run_id)
-    cfg = run.config()
-    status = run_status(run)
-    row: dict[str, Any] = {
-        "run": run_id,
-        "state": status.state,
-        "distinct dims": _n_distinct(run) if status.state == "done" else None,
-        "dataset": cfg.dataset,
-        "beta": cfg.vae.beta,
-        "latent_dim": cfg.vae.latent_dim,
-        "hidden": "-".join(str(h) for h in cfg.vae.hidden_dims),
-        "epochs": cfg.vae.n_epochs,
-        "lr": cfg.vae.learning_rate,
-        "batch": cfg.vae.batch_size,
-        "dropout": cfg.vae.dropout,
-        "seed": cfg.vae.random_state,
-        "max_tier": cfg.preprocess.max_tier,
-        "segments": cfg.preprocess.segment_type,
-        "final_total": None,
-        "final_recon": None,
-        "final_kl": None,
-        "created": cfg.created_at.replace("T", " ")[:19],
-    }
-    if run.has(METRICS_FILE):
-        metrics = run.metrics()
-        if metrics.height:
-            last = metrics.row(-1, named=True)
-            row.update(final_total=last["total"], final_recon=last["recon"], final_kl=last["kl"])
-    return row
-
-
-def _n_distinct(run: Run) -> int | None:
-    """How many distinct latent dimensions the finished run found (None if unknown)."""
-    quality = run_quality(run)
-    return None if quality is None else quality.n_distinct
+    return views.run_row(get_run(run_id), run_distinct)
 
 
 def summary(run: Run) -> dict[str, Any] | None:
@@ -82,8 +51,8 @@ def summary(run: Run) -> dict[str, Any] | None:
         )
     except RunNotFoundError:
         return None
-    except (ArtifactMissingError, ValueError, KeyError, TypeError, OSError):
-        return {"run": run.run_id, "state": "broken"}
+    except views.UNREADABLE:
+        return views.broken_row(run.run_id)
 
 
 runs = available_runs()

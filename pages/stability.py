@@ -6,14 +6,16 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.analysis.stability import DEFAULT_SEEDS, seed_runs, stability_report, start_seed_runs
 from core.errors import StabilityError
 from core.features.names import display_name
 from core.jobs.api import run_status
+from core.jobs.seeds import seed_runs, start_seed_runs
+from core.services.stability import DEFAULT_SEEDS, stability_report
+from core.views.dims import shown_rows
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from core.views.plain import stability_reading
-from pages._ui.dims import dim_view, shown_rows
+from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors, show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run
@@ -101,7 +103,7 @@ with friendly_errors("the Stability page"):
         follow = st.toggle("Refresh while they train", value=True, key="stab_follow")
 
     try:
-        report = stability_report(run, seeds)
+        report = stability_report(run, seed_runs(run, seeds))
     except StabilityError as exc:
         st.info(str(exc))
         poll(3.0, lambda: follow)

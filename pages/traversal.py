@@ -7,9 +7,10 @@ import polars as pl
 import streamlit as st
 
 from core.analysis.timeline import match_minute
-from core.analysis.traversal import run_traversal, traversal_changes, traversal_text
+from core.analysis.traversal import traversal_changes, traversal_text
 from core.features.names import display_name
 from core.model.latents import latent_name, latent_names
+from core.services.traversal import run_traversal
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from pages._ui.dims import dim_view

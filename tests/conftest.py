@@ -1,7 +1,11 @@
-"""Shared fixtures: isolated data/run roots, the demo dataset and run, and the browser harness.
+"""Shared fixtures: isolated data/run roots, the demo dataset and run (and the other runs
+several test files read: its seed-11 twin, a collapsed run, damaged run folders, its
+export), and the browser harness. Plain helpers (page list, AppTest readers, the CLI
+runner) are in ``tests/helpers.py``.
 
 Both roots point at one temporary folder per test session (set before any test module
-imports ``core``), so tests never touch the project's own ``data/`` and ``runs/``.
+imports ``core``), so tests never touch the project's own ``data/`` and ``runs/``; numba's
+compiled code is kept across sessions in ``.pytest_cache/numba``.
 Every process the session starts carries ``TACTICAL_TEST_SESSION`` in its environment;
 at the end of the session any such process still alive (a Streamlit server, a detached
 training job) is killed, so no test leaves a process behind.
@@ -10,6 +14,7 @@ training job) is killed, so no test leaves a process behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -22,19 +27,20 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.helpers import PROJECT_ROOT
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
     from core.runs.store import Run
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,6 +63,10 @@ os.environ["TACTICAL_TEST_SESSION"] = _SESSION_TAG
 # Small, deterministic CPU work in tests; the machine has two cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# numba's compiled UMAP code, kept across test sessions (the runs root is new each session,
+# and compiling it again costs ~30 s of every session). The cached code is the code numba
+# would compile; a NUMBA_CACHE_DIR set by the caller wins.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(PROJECT_ROOT / ".pytest_cache" / "numba"))
 
 
 # The small configuration every page and browser test reads: fast to train, still real.
@@ -126,20 +136,113 @@ def demo_dataset() -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def demo_run(demo_dataset: Path) -> Run:
-    """A small real run on the demo features with every analysis done (trained in-process)."""
-    from core.model.config import PreprocessConfig, VAEConfig
-    from core.runs.pipeline import execute_run
+def _trained_run(features: Path, vae: Any, prep: Any = None) -> Run:
+    """The finished run of ``vae`` on ``features`` (trained in-process unless it exists)."""
+    from core.model.config import PreprocessConfig
+    from core.pipeline.execute import execute_run
     from core.runs.store import create_run
 
-    run, _existed = create_run(
-        demo_dataset / "features.parquet", VAEConfig(**DEMO_RUN_VAE), PreprocessConfig()
-    )
+    run, _ = create_run(features, vae, prep or PreprocessConfig())
     if run.status().state != "done":
         execute_run(run.run_id)
     assert run.status().state == "done", run.status()
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_dataset: Path) -> Run:
+    """A small real run on the demo features with every analysis done (trained in-process)."""
+    from core.model.config import VAEConfig
+
+    return _trained_run(demo_dataset / "features.parquet", VAEConfig(**DEMO_RUN_VAE))
+
+
+@dataclass(frozen=True)
+class DemoExport:
+    """``demo_run`` exported in the notebook's layout: the folder and what was written."""
+
+    folder: Path
+    written: list[Path]
+
+
+@pytest.fixture(scope="session")
+def demo_export(demo_run: Run, tmp_path_factory: pytest.TempPathFactory) -> DemoExport:
+    """``demo_run`` exported once (figures take seconds); tests only read it."""
+    from core.services.export import export_run
+
+    out = tmp_path_factory.mktemp("export") / "out"
+    return DemoExport(out, list(export_run(demo_run.run_id, out)))
+
+
+@pytest.fixture(scope="session")
+def seed_run(demo_run: Run) -> Run:
+    """``demo_run``'s configuration trained again under seed 11 (what the Stability page's
+    "Train seed runs" button makes), finished."""
+    from core.services.stability import seed_config
+
+    cfg = demo_run.config()
+    return _trained_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)
+
+
+# Small and quick; with the notebook's beta 4 and dropout 0.2 it keeps one axis at most.
+COLLAPSED_VAE: dict[str, Any] = {
+    "latent_dim": 4,
+    "hidden_dims": (64, 32),
+    "n_epochs": 15,
+    "batch_size": 64,
+    "random_state": 7,
+}
+
+
+@pytest.fixture(scope="session")
+def collapsed_run(demo_dataset: Path) -> Run:
+    """A finished notebook-preset run on the demo features with fewer than 2 distinct dims."""
+    from core.model.presets import preset
+
+    vae = preset("notebook", **COLLAPSED_VAE)
+    assert (vae.beta, vae.dropout) == (4.0, 0.2)
+    run = _trained_run(demo_dataset / "features.parquet", vae)
+    quality = run.dim_quality()
+    assert quality.n_distinct <= 1 and not quality.healthy, quality.verdict
+    return run
+
+
+def _clone_run(source: Run, run_id: str, edit: Callable[[dict[str, Any]], None]) -> Run:
+    """A copy of ``source`` under a new id, with its config.json edited by ``edit``."""
+    from core.infra.paths import runs_root
+    from core.runs.store import Run
+
+    target = runs_root() / run_id
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source.path, target, ignore=shutil.ignore_patterns("*.lock", "states"))
+    cfg = json.loads((target / "config.json").read_text())
+    cfg["run_id"] = run_id
+    edit(cfg)
+    (target / "config.json").write_text(json.dumps(cfg))
+    return Run(run_id, target)
+
+
+@pytest.fixture
+def bad_runs(demo_run: Run) -> Iterator[dict[str, Run]]:
+    """Three damaged run folders beside the demo run: a config with beta null (what
+    ``--beta inf`` used to write), a status.json that is not JSON, and a metrics.jsonl with a
+    corrupt line in the middle. Removed afterwards."""
+
+    def null_beta(cfg: dict[str, Any]) -> None:
+        cfg["vae"]["beta"] = None
+
+    runs = {
+        "config": _clone_run(demo_run, "bad0c0f10000", null_beta),
+        "status": _clone_run(demo_run, "bad05a7a0000", lambda cfg: None),
+        "metrics": _clone_run(demo_run, "bad3e7c50000", lambda cfg: None),
+    }
+    (runs["status"].path / "status.json").write_text('{"state": "done", "progress": ')
+    lines = (runs["metrics"].path / "metrics.jsonl").read_text().splitlines()
+    lines[len(lines) // 2] = '{"epoch": 7, "total": nan, "rec'
+    (runs["metrics"].path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    yield runs
+    for run in runs.values():
+        shutil.rmtree(run.path, ignore_errors=True)
 
 
 # --- Browser harness ---------------------------------------------------------------------

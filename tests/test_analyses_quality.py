@@ -17,28 +17,27 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.analysis.fingerprints import run_fingerprints, team_view
 from core.analysis.mixtures import DEFAULT_K_RANGE, select_mixture
-from core.analysis.stability import (
-    degenerate_reason,
-    loss_problem,
-    seed_config,
-    stability_report,
-)
-from core.analysis.states import get_states, load_states, states_cached, states_dir
-from core.analysis.timeline import run_timeline
+from core.analysis.stability import loss_problem
 from core.errors import StabilityError, StatesError
+from core.jobs.seeds import seed_runs
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_columns
-from core.runs.export import figure_dims
+from core.runs.states_store import load_states, states_dir
+from core.services.export import figure_dims
+from core.services.fingerprints import run_fingerprints, team_view
+from core.services.stability import degenerate_reason, seed_config, stability_report
+from core.services.states import get_states, states_cached
+from core.services.timeline import run_timeline
 
 if TYPE_CHECKING:
     from core.runs.store import Run
+    from tests.conftest import DemoExport
 
 
 def _trained(features: Path, **vae: object) -> Run:
     """A real run of ``vae`` on the demo features (trained once per session)."""
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
     from core.runs.store import create_run
 
     run, _ = create_run(features, VAEConfig(**vae), PreprocessConfig())  # type: ignore[arg-type]
@@ -161,7 +160,7 @@ def test_states_of_a_one_axis_run_are_flagged(demo_dataset: Path) -> None:
 
 @pytest.mark.slow
 def test_a_run_without_distinct_dims(demo_dataset: Path, demo_run: Run, tmp_path: Path) -> None:
-    from core.runs.export import export_run
+    from core.services.export import export_run
 
     # A KL weight this large collapses every dimension to the prior.
     run = _trained(
@@ -178,7 +177,7 @@ def test_a_run_without_distinct_dims(demo_dataset: Path, demo_run: Run, tmp_path
     assert reason is not None and "no active latent dimension" in reason
     assert degenerate_reason(demo_run) is None
     with pytest.raises(StabilityError, match="no distinct latent dimension"):
-        stability_report(run, seeds=(1,))
+        stability_report(run, seed_runs(run, (1,)))
     # The export still works: every dim shown, marked, with the run's verdict.
     export_run(run.run_id, tmp_path / "out")
     status = pl.read_csv(tmp_path / "out" / "latent_dim_status.csv")
@@ -201,8 +200,9 @@ def test_loss_problem() -> None:
 
 @pytest.mark.slow
 def test_stability_leaves_out_a_failed_seed_run(demo_run: Run) -> None:
-    from core.runs.pipeline import execute_run
-    from core.runs.store import LATENTS_FILE, create_run
+    from core.pipeline.execute import execute_run
+    from core.runs.files import LATENTS_FILE
+    from core.runs.store import create_run
 
     cfg = demo_run.config()
     good, _ = create_run(cfg.features_path, seed_config(demo_run, 23), cfg.preprocess)
@@ -221,7 +221,7 @@ def test_stability_leaves_out_a_failed_seed_run(demo_run: Run) -> None:
     assert bad.has(LATENTS_FILE)  # it failed after writing its codes: they must not count
 
     q = demo_run.dim_quality()
-    report = stability_report(demo_run, seeds=(23, 29))
+    report = stability_report(demo_run, seed_runs(demo_run, (23, 29)))
     assert report.run_ids == [demo_run.run_id, good.run_id]
     assert bad.run_id not in report.matches["run_id"].to_list()
     assert report.excluded.to_dicts() == [
@@ -243,12 +243,12 @@ def test_stability_leaves_out_a_failed_seed_run(demo_run: Run) -> None:
     skipped = next(n for n in report.notes if "not compared" in n)
     assert all(q.label(n) in skipped for n in _hidden(demo_run))
     # The failed run changed nothing: the numbers are those against the good run alone.
-    alone = stability_report(demo_run, seeds=(23,))
+    alone = stability_report(demo_run, seed_runs(demo_run, (23,)))
     assert report.dimensions.equals(alone.dimensions)
     assert alone.excluded.is_empty()
     # With only the failed run there is nothing to compare, and the error says why.
     with pytest.raises(StabilityError, match=r"(?i)seed 29 .*failed: disk full"):
-        stability_report(demo_run, seeds=(29,))
+        stability_report(demo_run, seed_runs(demo_run, (29,)))
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -259,12 +259,14 @@ def _png_width(path: Path) -> int:
     return width
 
 
-def test_export_carries_the_dim_status(demo_run: Run, tmp_path: Path) -> None:
-    from core.runs.export import export_run
+@pytest.mark.slow  # exports the run a second time, every dimension shown (figures: seconds)
+def test_export_carries_the_dim_status(
+    demo_run: Run, demo_export: DemoExport, tmp_path: Path
+) -> None:
+    from core.services.export import export_run
 
     q = demo_run.dim_quality()
-    out = tmp_path / "out"
-    export_run(demo_run.run_id, out)
+    out = demo_export.folder
     status = pl.read_csv(out / "latent_dim_status.csv")
     assert status["dim"].to_list() == q.names
     assert dict(zip(status["dim"], status["status"], strict=True)) == q.status

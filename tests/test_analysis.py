@@ -15,7 +15,8 @@ from core.analysis.latents import (
     spearman_matrix,
     umap_embedding,
 )
-from core.runs.pipeline import load_features, prepare
+from core.features.datasets import load_features
+from core.pipeline.prepare import prepare
 from core.runs.store import Run
 
 

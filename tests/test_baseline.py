@@ -203,7 +203,7 @@ def test_to_dict_from_dict_round_trip_through_json() -> None:
 def test_real_demo_matrix(demo_dataset: Path) -> None:
     from core.features.datasets import load_features
     from core.model.config import PreprocessConfig
-    from core.runs.pipeline import prepare
+    from core.pipeline.prepare import prepare
 
     data = prepare(load_features(demo_dataset / "features.parquet"), PreprocessConfig())
     x = data.X

@@ -11,12 +11,11 @@ from pathlib import Path
 import kloppy
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.features.datasets import Dataset
 from core.infra.paths import data_root
 from core.jobs.api import list_jobs, wait_job
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import healthy, open_app
 
 KLOPPY_FILES = Path(kloppy.__file__).parent / "tests" / "files"
 
@@ -31,17 +30,12 @@ def wyscout_folder() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _healthy(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 @pytest.mark.slow
 def test_provider_folder_is_detected_and_extracted(wyscout_folder: Path) -> None:
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
-    at.run()
+    at = open_app()
     at.switch_page("pages/data.py").run()
     at.radio(key="data_source").set_value("provider").run()
-    _healthy(at)
+    healthy(at)
     folders = at.selectbox(key="data_provider_folder")
     assert "club-wyscout (wyscout)" in folders.options  # detected
     folders.set_value("club-wyscout").run()
@@ -51,7 +45,7 @@ def test_provider_folder_is_detected_and_extracted(wyscout_folder: Path) -> None
     name = at.text_input(key="data_name").value
     assert name == "club-wyscout"
     at.button(key="data_extract").click().run()
-    _healthy(at)
+    healthy(at)
     job = next(j for j in list_jobs("extract") if j.params.get("name") == name)
     done = wait_job(job.job_id, timeout=240)
     assert done.state == "done", (done.error, done.log_tail)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -17,30 +15,21 @@ import torch
 
 from core.demo import demo_configs, ensure_demo
 from core.errors import ArtifactMissingError
-from core.infra.paths import PROJECT_ROOT
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.vae import TacticalVAEModule
-from core.runs.export import EXPORT_FILES, export_run
 from core.runs.store import Run, create_run, get_run
+from core.services.export import EXPORT_FILES, export_run
+from tests.helpers import cli
 
-
-def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+if TYPE_CHECKING:
+    from tests.conftest import DemoExport
 
 
 class TestExport:
-    def test_writes_every_notebook_artifact(self, demo_run: Run, tmp_path: Path) -> None:
-        written = export_run(demo_run.run_id, tmp_path / "out")
-        assert sorted(p.name for p in written) == sorted(EXPORT_FILES)
-        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(EXPORT_FILES)
-        out = tmp_path / "out"
+    def test_writes_every_notebook_artifact(self, demo_run: Run, demo_export: DemoExport) -> None:
+        out = demo_export.folder
+        assert sorted(p.name for p in demo_export.written) == sorted(EXPORT_FILES)
+        assert sorted(p.name for p in out.iterdir()) == sorted(EXPORT_FILES)
         cfg = demo_run.config().vae
 
         ckpt = torch.load(out / "vae_model.pt", weights_only=True)
@@ -90,7 +79,7 @@ class TestCli:
         features = str(demo_dataset / "features.parquet")
         args = ["train", "--features", features, "--epochs", "3", "--latent-dim", "2",
                 "--hidden-dims", "16,8", "--batch-size", "32", "--beta", "1", "--seed", "9"]  # fmt: skip
-        first = _cli(*args)
+        first = cli(*args)
         assert first.returncode == 0, first.stderr
         folder = Path(first.stdout.strip().splitlines()[-1])
         assert folder.is_dir() and (folder / "umap.parquet").is_file()
@@ -107,22 +96,22 @@ class TestCli:
         assert "train" in first.stderr  # the progress bar
 
         t0 = time.monotonic()
-        second = _cli(*args)
+        second = cli(*args)
         assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] == str(folder)
         assert "already exists" in second.stderr
         assert time.monotonic() - t0 < 60  # no training, no UMAP
 
         out = tmp_path / "export"
-        exported = _cli("export", folder.name, "--out", str(out))
+        exported = cli("export", folder.name, "--out", str(out))
         assert exported.returncode == 0, exported.stderr
         assert sorted(p.name for p in out.iterdir()) == sorted(EXPORT_FILES)
 
     def test_clear_errors(self, demo_dataset: Path, tmp_path: Path) -> None:
-        bad = _cli("export", "../../etc", "--out", str(tmp_path))
+        bad = cli("export", "../../etc", "--out", str(tmp_path))
         assert bad.returncode == 2 and "not a run id" in bad.stderr
-        missing = _cli("train", "--features", str(tmp_path / "none.parquet"))
+        missing = cli("train", "--features", str(tmp_path / "none.parquet"))
         assert missing.returncode == 2 and "does not exist" in missing.stderr
-        big = _cli(
+        big = cli(
             "train",
             "--features",
             str(demo_dataset / "features.parquet"),
@@ -132,13 +121,11 @@ class TestCli:
             "16",
         )
         assert big.returncode == 2 and "latent_dim=999" in big.stderr
-        cfg = _cli(
-            "train", "--features", str(demo_dataset / "features.parquet"), "--dropout", "1.5"
-        )
+        cfg = cli("train", "--features", str(demo_dataset / "features.parquet"), "--dropout", "1.5")
         assert cfg.returncode == 2 and "dropout" in cfg.stderr
 
     def test_jobs_listing(self) -> None:
-        res = _cli("jobs")
+        res = cli("jobs")
         assert res.returncode == 0
         assert res.stdout.startswith(("no jobs", "job "))
 

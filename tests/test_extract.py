@@ -228,6 +228,7 @@ class TestSharedSet:
             True for c in feats.columns if c.startswith("t3_")
         )
 
+    @pytest.mark.slow  # four real matches extracted twice, once by worker processes
     def test_parallel_workers_give_the_same_features(self, tmp_path: Path) -> None:
         src = _open_data(tmp_path / "src", [*WORLD_CUP, 7531])
         serial = extract_features(src, tmp_path / "serial", workers=1)

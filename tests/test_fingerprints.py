@@ -8,13 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.analysis.fingerprints import (
-    FingerprintError,
-    compare_teams,
-    run_fingerprints,
-    similar_segments,
-    team_fingerprints,
-)
+from core.analysis.fingerprints import compare_teams, similar_segments, team_fingerprints
+from core.errors import FingerprintError
+from core.services.fingerprints import run_fingerprints
 
 if TYPE_CHECKING:
     from core.runs.store import Run

@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ import polars as pl
 import pytest
 
 from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError, TrainingError
-from core.infra.paths import PROJECT_ROOT, datasets_root, runs_root
+from core.infra.paths import datasets_root, runs_root
 from core.infra.process import process_alive
 from core.jobs.api import (
     cancel_job,
@@ -37,21 +35,13 @@ from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
 from core.model.config import MAX_EPOCHS, PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
 from core.runs.store import list_runs
+from tests.helpers import run_python, wait_for
 
 pytestmark = pytest.mark.slow
 
 QUICK = VAEConfig(latent_dim=2, hidden_dims=(16,), n_epochs=25, batch_size=32, random_state=101)
 # Long enough that it is still training whenever the test acts on it.
 LONG = dataclasses.replace(QUICK, n_epochs=MAX_EPOCHS, random_state=202)
-
-
-def _wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _training(job_id: str) -> Callable[[], bool]:
@@ -96,7 +86,7 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
         final.progress == 1.0 and final.eta_s == 0.0 and final.result == {"run_id": req.run.run_id}
     )
     assert final.device == "cpu"
-    _wait_for(lambda: not process_alive(final.pid), 10, "the worker to exit after done")
+    wait_for(lambda: not process_alive(final.pid), 10, "the worker to exit after done")
 
     st = req.run.status()
     assert st.state == "done" and st.job_id == job_id
@@ -112,16 +102,9 @@ def test_training_job_lifecycle_attach_and_restart(features: Path) -> None:
     # An app restart: a fresh manager and a fresh process see the same job from disk.
     assert JobManager().get_job(job_id) == get_job(job_id)
     assert job_id in [j.job_id for j in list_jobs("train")]
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"from core.jobs.api import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
-        ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
+    out = run_python(
+        "-c",
+        f"from core.jobs.api import get_job; j = get_job({job_id!r}); print(j.state, j.run_id)",
         timeout=120,
         check=True,
     )
@@ -132,27 +115,20 @@ def test_kill_9_reports_failed_with_log_tail(features: Path) -> None:
     req = start_training(features, LONG, PreprocessConfig())
     assert req.job is not None
     job_id = req.job.job_id
-    _wait_for(_training(job_id), 120, "the job to train")
+    wait_for(_training(job_id), 120, "the job to train")
     pid = get_job(job_id).pid
     assert pid is not None and process_alive(pid)
     # Visible as running from a fresh process (app restarted while it trains).
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"from core.jobs.api import get_job; print(get_job({job_id!r}).state)",
-        ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
+    out = run_python(
+        "-c",
+        f"from core.jobs.api import get_job; print(get_job({job_id!r}).state)",
         timeout=120,
         check=True,
     )
     assert out.stdout.strip() == "running"
 
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: get_job(job_id).state == "failed", 10, "the killed job to read failed")
+    wait_for(lambda: get_job(job_id).state == "failed", 10, "the killed job to read failed")
     job = get_job(job_id)
     assert f"pid {pid}" in (job.error or "") and "died" in (job.error or "")
     assert job.log_tail and "Training beta-VAE" in job.log_tail
@@ -172,7 +148,7 @@ def test_silent_worker_is_reported_failed_and_killed(features: Path) -> None:
     req = start_training(features, dataclasses.replace(LONG, random_state=606), PreprocessConfig())
     assert req.job is not None
     job_id = req.job.job_id
-    _wait_for(_training(job_id), 120, "the job to train")
+    wait_for(_training(job_id), 120, "the job to train")
     pid = get_job(job_id).pid
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
@@ -181,7 +157,7 @@ def test_silent_worker_is_reported_failed_and_killed(features: Path) -> None:
     req.run.update_status(heartbeat=time.time() - HEARTBEAT_TIMEOUT_S - 5)
     job = get_job(job_id)
     assert job.state == "failed" and "stopped responding" in (job.error or "")
-    _wait_for(lambda: not process_alive(pid), 10, "the frozen worker to be killed")
+    wait_for(lambda: not process_alive(pid), 10, "the frozen worker to be killed")
     assert req.run.status().state == "failed"
 
 
@@ -190,13 +166,13 @@ def test_cancel_stops_within_seconds(features: Path) -> None:
     req = start_training(features, vae, PreprocessConfig())
     assert req.job is not None
     job_id = req.job.job_id
-    _wait_for(_training(job_id), 120, "the job to train")
+    wait_for(_training(job_id), 120, "the job to train")
     pid = get_job(job_id).pid
     t0 = time.monotonic()
     job = cancel_job(job_id)
     elapsed = time.monotonic() - t0
     assert job.state == "cancelled" and elapsed < 5.0, (job, elapsed)
-    _wait_for(lambda: not process_alive(pid), 5, "the worker to exit")
+    wait_for(lambda: not process_alive(pid), 5, "the worker to exit")
     assert req.run.status().state == "cancelled"
     assert req.run.metrics().height >= 1
     assert cancel_job(job_id).state == "cancelled"  # idempotent
@@ -208,13 +184,13 @@ def test_one_cpu_training_job_at_a_time(features: Path) -> None:
     )
     assert first.job is not None
     first_id = first.job.job_id
-    _wait_for(_training(first_id), 120, "the first job to train")
+    wait_for(_training(first_id), 120, "the first job to train")
     second = start_training(
         features, dataclasses.replace(LONG, random_state=405), PreprocessConfig()
     )
     assert second.job is not None
     second_id = second.job.job_id
-    _wait_for(lambda: "busy" in get_job(second_id).message, 60, "the second job to wait")
+    wait_for(lambda: "busy" in get_job(second_id).message, 60, "the second job to wait")
     # It keeps waiting while the first trains: its worker goes on beating (alive) and its
     # record stays queued; a start on the busy CPU fails the wait at the poll that sees it.
     beat_before = get_job(second_id).heartbeat
@@ -226,13 +202,13 @@ def test_one_cpu_training_job_at_a_time(features: Path) -> None:
         assert get_job(first_id).state == "running"
         return (waiting.heartbeat or 0.0) > beat_before
 
-    _wait_for(still_waiting, 30, "a heartbeat of the waiting worker")
+    wait_for(still_waiting, 30, "a heartbeat of the waiting worker")
     waiting = get_job(second_id)
     assert waiting.state == "queued" and process_alive(waiting.pid)
     assert second.run.status().state == "queued"
 
     assert cancel_job(first_id).state == "cancelled"
-    _wait_for(_training(second_id), 60, "the second job to take the CPU")
+    wait_for(_training(second_id), 60, "the second job to take the CPU")
     assert get_job(second_id).device == "cpu"
     assert cancel_job(second_id).state == "cancelled"
 
@@ -242,7 +218,7 @@ def test_cancel_a_queued_job(features: Path) -> None:
     b = start_training(features, dataclasses.replace(LONG, random_state=506), PreprocessConfig())
     assert a.job is not None and b.job is not None
     ids = [a.job.job_id, b.job.job_id]
-    _wait_for(
+    wait_for(
         lambda: any(get_job(i).message.startswith("epoch") for i in ids), 120, "one job to train"
     )
     training, waiting = ids if get_job(ids[0]).message.startswith("epoch") else ids[::-1]
@@ -345,7 +321,7 @@ def test_queued_jobs_spread_over_free_gpus(tmp_path: Path) -> None:
         waiter.start()
         # Both GPUs busy: the third job says it waits (a slot taken instead, e.g. the CPU,
         # would end the thread without that message) and holds no device.
-        _wait_for(lambda: "busy" in mgr.get_job(ids[2]).message, 10, "the third job to wait")
+        wait_for(lambda: "busy" in mgr.get_job(ids[2]).message, 10, "the third job to wait")
         assert result == {}
         assert mgr.get_job(ids[2]).state == "queued"
     waiter.join(10)

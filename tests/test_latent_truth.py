@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 from core.analysis.quality import (
-    ReadingAxes,
     anchored_varimax,
     dim_quality,
     dominant_axis,
@@ -30,6 +29,8 @@ from core.analysis.quality import (
 )
 from core.model.config import VAEConfig
 from core.model.presets import NOTEBOOK, RECOMMENDED, batch_size_for, preset
+from core.runs.records import load_reading_axes, save_reading_axes
+from tests.helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -112,10 +113,10 @@ class TestReadingAxes:
         axes = anchored_varimax(Z, X, q)
         reading = axes.to_reading(Z)
         assert np.allclose(axes.to_raw(reading), Z, atol=1e-8)
-        path = axes.save(tmp_path / "reading_axes.npz")
+        path = save_reading_axes(axes, tmp_path / "reading_axes.npz")
         with np.load(path, allow_pickle=False) as npz:  # loads with pickle off
             assert set(npz.files) == {"method", "center", "matrix", "source"}
-        back = ReadingAxes.load(path)
+        back = load_reading_axes(path)
         assert np.allclose(back.matrix, axes.matrix) and back.source == axes.source
         rq = reading_quality(axes, q, reading)
         assert rq.distinct == ["z0", "z1", "z2"] and rq.inactive == ["z3"]
@@ -145,6 +146,7 @@ class TestPresets:
         assert batch_size_for(5000, RECOMMENDED) == 512  # large data keeps the preset's
 
 
+@pytest.mark.slow  # trains the preset's 10 latents for 60 epochs on 2,000 rows
 def test_planted_factors_are_recovered_and_extras_marked_inactive() -> None:
     """k = 3 factors, the preset's 10 latents: three distinct dims, seven inactive, and the
     reading axes are the factors."""
@@ -173,14 +175,8 @@ TARGETS = re.compile(
 
 
 def _core(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """The last line ``python -m core <args>`` prints (a run folder), which must succeed."""
+    done = cli(*args, env=env, timeout=3600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -243,6 +239,7 @@ def test_nwsl_2018_finds_the_same_structure(competition_runs: dict[str, list[str
     _assert_targets(competition_runs["nwsl2018"], possession=0.75)
 
 
+@pytest.mark.slow  # trains a run of its own
 def test_a_run_with_reading_axes_is_consistent(demo_dataset: Path) -> None:
     """A real run of the recommended preset: the stored latents are the model's posterior
     means put on the stored reading axes, the decoder takes reading codes, and the
@@ -253,7 +250,8 @@ def test_a_run_with_reading_axes_is_consistent(demo_dataset: Path) -> None:
     from core.features.datasets import load_features
     from core.model.config import PreprocessConfig
     from core.model.training import encode_means
-    from core.runs.pipeline import execute_run, prepare
+    from core.pipeline.execute import execute_run
+    from core.pipeline.prepare import prepare
     from core.runs.store import create_run
 
     cfg = preset("recommended", latent_dim=4, hidden_dims=(32,), n_epochs=30, batch_size=32)

@@ -23,7 +23,7 @@ from core.features.extract import extract_features
 from core.infra.paths import datasets_root
 from core.model.config import PreprocessConfig
 from core.model.presets import batch_size_for, preset
-from core.runs.pipeline import execute_run
+from core.pipeline.execute import execute_run
 from core.runs.store import Run, create_run
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer
 
@@ -67,7 +67,7 @@ def world_cup_run() -> Run:
     prep = PreprocessConfig()
     from core.features.datasets import count_segments
 
-    n = count_segments(out / "features.parquet", prep)
+    n = count_segments(out / "features.parquet", prep.segment_type)
     vae = preset("recommended", n_epochs=20)
     vae = preset("recommended", n_epochs=20, batch_size=batch_size_for(n, vae))
     run, _ = create_run(out / "features.parquet", vae, prep)

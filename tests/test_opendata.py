@@ -33,12 +33,12 @@ from core.data.opendata import (
     OpenDataClient,
     cache_dir,
     fetch_open_data,
-    local_catalogue,
     open_data_catalogue,
 )
+from core.data.opendata_catalogue import local_catalogue
 from core.errors import SourceError
 from core.features.extract import extract_features
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import APP, PROJECT_ROOT, healthy
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data" / "statsbomb"
 WORLD_CUP = (43, 3)  # 64 matches
@@ -285,10 +285,10 @@ class TestBadNetwork:
 
 class TestDataPage:
     def _data_page(self) -> AppTest:
-        at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=60)
+        at = AppTest.from_file(APP, default_timeout=60)
         at.run()
         at.switch_page("pages/data.py").run()
-        assert not at.exception, [e.value for e in at.exception]
+        healthy(at)
         return at
 
     def test_catalogue_table_and_credit(
@@ -308,7 +308,7 @@ class TestDataPage:
         at = self._data_page()
         assert any("not reachable" in w.value for w in at.warning)
         at.radio(key="data_source").set_value("upload").run()
-        assert not at.exception
+        healthy(at)
         assert at.file_uploader(key="data_upload") is not None
 
     def test_folder_source_lists_its_seasons_and_says_when_it_has_no_matches(
@@ -333,7 +333,7 @@ class TestDataPage:
         at.selectbox(key="data_folder").set_value("od-empty").run()
         assert any("No matches found in od-empty" in e.value for e in at.error)
         at.selectbox(key="data_folder").set_value("od-local").run()
-        assert not at.exception
+        healthy(at)
         table = next(d.value for d in at.dataframe if "with 360" in d.value.columns)
         assert dict(zip(table["competition"], table["matches"], strict=True)) == {
             "FIFA World Cup": 3

@@ -1,13 +1,13 @@
-"""Every dashboard page rendered by Streamlit's AppTest over the real demo run.
+"""The dashboard's pages in Streamlit's AppTest over the real demo run.
 
 Each test starts the app from ``app.py`` (sidebar, navigation, URL state included), moves
-to a page and checks what it shows against the run's own files.
+to a page and checks what it shows against the run's own files, with expectations worked
+out here from those files. That every page renders at all is the page sweep's
+(``test_pages_sweep.py``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,86 +17,27 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.latents import nearest_segments
 from core.features.names import display_name
 from core.features.registry import registry_frame
 from core.jobs.api import delete_run
 from core.model.config import PreprocessConfig, VAEConfig
 from core.runs.store import Run, create_run, get_run, list_runs
-from core.views.correlations import adjust_pvalues, feature_order
-from tests.conftest import DEMO_RUN_VAE, PROJECT_ROOT
+from tests.conftest import DEMO_RUN_VAE
+from tests.helpers import APP, chart, decode, healthy, new_app, page, texts
 
-APP = str(PROJECT_ROOT / "app.py")
-MY_PAGES = [
-    "overview",
-    "data",
-    "train",
-    "sweep",
-    "correlations",
-    "interpretation",
-    "latent-map",
-    "runs",
-]
-STATE_PAGES = ["states", "timeline", "teams", "traversal", "stability"]
 TURKEY_ITALY = 3788741
 
 
-def _page(name: str) -> str:
-    return f"pages/{name}.py"
-
-
-def _decode(value: Any) -> np.ndarray:
-    """A plotly array from figure JSON: a list, or a base64 typed array ``{dtype, bdata, shape}``."""
-    if isinstance(value, dict) and "bdata" in value:
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = value.get("shape")
-        if shape:
-            arr = arr.reshape([int(s) for s in str(shape).split(",")])
-        return arr
-    return np.asarray(value, dtype=float)
-
-
-def chart(at: AppTest, key: str) -> dict[str, Any]:
-    """The figure JSON of the plotly chart with ``key``."""
-    for el in at.get("plotly_chart"):
-        if el.proto.id.endswith(key):
-            spec: dict[str, Any] = json.loads(el.proto.spec)
-            return spec
-    raise AssertionError(f"no plotly chart with key {key!r}")
-
-
-def healthy(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    unexpected = [e.value for e in at.error if "Unexpected error" in e.value]
-    assert not unexpected, unexpected
-
-
-def texts(at: AppTest) -> str:
-    """Every markdown, caption, header, info/warning/error/success text on the page."""
-    parts: list[str] = []
-    for kind in (
-        "markdown",
-        "caption",
-        "subheader",
-        "header",
-        "title",
-        "info",
-        "warning",
-        "error",
-        "success",
-    ):
-        parts += [str(e.value) for e in getattr(at, kind)]
-    parts += [str(e.proto.text) for e in at.get("progress")]
-    return "\n".join(parts)
+def _page(url: str) -> str:
+    """The file of the page app.py serves at ``url``."""
+    return page(url).file
 
 
 @pytest.fixture
 def app(demo_run: Run) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["active_run"] = demo_run.run_id
-    at.run()
-    healthy(at)
-    return at
+    """The app over the demo run, not run yet: a test opens its page
+    (``app.switch_page(...).run()``), or app.py's default page (``app.run()``)."""
+    return new_app(demo_run)
 
 
 @pytest.fixture
@@ -110,20 +51,9 @@ def spare_run(demo_dataset: Path) -> Iterator[Run]:
 
 
 class TestNavigation:
-    def test_every_page_renders_without_exception(self, app: AppTest) -> None:
-        # app.py lists only the page files it finds: a missing one would vanish unnoticed.
-        missing = [
-            _page(p) for p in MY_PAGES + STATE_PAGES if not (PROJECT_ROOT / _page(p)).is_file()
-        ]
-        assert not missing, f"page files missing: {missing}"
-        for name in MY_PAGES + STATE_PAGES:
-            app.switch_page(_page(name)).run()
-            healthy(app)
-            assert app.title, f"{name} has no title"
-            # The shared sidebar is drawn on every page, also on reruns.
-            assert app.selectbox(key="active_run").value is not None, name
-
+    # Every page renders over the demo run with the sidebar: tests/test_pages_sweep.py.
     def test_filters_narrow_and_are_mirrored_in_the_url(self, app: AppTest) -> None:
+        app.run()
         app.multiselect(key="filter_competitions").select("La Liga").run()
         healthy(app)
         assert app.query_params["competition"] == "La Liga"
@@ -169,6 +99,8 @@ class TestOverview:
     def test_dataset_and_run_headline(
         self, app: AppTest, demo_run: Run, demo_dataset: Path
     ) -> None:
+        app.run()
+        healthy(app)
         metrics = {m.label: m.value for m in app.metric}
         features = pl.read_parquet(demo_dataset / "features.parquet")
         assert metrics["Matches"] == "3"
@@ -199,6 +131,16 @@ class TestOverview:
             assert row["abs_r"] == pytest.approx(align[row["dimension"]]["abs_r"])
 
 
+def _bh_significant(p: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Cells significant at false discovery rate ``alpha`` (Benjamini-Hochberg step-up:
+    every p up to the largest p_(i) <= alpha * i / m)."""
+    finite = np.isfinite(p)
+    ranked = np.sort(p[finite])
+    passing = np.flatnonzero(ranked <= alpha * np.arange(1, ranked.size + 1) / ranked.size)
+    cut = ranked[passing[-1]] if passing.size else -np.inf
+    return finite & (np.nan_to_num(p, nan=np.inf) <= cut)
+
+
 class TestCorrelations:
     def test_heatmap_values_ordering_and_masking(self, app: AppTest, demo_run: Run) -> None:
         app.switch_page(_page("correlations")).run()
@@ -207,23 +149,25 @@ class TestCorrelations:
         # Rows: the distinct dimensions, most informative first.
         distinct = demo_run.dim_quality().distinct
         rows = [corr.latent_names.index(n) for n in distinct]
-        order = feature_order(corr.pearson_r[rows], corr.feature_names, by="tier")
+        # Columns by tier ("t2_ppda" is tier 2), then by name.
+        keys = [(int(name.split("_")[0][1:]), name) for name in corr.feature_names]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
         trace = chart(app, "corr_heatmap")["data"][0]
         # Display names on the axis ("possession share"); code names stay in the hover.
         assert trace["x"] == [display_name(corr.feature_names[i]) for i in order]
         assert list(trace["y"]) == distinct
-        np.testing.assert_allclose(_decode(trace["z"]), corr.pearson_r[rows][:, order], rtol=1e-9)
+        np.testing.assert_allclose(decode(trace["z"]), corr.pearson_r[rows][:, order], rtol=1e-9)
         assert (trace["zmin"], trace["zmax"]) == (-1, 1)
 
         app.toggle(key="corr_mask").set_value(True).run()
         healthy(app)
-        z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
-        significant = adjust_pvalues(corr.pearson_p[rows][:, order], "bh") <= 0.05
+        z = decode(chart(app, "corr_heatmap")["data"][0]["z"])
+        significant = _bh_significant(corr.pearson_p[rows][:, order])
         assert np.isfinite(z).sum() == significant.sum() < z.size
 
         app.radio(key="corr_method").set_value("spearman").run()
         app.toggle(key="corr_mask").set_value(False).run()
-        z = _decode(chart(app, "corr_heatmap")["data"][0]["z"])
+        z = decode(chart(app, "corr_heatmap")["data"][0]["z"])
         np.testing.assert_allclose(z, corr.spearman_r[rows][:, order], rtol=1e-9)
 
         app.radio(key="corr_order").set_value("cluster").run()
@@ -263,7 +207,7 @@ class TestLatentMap:
         healthy(app)
         fig = chart(app, "latent_map")
         n = demo_run.latents().height
-        assert sum(len(_decode(t["customdata"])) for t in fig["data"]) == n
+        assert sum(len(decode(t["customdata"])) for t in fig["data"]) == n
         app.selectbox(key="map_color").select("team").run()
         names = {t["name"] for t in chart(app, "latent_map")["data"]}
         assert names == set(demo_run.latents()["team_name"].unique().to_list())
@@ -271,7 +215,7 @@ class TestLatentMap:
         healthy(app)
         fig = chart(app, "latent_map")
         assert {t["name"] for t in fig["data"]} == {"Turkey", "Italy"}
-        rows = np.concatenate([_decode(t["customdata"]) for t in fig["data"]])
+        rows = np.concatenate([decode(t["customdata"]) for t in fig["data"]])
         latents = demo_run.latents()
         assert set(latents[rows.astype(int).tolist()]["match_id"].to_list()) == {TURKEY_ITALY}
         for mode in ("latent", "minute", "score_state", "match", "dominant"):
@@ -293,8 +237,11 @@ class TestLatentMap:
         assert seg["opponent_name"] in page
         pitch = chart(app, "inspector_pitch")
         assert pitch["data"], "the segment's events are not drawn"
-        z = latents.select(demo_run.latent_columns()).to_numpy()
-        nearest, _ = nearest_segments(z, row, k=5)
+        # The second nearest segment in latent space (Euclidean, the segment itself left out).
+        z = latents.select(demo_run.latent_columns()).to_numpy().astype(np.float64)
+        distance = np.linalg.norm(z - z[row], axis=1)
+        distance[row] = np.inf
+        nearest = np.argsort(distance, kind="stable")
         app.button(key="nearest_2").click().run()
         healthy(app)
         assert app.session_state["inspect_row"] == int(nearest[1])
@@ -351,18 +298,19 @@ class TestTrain:
     ) -> None:
         """Before anything starts, the page says what the chosen dataset holds and what the
         form's settings make of it (issue 15: the Train page showed nothing before a run)."""
-        from core.features.summary import dataset_overview
-        from core.model.presets import RECOMMENDED, batch_size_for
+        from core.model.presets import RECOMMENDED
 
         app.switch_page(_page("train")).run()
         app.selectbox(key="train_dataset").set_value(demo_dataset).run()
         healthy(app)
-        info = dataset_overview(pl.read_parquet(demo_dataset / "features.parquet"))
-        rows = info["segments_by_type"]["window"]
-        batch = batch_size_for(rows, RECOMMENDED)
+        features = pl.read_parquet(demo_dataset / "features.parquet")
+        rows = features.filter(pl.col("segment_type") == "window").height
+        # The preset's batch, cut to give about 1,000 steps over its epochs (never below 16).
+        per_epoch = round(1000 / RECOMMENDED.n_epochs)
+        batch = max(16, min(RECOMMENDED.batch_size, rows // per_epoch))
         text = texts(app)
         assert f"{rows:,} window segments" in text, text
-        assert f"from {info['matches']:,} matches" in text, text
+        assert f"from {features['match_id'].n_unique():,} matches" in text, text
         assert f"batch {batch:,} (fitted to the data)" in text, text
         assert f"{-(-rows // batch):,} steps per epoch" in text, text
 
@@ -378,7 +326,7 @@ class TestTrain:
         assert f"This configuration was trained before: opened run {demo_run.run_id}." in texts(app)
         assert app.session_state["active_run"] == demo_run.run_id
         losses = chart(app, "loss_curves")["data"]
-        assert len(_decode(losses[0]["y"])) == demo_run.metrics().height
+        assert len(decode(losses[0]["y"])) == demo_run.metrics().height
 
     def test_bad_hidden_sizes_say_what_is_wrong(self, app: AppTest, demo_dataset: Path) -> None:
         app.switch_page(_page("train")).run()

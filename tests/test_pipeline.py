@@ -11,13 +11,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from core.errors import RunBusyError, TrainingError
+from core.errors import FeaturesFileError, RunBusyError, TrainingError
+from core.features.datasets import load_features
 from core.infra.process import process_start_time
 from core.jobs.api import run_status
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.preprocessing import PreprocessingError
 from core.model.training import NonFiniteLossError
-from core.runs.pipeline import FeaturesFileError, execute_run, load_features
+from core.pipeline.execute import execute_run
 from core.runs.store import Run, create_run, get_run
 
 TINY = VAEConfig(

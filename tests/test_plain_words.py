@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core.features.names import display_name, display_names, labelled, registry_names
 from core.features.registry import FEATURES
 from core.views.correlations import MIN_SUBSET, p_text, subset_correlations
 from core.views.glossary import TERMS, explain, glossary_frame, term
 from core.views.plain import Pattern, run_headline, run_patterns, stability_reading
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import frame_with, healthy, open_app
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -58,10 +58,8 @@ def test_glossary_lookups() -> None:
 
 
 def test_glossary_page_finds_a_word(demo_run: Run) -> None:
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
-    at.session_state["active_run"] = demo_run.run_id
-    at.switch_page("pages/glossary.py").run()
-    assert not at.exception
+    at = open_app(demo_run, "glossary")
+    healthy(at)
     shown = [m.value for m in at.markdown if m.value.startswith("**")]
     assert len(shown) == len(TERMS)
     at.text_input(key="glossary_query").set_value("silhouette").run()
@@ -80,14 +78,15 @@ def test_subset_correlations_match_numpy() -> None:
     X = np.column_stack([Z[:, 0] * 2 + rng.normal(size=60) * 0.1, rng.normal(size=60)])
     X[3, 1] = np.nan
     mask = np.arange(60) < 40
-    sub = subset_correlations(Z, X, ["t1_a", "t1_b"], mask)
+    trained = np.nanmedian(X, axis=0)  # the training medians: over every row
+    sub = subset_correlations(Z, X, ["t1_a", "t1_b"], mask, trained)
     assert sub.n == 40
     filled = X[mask].copy()
-    filled[3, 1] = np.nanmedian(filled[:, 1])
+    filled[3, 1] = trained[1]
     assert sub.pearson_r[0, 0] == pytest.approx(np.corrcoef(Z[mask, 0], filled[:, 0])[0, 1])
     assert sub.pearson_r[1, 1] == pytest.approx(np.corrcoef(Z[mask, 1], filled[:, 1])[0, 1])
     with pytest.raises(ValueError, match=f"at least {MIN_SUBSET}"):
-        subset_correlations(Z, X, ["t1_a", "t1_b"], np.arange(60) < 5)
+        subset_correlations(Z, X, ["t1_a", "t1_b"], np.arange(60) < 5, trained)
 
 
 def test_run_headline_and_patterns(demo_run: Run) -> None:
@@ -153,23 +152,19 @@ def test_contrast_explains_latent_rows_and_inspector_names_players(demo_run: Run
     assert players_line(players).startswith(f"On the ball: {players['player_name'][0]} (")
 
 
-def test_stability_page_reads_each_dimension_in_plain_words(demo_run: Run) -> None:
-    from core.analysis.stability import seed_config, stability_report
-    from core.runs.pipeline import execute_run
-    from core.runs.store import create_run
-
-    cfg = demo_run.config()
-    other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)
-    if other.status().state != "done":
-        execute_run(other.run_id)  # the same seed run the Stability page test trains
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
-    at.session_state["active_run"] = demo_run.run_id
-    at.switch_page("pages/stability.py").run()
-    at.text_input(key="stab_seeds").set_value("11").run()
-    assert not at.exception, [e.value for e in at.exception]
-    report = stability_report(demo_run, [11]).dimensions
+def test_stability_page_reads_each_dimension_in_plain_words(demo_run: Run, seed_run: Run) -> None:
+    at = open_app(demo_run, "stability")
+    at.text_input(key="stab_seeds").set_value(str(seed_run.config().seed)).run()
+    healthy(at)
     lines = [m.value for m in at.markdown if m.value.startswith("- **z")]
     assert len(lines) == demo_run.dim_quality().n_distinct
-    for row in report.iter_rows(named=True):
-        expected = stability_reading(row["mean_jaccard"], row["mean_abs_corr"], row["n_runs"])
+    # Each line reads the numbers of the page's own table (tested against the runs' files
+    # in test_states_pages) with the plain-words rule (tested on its own above).
+    table = frame_with(at, "dim", "mean_jaccard", "mean_abs_corr", "n_runs")
+    assert table["dim"].tolist() == demo_run.dim_quality().distinct
+    for _, row in table.iterrows():
+        jaccard, corr = (
+            None if pd.isna(row[c]) else row[c] for c in ("mean_jaccard", "mean_abs_corr")
+        )
+        expected = stability_reading(jaccard, corr, int(row["n_runs"]))
         assert any(line.startswith(f"- **{row['dim']}") and expected in line for line in lines)

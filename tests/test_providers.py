@@ -16,7 +16,8 @@ import pytest
 from kloppy import impect, metrica, opta, sportec, statsperform, wyscout
 from kloppy.domain import EventDataset, ExpectedGoals, ShotResult
 
-from core.data.kloppy_source import MAX_PERIOD_S, period_offsets, stable_id
+from core.data.kloppy_events import stable_id
+from core.data.kloppy_source import MAX_PERIOD_S, period_offsets
 from core.data.providers import (
     LAYOUTS,
     ProviderError,
@@ -35,12 +36,11 @@ from core.features.availability import (
 from core.features.datasets import load_features
 from core.features.extract import ExtractionError, ExtractionSummary, extract_features
 from core.features.match_tables import extract_match
-from core.features.registry import (
+from core.features.registry import feature_columns, feature_names
+from core.features.support import (
     PROVIDER_NAMES,
     available_features,
     common_features,
-    feature_columns,
-    feature_names,
     feature_providers,
     unavailable_features,
 )
@@ -229,6 +229,7 @@ def _kloppy_window_counts(dataset: EventDataset, windows: pl.DataFrame) -> pl.Da
     )
 
 
+@pytest.mark.slow  # six providers' fixture matches extracted, and loaded again, through kloppy
 @pytest.mark.parametrize("provider", KLOPPY_PROVIDERS)
 class TestProvider:
     def test_features_meet_the_contract(
@@ -330,6 +331,7 @@ class TestProvider:
         assert not frame.filter(~pl.col("available"))["why"].str.len_chars().eq(0).any()
 
 
+@pytest.mark.slow  # reads the providers' extractions (TestProvider's fixture)
 def test_preprocessing_drops_unavailable_features_and_mixes_use_common_ones(
     extracted: dict[str, Extracted],
 ) -> None:
@@ -519,6 +521,7 @@ def _agreement(both: pl.DataFrame, name: str) -> dict[str, Any]:
     ).row(0, named=True)
 
 
+@pytest.mark.slow  # the three demo matches extracted twice, once through kloppy
 def test_statsbomb_through_kloppy_agrees_with_the_fast_reader(
     statsbomb_both_ways: pl.DataFrame,
 ) -> None:

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.analysis.fingerprints import team_view
 from core.data.opendata import CREDIT
 from core.errors import FingerprintError
 from core.features.datasets import Dataset
+from core.services.fingerprints import team_view
 from core.views.report import report_matches, report_opponents, team_report, typical_segment
 from core.views.report_figures import report_pdf, report_pngs_zip
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import healthy, open_app
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -143,18 +142,16 @@ def test_pdf_and_pngs(demo_run: Run) -> None:
 
 
 def test_report_page_follows_the_sidebar_team(demo_run: Run) -> None:
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
-    at.session_state["active_run"] = demo_run.run_id
-    at.switch_page("pages/report.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_app(demo_run, "report")
+    healthy(at)
     at.multiselect(key="filter_teams").set_value([ITALY]).run()
-    assert not at.exception, [e.value for e in at.exception]
+    healthy(at)
     assert at.selectbox(key="report_team").value == ITALY
     assert any(s.value == "Team report: Italy" for s in at.subheader)
     bullets = [m.value for m in at.markdown if m.value.startswith("- ")]
     assert len(bullets) == 3 and bullets[0].startswith("- Italy spent")
     at.selectbox(key="report_match").set_value(TURKEY_ITALY).run()
-    assert not at.exception, [e.value for e in at.exception]
+    healthy(at)
     assert any("Turkey 0-3 Italy" in c.value for c in at.caption)
 
 
@@ -174,7 +171,7 @@ def test_report_pdf_downloads_in_the_browser(app_page: AppPage, demo_run: Run) -
 
 
 def test_state_example_is_the_surest_member(demo_run: Run) -> None:
-    from core.analysis.states import get_states
+    from core.services.states import get_states
     from core.views.report import state_example
 
     assignments = get_states(demo_run).assignments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from core.infra.paths import runs_root
 from core.jobs.api import delete_run, run_status
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.training import encode_means
-from core.runs.store import Run, create_run, get_run, list_runs, run_id_for
+from core.runs.config import run_id_for
+from core.runs.store import Run, create_run, get_run, list_runs
 
 SMALL = VAEConfig(latent_dim=3, hidden_dims=(16,), n_epochs=2, batch_size=32, random_state=3)
 
@@ -35,7 +37,7 @@ class TestRunIds:
     def test_deterministic_and_sensitive(self, features_copy: Path) -> None:
         prep = PreprocessConfig()
         rid = run_id_for(features_copy, SMALL, prep)
-        assert len(rid) == 12 and int(rid, 16) >= 0
+        assert re.fullmatch(r"[0-9a-f]{12}", rid), rid  # 12 lowercase hex digits
         assert run_id_for(features_copy, VAEConfig(**SMALL.to_dict()), prep) == rid
         # Same bytes with a new mtime, or at another path: same content, same run.
         os.utime(features_copy, (1_000_000, 1_000_000))

@@ -22,30 +22,46 @@ from core.analysis.mixtures import (
     select_mixture,
     silhouette_on_sample,
 )
-from core.analysis.states import load_states, states_cached
 from core.infra.numba_cache import NUMBA_CACHE_ENV, numba_cache_dir, setup_numba_cache
 from core.infra.paths import runs_root
-from core.model.training import resolve_precision
-from core.runs.stages import estimate_umap_seconds
-from core.runs.store import DIAGNOSTICS_FILE, Run
+from core.model.precision import resolve_precision
+from core.pipeline.stages import estimate_umap_seconds
+from core.runs.files import DIAGNOSTICS_FILE
+from core.runs.states_store import load_states
+from core.runs.store import Run
+from core.services.states import states_cached
 
 
 class TestNumbaCache:
     def test_folder_under_runs_root_unless_user_chose_one(
         self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
-        monkeypatch.delenv(NUMBA_CACHE_ENV, raising=False)
-        folder = setup_numba_cache()
-        assert folder == runs_root() / "_cache" / "numba" and folder.is_dir()
-        assert os.environ[NUMBA_CACHE_ENV] == str(folder)
-        monkeypatch.setenv(NUMBA_CACHE_ENV, str(tmp_path / "mine"))
-        assert numba_cache_dir() == tmp_path / "mine"
-        assert setup_numba_cache() == tmp_path / "mine"
+        from numba.core import config
+
+        try:
+            monkeypatch.delenv(NUMBA_CACHE_ENV, raising=False)
+            folder = setup_numba_cache()
+            assert folder == runs_root() / "_cache" / "numba" and folder.is_dir()
+            assert os.environ[NUMBA_CACHE_ENV] == str(folder)
+            monkeypatch.setenv(NUMBA_CACHE_ENV, str(tmp_path / "mine"))
+            assert numba_cache_dir() == tmp_path / "mine"
+            assert setup_numba_cache() == tmp_path / "mine"
+        finally:
+            # setup_numba_cache re-read numba's configuration: give numba the session's
+            # cache folder back (conftest's) for the rest of the session.
+            monkeypatch.undo()
+            config.reload_config()
 
     def test_umap_functions_are_cached_on_disk(self, demo_run: Run) -> None:
         # The run's UMAP (and this one) compiled umap's layout code into the cache folder,
         # so the next process loads it instead of compiling.
         umap_embedding(demo_run.latent_matrix()[:60], random_state=3)
+        from umap.umap_ import smooth_knn_dist
+
+        # Its dispatcher caches in that folder (which outlives the test session, so files
+        # alone could be an earlier session's).
+        path = Path(smooth_knn_dist._cache.cache_path)
+        assert path.is_relative_to(numba_cache_dir()), path
         index_files = [p.name for p in numba_cache_dir().rglob("*.nbi")]
         assert any("optimize_layout_euclidean" in name for name in index_files), index_files
         assert any("smooth_knn_dist" in name for name in index_files)
@@ -132,7 +148,7 @@ def test_states_are_computed_by_the_run(demo_run: Run) -> None:
 
 def test_states_and_umap_stages_report_progress(demo_dataset: Path) -> None:
     from core.model.config import PreprocessConfig, VAEConfig
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
     from core.runs.store import create_run
 
     vae = VAEConfig(latent_dim=3, hidden_dims=(16,), batch_size=32, n_epochs=3, random_state=5)
@@ -155,8 +171,9 @@ def test_a_fast_map_run_lays_out_on_every_core_and_says_so(demo_dataset: Path) -
     import dataclasses
 
     from core.model.config import PreprocessConfig, VAEConfig
-    from core.runs.pipeline import execute_run
-    from core.runs.store import create_run, run_id_for
+    from core.pipeline.execute import execute_run
+    from core.runs.config import run_id_for
+    from core.runs.store import create_run
 
     seeded = VAEConfig(latent_dim=3, hidden_dims=(16,), batch_size=32, n_epochs=3, random_state=6)
     assert "reproducible_map" not in seeded.to_dict() and seeded.map_seed == 6

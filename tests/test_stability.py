@@ -10,16 +10,14 @@ import pytest
 from scipy.stats import pearsonr
 
 from core.analysis.stability import (
-    StabilityError,
     cross_correlation,
     match_dimensions,
-    seed_config,
-    seed_runs,
-    stability_report,
-    start_seed_runs,
     top_k_agreement,
     top_k_sets,
 )
+from core.errors import StabilityError
+from core.jobs.seeds import seed_runs, start_seed_runs
+from core.services.stability import seed_config, stability_report
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -134,19 +132,19 @@ def test_reference_must_come_first() -> None:
 
 
 def test_seed_runs_and_report_on_real_runs(demo_run: Run) -> None:
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
     from core.runs.store import create_run
 
     cfg = demo_run.config()
     before = seed_runs(demo_run, seeds=(4711,))
     assert [s.state for s in before] == ["missing"]
     with pytest.raises(StabilityError, match="No finished seed run"):
-        stability_report(demo_run, seeds=(4711,))
+        stability_report(demo_run, seed_runs(demo_run, (4711,)))
     other, _ = create_run(cfg.features_path, seed_config(demo_run, 4711), cfg.preprocess)
     assert other.run_id == before[0].run_id  # the id is found by content hash
     if other.status().state != "done":  # another test may have trained it already
         execute_run(other.run_id)
-    report = stability_report(demo_run, seeds=(4711,))
+    report = stability_report(demo_run, seed_runs(demo_run, (4711,)))
     # Only distinct dimensions are matched: the reference's against the seed run's.
     dims = demo_run.dim_quality().distinct
     other_dims = other.dim_quality().distinct
@@ -192,7 +190,7 @@ def test_seed_runs_train_as_background_jobs(demo_run: Run) -> None:
     assert job.state == "done", job
     found = {s.seed: s.state for s in seed_runs(demo_run, seeds=(13,))}
     assert found == {13: "done"}
-    report = stability_report(demo_run, seeds=(13,))
+    report = stability_report(demo_run, seed_runs(demo_run, (13,)))
     assert report.run_ids == [demo_run.run_id, req.run.run_id]
     assert report.dimensions["dim"].to_list() == demo_run.dim_quality().distinct
     assert set(report.dimensions["n_runs"].to_list()) <= {1, 2}

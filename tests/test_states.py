@@ -20,8 +20,9 @@ from core.analysis.mixtures import (
     state_labels,
     state_profiles,
 )
-from core.analysis.states import get_states, load_states, states_dir, states_frame
 from core.errors import StatesError
+from core.runs.states_store import load_states, states_dir
+from core.services.states import get_states, states_frame
 
 if TYPE_CHECKING:
     from core.runs.store import Run

@@ -1,53 +1,30 @@
 """The states pages (States, Match timeline, Team fingerprints, Latent traversal, Stability).
 
-AppTest runs each page script on the real ``demo_run``; the browser tests open each page
-of the real app in headless Chromium and fail on any exception or console error.
+AppTest runs each page script on the real ``demo_run`` (router and sidebar included) and
+checks what it shows against the run's own files; no page may show an error. The page
+sweeps (``test_pages_sweep.py``, ``test_browser_sweep.py``) open them in the browser too.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.analysis.states import get_states, load_states
+from core.runs.states_store import load_states
+from core.services.states import get_states
+from tests.helpers import frame_with, healthy, open_app
 
 if TYPE_CHECKING:
     from core.runs.store import Run
-    from tests.conftest import AppPage
-
-RUN_KEY = "active_run"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-
-def page(name: str, run: Run) -> AppTest:
-    """The app (router and sidebar included) set to open page ``name`` on ``run``."""
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
-    at.session_state[RUN_KEY] = run.run_id
-    return at.switch_page(f"pages/{name}.py")
-
-
-def no_errors(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def frame_with(at: AppTest, *columns: str) -> Any:
-    """The (pandas) value of the first dataframe on the page holding all ``columns``."""
-    for element in at.dataframe:
-        value = element.value
-        if all(c in value.columns for c in columns):
-            return value
-    raise AssertionError(f"no dataframe with columns {columns}")
 
 
 def test_states_page(demo_run: Run) -> None:
-    at = page("states", demo_run).run()
-    no_errors(at)
+    at = open_app(demo_run, "states")
+    healthy(at, no_errors=True)
     result = load_states(demo_run)
     assert result is not None  # the first visit computed and cached the states
     metrics = {m.label: m.value for m in at.metric}
@@ -58,9 +35,9 @@ def test_states_page(demo_run: Run) -> None:
     assert list(table["label"]) == labels["label"].to_list()
     # Profile of the second state, in the feature mixture.
     at.radio(key="states_space").set_value("features").run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     at.selectbox(key="states_profile_state").set_value(1).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     prof = frame_with(at, "state_mean", "effect")
     expected = result.profiles.filter(
         (pl.col("space") == "features") & (pl.col("state") == 1)
@@ -69,10 +46,11 @@ def test_states_page(demo_run: Run) -> None:
     assert prof["state_mean"].iloc[0] == pytest.approx(expected["state_mean"][0])
 
 
+@pytest.mark.slow  # fits the run's mixtures twice more (K 2-4, then back to 2-10)
 def test_states_page_recomputes_for_a_new_k_range(demo_run: Run) -> None:
-    at = page("states", demo_run).run()
+    at = open_app(demo_run, "states")
     at.slider(key="states_k_range").set_range(2, 4).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     result = load_states(demo_run)
     assert result is not None
     assert result.summary["params"]["k_values"] == [2, 3, 4]
@@ -81,15 +59,15 @@ def test_states_page_recomputes_for_a_new_k_range(demo_run: Run) -> None:
 
 
 def test_timeline_page(demo_run: Run) -> None:
-    at = page("timeline", demo_run).run()
-    no_errors(at)
+    at = open_app(demo_run, "timeline")
+    healthy(at, no_errors=True)
     options = at.selectbox(key="timeline_match").options
     assert len(options) == 3
     assert any(o.startswith("Turkey 0-3 Italy") for o in options), options
     at.selectbox(key="timeline_match").set_value(3788741).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     at.toggle(key="timeline_smooth").set_value(True).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     captions = " ".join(c.value for c in at.caption)
     assert "observed" in captions and "smoothed" in captions
     markers = frame_with(at, "kind", "minute")
@@ -97,30 +75,38 @@ def test_timeline_page(demo_run: Run) -> None:
 
 
 def test_teams_page(demo_run: Run) -> None:
-    at = page("teams", demo_run).run()
-    no_errors(at)
+    at = open_app(demo_run, "teams")
+    healthy(at, no_errors=True)
     table = frame_with(at, "n_segments")
     assert len(table) == demo_run.latents()["team_id"].n_unique()
     shares = table[[c for c in table.columns if c.startswith("share_")]].sum(axis=1)
     assert shares.to_numpy() == pytest.approx(1.0)
     at.toggle(key="teams_per_match").set_value(True).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     assert len(frame_with(at, "n_segments")) == 6  # 3 matches x 2 teams
+    # "Compare two teams": each team's mean code per distinct dimension, and A minus B.
     cmp = frame_with(at, "quantity", "difference")
-    assert "difference" in cmp.columns
+    team_a, team_b = [c for c in cmp.columns if c not in ("quantity", "difference")]
+    np.testing.assert_allclose(cmp["difference"], cmp[team_a] - cmp[team_b], atol=1e-12)
+    latents = demo_run.latents()
+    distinct = demo_run.dim_quality().distinct
+    means = cmp[cmp["quantity"].str.endswith("_mean")]
+    assert [q.removesuffix("_mean") for q in means["quantity"]] == distinct
+    for name in (team_a, team_b):
+        own = latents.filter(pl.col("team_name") == name).select(distinct).mean().row(0)
+        np.testing.assert_allclose(means[name], own, rtol=1e-9)
     target = at.selectbox(key="teams_sim_target").value
     near = frame_with(at, "distance", "segment_id")
     assert len(near) == 10
-    latents = demo_run.latents()
     team_of = dict(zip(latents["segment_id"], latents["team_id"], strict=True))
     assert {team_of[s] for s in near["segment_id"]} == {target}
     assert list(near["distance"]) == sorted(near["distance"])
 
 
 def test_teams_page_follows_the_sidebar_match_filter(demo_run: Run) -> None:
-    at = page("teams", demo_run).run()
+    at = open_app(demo_run, "teams")
     at.multiselect(key="filter_matches").set_value([3788741]).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     table = frame_with(at, "n_segments")
     assert sorted(table["team_name"]) == ["Italy", "Turkey"]
     latents = demo_run.latents().filter(pl.col("match_id") == 3788741)
@@ -131,73 +117,57 @@ def test_traversal_page(demo_run: Run) -> None:
     distinct = demo_run.dim_quality().distinct
     assert len(distinct) >= 2, demo_run.dim_quality().verdict
     first, second = distinct[0], distinct[1]
-    at = page("traversal", demo_run).run()
-    no_errors(at)
+    at = open_app(demo_run, "traversal")
+    healthy(at, no_errors=True)
     # opens on the most informative distinct dimension
     assert any(m.value.startswith(f"**{first} +2: ") for m in at.markdown)
     at.selectbox(key="trav_dim").set_value(int(second[1:])).run()
     at.select_slider(key="trav_at").set_value(-1.0).run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     assert any(m.value.startswith(f"**{second} -1: ") for m in at.markdown)
     table = frame_with(at, "change_z")
     assert len(table) == len(demo_run.load_pipeline().feature_columns_)
     at.radio(key="trav_hold").set_value("segment").run()
-    no_errors(at)
-    assert at.selectbox(key="trav_segment").value is not None
+    healthy(at, no_errors=True)
+    # The first match, and in it the first team's earliest segment; the sweep starts from
+    # that segment's own code.
+    latents = demo_run.latents()
+    first_match = latents["match_id"].min()
+    assert at.selectbox(key="trav_match").value == first_match
+    segment = latents.filter(pl.col("match_id") == first_match).sort("team_id", "match_minute")
+    assert at.selectbox(key="trav_segment").value == segment["segment_id"][0]
+    code = segment[second][0]
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Sweep starts from the segment's own code ({second} = {code:+.2f})" in captions
 
 
-def test_stability_page(demo_run: Run) -> None:
-    from core.analysis.stability import seed_config
-    from core.runs.pipeline import execute_run
-    from core.runs.store import create_run
+def _top5(run: Run, dim: str) -> set[str]:
+    """The 5 features with the largest |Pearson r| with ``dim``, from the run's correlations."""
+    corr = run.correlations()
+    r = np.abs(np.nan_to_num(corr.pearson_r[corr.latent_names.index(dim)]))
+    return {corr.feature_names[i] for i in np.argsort(-r, kind="stable")[:5]}
 
-    cfg = demo_run.config()
-    other, _ = create_run(cfg.features_path, seed_config(demo_run, 11), cfg.preprocess)
-    if other.status().state != "done":
-        execute_run(other.run_id)
-    at = page("stability", demo_run)
-    at.run()
-    no_errors(at)
+
+def test_stability_page(demo_run: Run, seed_run: Run) -> None:
+    at = open_app(demo_run, "stability")
+    healthy(at, no_errors=True)
     at.text_input(key="stab_seeds").set_value("11, 12").run()
-    no_errors(at)
+    healthy(at, no_errors=True)
     runs = frame_with(at, "seed", "state")
     assert dict(zip(runs["seed"], runs["state"], strict=True)) == {11: "done", 12: "missing"}
     assert at.button(key="stab_start").label == "Train 1 seed run(s)"
     table = frame_with(at, "mean_jaccard")
-    assert len(table) == demo_run.dim_quality().n_distinct  # distinct dims only
-    assert ((table["mean_jaccard"] >= 0) & (table["mean_jaccard"] <= 1)).all()
+    assert table["dim"].tolist() == demo_run.dim_quality().distinct  # distinct dims only
+    # One seed run done: each matched dimension's Jaccard is |A∩B| / |A∪B| of the two runs'
+    # top-5 features; a dimension the seed run has no match for has none.
+    matched = frame_with(at, "matched_dim", "abs_corr").set_index("dim")["matched_dim"]
+    assert matched.notna().any(), matched
+    for _, row in table.iterrows():
+        other = matched[row["dim"]]
+        if pd.isna(other):
+            assert pd.isna(row["mean_jaccard"]), row
+            continue
+        mine, theirs = _top5(demo_run, row["dim"]), _top5(seed_run, other)
+        assert row["mean_jaccard"] == pytest.approx(len(mine & theirs) / len(mine | theirs))
     at.text_input(key="stab_seeds").set_value("x y").run()
     assert any("whole numbers" in e.value for e in at.error)
-
-
-# --- real browser ---------------------------------------------------------------------------
-
-
-@pytest.mark.browser
-@pytest.mark.slow  # a few seconds per page in the browser, over the trained demo run
-@pytest.mark.parametrize(
-    ("path", "heading"),
-    [
-        ("states", "Tactical states"),
-        ("timeline", "Match timeline"),
-        ("teams", "Team fingerprints"),
-        ("traversal", "Latent traversal"),
-        ("stability", "Stability across seeds"),
-    ],
-)
-def test_state_pages_in_browser(app_page: AppPage, demo_run: Run, path: str, heading: str) -> None:
-    # Home first: on a fresh server Streamlit runs a deep link to a file in pages/ as a
-    # legacy page (without app.py's sidebar) until some session has run app.py once.
-    app_page.goto("")
-    app_page.goto(f"{path}?run={demo_run.run_id}")
-    page = app_page.page
-    page.get_by_role("heading", name=heading).wait_for(timeout=30_000)
-    app_page.assert_healthy()
-    if path == "states":
-        assert page.get_by_text("Agreement (ARI)").count() >= 1
-    if path == "timeline":
-        page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
-    if path == "traversal":
-        assert page.get_by_text("z0 +2:").count() >= 1
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"page-{path}.png"), full_page=True)

@@ -19,31 +19,29 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.sweep import (
+from core.errors import ConfigError, TrainingError
+from core.jobs.api import list_jobs, wait_job
+from core.jobs.sweep import (
     DEFAULT_BETAS,
     DEFAULT_LATENT_DIMS,
-    RECON_TOLERANCE,
-    TABLE_SCHEMA,
     Sweep,
     SweepNotFoundError,
     check_grid,
     get_sweep,
     list_sweeps,
     plan_sweep,
-    recommend,
     start_sweep,
     sweep_path,
-    sweep_table,
     sweeps_dir,
 )
-from core.errors import ConfigError, TrainingError
-from core.jobs.api import list_jobs, wait_job
+from core.jobs.sweep_results import RECON_TOLERANCE, TABLE_SCHEMA, recommend, sweep_table
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.presets import RECOMMENDED, preset
-from core.runs.store import get_run, run_id_for
-from tests.conftest import PROJECT_ROOT, AppPage
+from core.runs.config import run_id_for
+from core.runs.store import get_run
+from tests.conftest import AppPage
+from tests.helpers import APP, healthy
 
-APP = str(PROJECT_ROOT / "app.py")
 TINY_BETAS = (0.5, 4.0)
 TINY_DIMS = (2, 3)
 
@@ -361,7 +359,7 @@ def test_page_shows_the_chart_and_opens_a_cell(tiny_sweep: TinySweep) -> None:
     at.session_state["sweep_id"] = sweep.sweep_id
     at.run()
     at.switch_page("pages/sweep.py").run()
-    assert not at.exception, [e.value for e in at.exception]
+    healthy(at)
     assert at.title[0].value == "Sweep"
     charts = [el for el in at.get("plotly_chart") if el.proto.id.endswith("sweep_chart")]
     assert len(charts) == 1
@@ -377,17 +375,19 @@ def test_page_shows_the_chart_and_opens_a_cell(tiny_sweep: TinySweep) -> None:
         (r["run_id"], pytest.approx(r["kl"]), pytest.approx(r["recon"]))
         for r in table.iter_rows(named=True)
     )
+    # The star is on the cell the rule picks (worked out here, by _rule), its reason beside.
+    expected = _rule(table)
     rec = recommend(table)
-    assert rec is not None
+    assert expected is not None and rec is not None
     star = [t for t in spec["data"] if t.get("name") == "recommended"]
-    assert star and star[0]["customdata"][0][0] == rec.run_id
+    assert star and star[0]["customdata"][0][0] == expected["run_id"]
     assert any(rec.reason in s.value for s in at.success)
 
     # Open another cell than the recommended one: it becomes the active run, on Overview.
     other = next(r for r in table["run_id"].to_list() if r != rec.run_id)
     at.selectbox(key="sweep_pick").set_value(other)
     at.button(key="sweep_open_cell").click().run()
-    assert not at.exception, [e.value for e in at.exception]
+    healthy(at)
     assert at.session_state["active_run"] == other
     assert at.title[0].value == "Tactical states"  # the Overview page
     assert at.selectbox(key="active_run").value == other

@@ -13,13 +13,12 @@ import pytest
 from core.analysis.timeline import (
     TimelineError,
     count_switches,
-    load_events,
     match_markers,
     match_timeline,
-    run_timeline,
     smooth_states,
     transition_counts,
 )
+from core.services.timeline import load_events, run_timeline
 
 if TYPE_CHECKING:
     from core.runs.store import Run

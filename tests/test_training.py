@@ -25,18 +25,19 @@ from core.model.devices import (
     describe_devices,
     detect_devices,
 )
-from core.model.metrics import EpochMetrics, JsonlMetricsWriter, read_metrics_jsonl
+from core.model.flat_params import FlatParameters
+from core.model.metrics import (
+    EpochMetrics,
+    FunctionCallback,
+    JsonlMetricsWriter,
+    read_metrics_jsonl,
+)
+from core.model.precision import BF16_LOSS_RTOL, PRECISION_ENV, cpu_has_bf16, resolve_precision
 from core.model.preprocessing import PreprocessingPipeline
 from core.model.training import (
-    BF16_LOSS_RTOL,
-    PRECISION_ENV,
-    FlatParameters,
-    FunctionCallback,
     NonFiniteLossError,
     check_trainable,
-    cpu_has_bf16,
     encode_means,
-    resolve_precision,
     train_vae,
 )
 from core.model.vae import TacticalVAEModule, vae_loss

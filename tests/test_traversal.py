@@ -10,15 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from core.analysis.traversal import (
-    DEFAULT_VALUES,
-    TraversalError,
-    run_traversal,
-    traversal_changes,
-    traversal_text,
-    traverse,
-)
+from core.analysis.traversal import DEFAULT_VALUES, traversal_changes, traversal_text, traverse
+from core.errors import TraversalError
 from core.model.preprocessing import PreprocessingPipeline
+from core.services.traversal import run_traversal
 
 if TYPE_CHECKING:
     from core.runs.store import Run

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from core.model.vae import (
-    LOSS_REDUCTION,
     TacticalVAEModule,
     kl_per_dim,
     load_module,
@@ -96,7 +95,10 @@ class TestLoss:
         assert loss.item() == pytest.approx(1.25 + 4.0 * 0.5)
         per_dim = kl_per_dim(mu, logvar)
         torch.testing.assert_close(per_dim, torch.tensor([0.5, 0.0]))
-        assert "summed over features" in LOSS_REDUCTION and "averaged" in LOSS_REDUCTION
+        # "averaged over the batch": the same rows twice give the same loss, not twice it.
+        r2, x2, mu2, lv2 = (torch.cat([t, t]) for t in (recon, x, mu, logvar))
+        loss2, _, _ = vae_loss(r2, x2, mu2, lv2, beta=4.0)
+        assert loss2.item() == pytest.approx(loss.item())
 
     def test_kl_is_zero_for_the_prior_and_positive_otherwise(self) -> None:
         x = batch(6, 4)

@@ -1,7 +1,7 @@
 """The math of tactical states: Gaussian mixtures chosen by BIC, silhouette on a sample,
 agreement between two state assignments, state profiles and plain-word labels.
 
-Pure functions over numpy/polars arrays; :mod:`core.analysis.states` runs them for a run.
+Pure functions over numpy/polars arrays; :mod:`core.services.states` runs them for a run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from core.errors import StatesError
 from core.features.registry import FEATURE_PATTERN
+from core.model.imputation import impute_missing
 
 if TYPE_CHECKING:
     pass
@@ -461,8 +462,8 @@ def zscore_columns(values: np.ndarray) -> np.ndarray:
 def feature_zscores(
     values: np.ndarray, medians: np.ndarray, mean: np.ndarray, scale: np.ndarray
 ) -> np.ndarray:
-    """Z-scores of raw feature values with a fitted pipeline's statistics (NaN -> median)."""
-    V = np.asarray(values, dtype=np.float64)
-    V = np.where(np.isfinite(V), V, medians)
+    """Z-scores of raw feature values with a fitted pipeline's statistics (a missing value
+    filled by :func:`core.model.imputation.impute_missing` with the training median)."""
+    V = impute_missing(values, medians)
     z: np.ndarray = (V - mean) / np.where(scale > 0, scale, 1.0)
     return z

@@ -29,16 +29,13 @@ named features. The map is linear and invertible and is stored with the run
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.infra.arrays import FloatArray
-from core.infra.io import atomic_write_npz
 from core.model.latents import latent_names
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -293,25 +290,6 @@ class ReadingAxes:
     def to_raw(self, reading: np.ndarray) -> FloatArray:
         inv = np.linalg.pinv(self.matrix)
         return np.asarray(np.asarray(reading, np.float64) @ inv + self.center)
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        return atomic_write_npz(
-            path,
-            method=np.array(self.method, dtype=str),
-            center=self.center,
-            matrix=self.matrix,
-            source=np.array(self.source, dtype=str),
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ReadingAxes:
-        with np.load(Path(path), allow_pickle=False) as data:
-            return cls(
-                method=str(data["method"]),
-                center=np.asarray(data["center"], dtype=np.float64),
-                matrix=np.asarray(data["matrix"], dtype=np.float64),
-                source=[str(s) for s in data["source"]],
-            )
 
 
 DOMINANCE = 1.5

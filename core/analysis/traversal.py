@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -18,9 +18,6 @@ import polars as pl
 from core.analysis.mixtures import feature_short_name
 from core.errors import TraversalError
 from core.model.latents import latent_name
-
-if TYPE_CHECKING:
-    from core.runs.store import Run
 
 DEFAULT_VALUES: tuple[float, ...] = tuple(np.round(np.linspace(-3.0, 3.0, 13), 6))
 
@@ -183,26 +180,3 @@ def traversal_text(trav: Traversal, *, at: float = 2.0, n: int = 3) -> str:
         for r in changes.iter_rows(named=True)
     ]
     return f"{latent_name(trav.dim)} {trav.values[i1]:+g}: " + ", ".join(parts)
-
-
-def run_traversal(
-    run: Run,
-    dim: int,
-    *,
-    segment_id: str | None = None,
-    values: Sequence[float] | np.ndarray = DEFAULT_VALUES,
-) -> Traversal:
-    """Traverse ``dim`` of ``run``'s model, others at zero or at ``segment_id``'s code."""
-    base = None
-    if segment_id is not None:
-        latents = run.latents()
-        hit = latents.filter(pl.col("segment_id") == segment_id)
-        if hit.height == 0:
-            raise TraversalError(f"segment {segment_id!r} is not in this run's latents.")
-        zs = sorted(
-            (c for c in latents.columns if c[:1] == "z" and c[1:].isdigit()),
-            key=lambda c: int(c[1:]),
-        )
-        base = hit.select(zs).to_numpy()[0]
-    model = run.load_decoder("cpu")
-    return traverse(model, run.load_pipeline(), dim, base=base, values=values)

@@ -132,8 +132,9 @@ def register(subparsers: Any) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from core.errors import ConfigError
-    from core.runs.pipeline import check_training_input
-    from core.runs.store import create_run, run_id_for
+    from core.pipeline.prepare import check_training_input
+    from core.runs.config import run_id_for
+    from core.runs.store import create_run
 
     try:
         vae, prep = _configs(args)
@@ -192,7 +193,7 @@ def _configs(args: argparse.Namespace) -> tuple[VAEConfig, PreprocessConfig]:
         segment_type=args.segment_type,
     )
     if args.batch_size is None and Path(args.features).is_file():
-        n_rows = count_segments(Path(args.features), prep)
+        n_rows = count_segments(Path(args.features), prep.segment_type)
         if n_rows > 0:
             vae = dataclasses.replace(vae, batch_size=batch_size_for(n_rows, vae))
     return vae, prep
@@ -227,7 +228,7 @@ def _existing_run_exit(run_id: str) -> int | None:
 def _train_new_run(run: Run, args: argparse.Namespace) -> int:
     """Execute the created run with a progress bar; print its folder when it ends done."""
     from core.errors import RunBusyError
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
 
     bar = ProgressBar("train", unit="step")
     try:
@@ -286,7 +287,7 @@ def _report_end(run: Run, st: RunStatus) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from core.errors import ArtifactMissingError
-    from core.runs.export import export_run
+    from core.services.export import export_run
 
     try:
         written = export_run(args.run, args.out)

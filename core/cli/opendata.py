@@ -7,14 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.progress import ProgressBar
-from core.data.opendata import (
-    BASE_URL_ENV,
-    CREDIT,
-    Season,
-    base_url,
-    fetch_open_data,
-    open_data_catalogue,
-)
+from core.data.opendata import BASE_URL_ENV, CREDIT, base_url, fetch_open_data, open_data_catalogue
+from core.data.opendata_catalogue import Season
 from core.errors import SourceError
 from core.features.datasets import Dataset
 from core.features.extract import ExtractionSummary

@@ -12,7 +12,6 @@ it is written (atomically), so a dropped connection never leaves half a file.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import logging
@@ -20,9 +19,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,7 +28,7 @@ import orjson
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from core.data.sources import open_data_match_files
+from core.data.opendata_catalogue import OpenDataFetch, Season, season_row
 from core.errors import SourceError
 from core.infra.io import atomic_write_bytes, atomic_write_json, read_json
 from core.infra.paths import data_root
@@ -74,43 +72,6 @@ def cache_dir(url: str) -> Path:
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", re.sub(r"^https?://", "", url)).strip("_")[:60]
     digest = hashlib.blake2b(url.encode(), digest_size=4).hexdigest()
     return data_root() / CACHE_FOLDER / f"{slug}-{digest}"
-
-
-@dataclass(frozen=True)
-class Season:
-    """One competition season of a catalogue, with its match counts."""
-
-    competition_id: int
-    season_id: int
-    competition: str
-    season: str
-    country: str = ""
-    matches: int = 0
-    matches_360: int = 0  # matches whose record says their 360 file is available
-    has_360: bool = False  # competitions.json lists 360 data for this season
-    downloaded: int = 0  # matches whose events are already in the cache (or folder)
-    match_ids: tuple[int, ...] = ()  # local folders: the matches of this row
-
-    @property
-    def label(self) -> str:
-        return f"{self.competition} {self.season}"
-
-    @property
-    def dataset_name(self) -> str:
-        """A dataset name proposed for this season, e.g. ``fifa-world-cup-2018``."""
-        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")[:64] or "open-data"
-
-
-@dataclass
-class OpenDataFetch:
-    """What a fetch left in the cache: the folder to extract and the matches in it."""
-
-    folder: Path
-    match_ids: list[int] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (url, reason)
-    downloaded: int = 0  # files fetched from the server this time
-    from_cache: int = 0  # matches whose files were all in the cache already
-    seconds: float = 0.0
 
 
 class _Absent(Exception):
@@ -298,7 +259,9 @@ class OpenDataClient:
             pairs, lambda p: self.matches(*p), progress, lambda p: f"matches {p[0]}/{p[1]}"
         )
         return [
-            _season(c, per_season[(int(c["competition_id"]), int(c["season_id"]))], self.data_dir)
+            season_row(
+                c, per_season[(int(c["competition_id"]), int(c["season_id"]))], self.data_dir
+            )
             for c in comps
         ]
 
@@ -439,25 +402,6 @@ def _wanted(wanted: list[str], value: Any, name: Any) -> bool:
     return str(value).lower() in wanted or str(name).lower() in wanted
 
 
-def _season(comp: Mapping[str, Any], matches: list[dict[str, Any]], data_dir: Path) -> Season:
-    events = data_dir / "events"
-    return Season(
-        competition_id=int(comp["competition_id"]),
-        season_id=int(comp["season_id"]),
-        competition=str(comp.get("competition_name") or comp["competition_id"]),
-        season=str(comp.get("season_name") or comp["season_id"]),
-        country=str(comp.get("country_name") or ""),
-        matches=len(matches),
-        matches_360=sum(str(m.get("match_status_360", "")) == "available" for m in matches),
-        has_360=bool(comp.get("match_available_360")),
-        downloaded=sum(
-            (events / f"{m.get('match_id')}.json.gz").is_file()
-            or (events / f"{m.get('match_id')}.json").is_file()
-            for m in matches
-        ),
-    )
-
-
 # --- what commands, jobs and pages call --------------------------------------------------------
 
 
@@ -496,41 +440,3 @@ def fetch_open_data(
             + "; ".join(f"{u}: {r}" for u, r in result.skipped[:3])
         )
     return result
-
-
-def local_catalogue(folder: Path) -> list[Season]:
-    """The seasons of a local open-data folder, counting the matches whose events it holds.
-
-    A folder without matches files gives one row (competition and season ids 0) for all
-    its events files.
-    """
-    found = open_data_match_files(folder)
-    by_season: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    names: dict[tuple[int, int], dict[str, Any]] = {}
-    for m in found.matches:
-        rec = m.record
-        key = (int(rec.get("competition_id") or 0), int(rec.get("season_id") or 0))
-        by_season.setdefault(key, []).append({"match_id": m.match_id, "has_360": m.three_sixty})
-        names.setdefault(
-            key,
-            {
-                "competition_id": key[0],
-                "season_id": key[1],
-                "competition_name": rec.get("competition") or "all matches",
-                "season_name": rec.get("season") or "no matches file",
-            },
-        )
-    seasons = []
-    for key, ms in sorted(by_season.items()):
-        n_360 = sum(m["has_360"] is not None for m in ms)
-        seasons.append(
-            dataclasses.replace(
-                _season(names[key], [], folder),
-                matches=len(ms),
-                matches_360=n_360,
-                has_360=n_360 > 0,
-                downloaded=len(ms),
-                match_ids=tuple(int(m["match_id"]) for m in ms),
-            )
-        )
-    return seasons

@@ -19,7 +19,8 @@ from typing import Any, Final
 from kloppy import impect, metrica, opta, sportec, statsbomb, statsperform, wyscout
 from kloppy.domain import EventDataset
 
-from core.data.kloppy_source import KloppyEvents, kloppy_events, stable_id
+from core.data.kloppy_events import stable_id
+from core.data.kloppy_source import KloppyEvents, kloppy_events
 from core.data.sources import MatchFiles
 from core.errors import ProviderError, SourceError
 

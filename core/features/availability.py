@@ -15,10 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from core.features.datasets import Dataset
-from core.features.registry import (
+from core.features.registry import feature_columns, feature_names
+from core.features.support import (
     PROVIDER_NAMES,
-    feature_columns,
-    feature_names,
     feature_providers,
     missing_concepts,
     unavailable_features,

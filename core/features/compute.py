@@ -9,12 +9,13 @@ mirrored explicitly (120 - x).
 
 from __future__ import annotations
 
-import math
 from typing import Final
 
 import polars as pl
 
 from core.data.schema import PITCH_LENGTH, PITCH_WIDTH
+from core.features.compute_360 import tier3_features
+from core.features.exprs import ON_BALL, OPP, OWN, TYPE, X, count_if
 from core.features.registry import feature_names
 from core.features.segments import segment_events
 
@@ -34,15 +35,7 @@ PROGRESSIVE_MIN_GAIN: Final = 5.0
 POSSESSION_GAP_CAP_S: Final = 10.0  # a longer pause is dead ball, credited at most this much
 MIN_SPEED_SPAN_S: Final = 2.0
 
-# 360 visibility rules (see the registry definitions of the t3 features).
-MIN_T3_FRAMES: Final = 5
-LINE_MIN_PLAYERS: Final = 4
-LINE_BEHIND_MARGIN: Final = 5.0
-SHAPE_MIN_PLAYERS: Final = 6
-AHEAD_OF_BALL: Final = 30.0
-PASSING_LANE_YARDS: Final = 2.5
 
-ON_BALL: Final = ("pass", "carry", "dribble", "shot")
 DEFENSIVE_ACTIONS: Final = (
     "pressure",
     "duel",
@@ -56,11 +49,6 @@ DEFENSIVE_ACTIONS: Final = (
 PPDA_ACTIONS: Final = ("duel", "interception", "foul_committed", "dribbled_past")
 SET_PIECE_PASSES: Final = ("corner", "free_kick", "throw_in", "goal_kick")
 
-_t = pl.col("type")
-_own = pl.col("own")
-_opp = ~pl.col("own")
-_x = pl.col("x")
-
 
 def _dist_to_goal(x: str, y: str) -> pl.Expr:
     return ((GOAL_X - pl.col(x)) ** 2 + (GOAL_Y - pl.col(y)) ** 2).sqrt()
@@ -69,8 +57,8 @@ def _dist_to_goal(x: str, y: str) -> pl.Expr:
 def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
     """The event table plus the per-event flags that the feature expressions count."""
     completed = pl.col("success").fill_null(False)
-    moved = (_t == "carry") | ((_t == "pass") & completed)
-    start_in_box = (_x >= BOX_X) & pl.col("y").is_between(*BOX_Y)
+    moved = (TYPE == "carry") | ((TYPE == "pass") & completed)
+    start_in_box = (X >= BOX_X) & pl.col("y").is_between(*BOX_Y)
     end_in_box = (pl.col("end_x") >= BOX_X) & pl.col("end_y").is_between(*BOX_Y)
     next_time = pl.col("time_s").shift(-1).over("match_id", "period", order_by="index")
     ev = events.with_columns(
@@ -80,33 +68,28 @@ def prepare_events(events: pl.DataFrame) -> pl.DataFrame:
         .clip(0.0, POSSESSION_GAP_CAP_S)
         .fill_null(0.0)
         .alias("gap_s"),
-        _t.is_in(ON_BALL).alias("on_ball"),
-        ((_t == "pass") & completed).alias("pass_ok"),
-        (moved & (_x < FINAL_THIRD_X) & (pl.col("end_x") >= FINAL_THIRD_X))
+        TYPE.is_in(ON_BALL).alias("on_ball"),
+        ((TYPE == "pass") & completed).alias("pass_ok"),
+        (moved & (X < FINAL_THIRD_X) & (pl.col("end_x") >= FINAL_THIRD_X))
         .fill_null(False)
         .alias("final_third_entry"),
         (moved & end_in_box & ~start_in_box).fill_null(False).alias("box_entry"),
-        (_t.is_in(["ball_recovery", "interception"]) & completed).alias("regain"),
+        (TYPE.is_in(["ball_recovery", "interception"]) & completed).alias("regain"),
         # Tackles and other duels won, 50-50s won, and aerial duels won: the winner of an
         # aerial has no Duel event, his pass/clearance/shot/miscontrol carries the flag.
-        ((_t.is_in(["duel", "fifty_fifty"]) & completed) | pl.col("aerial_won"))
+        ((TYPE.is_in(["duel", "fifty_fifty"]) & completed) | pl.col("aerial_won"))
         .fill_null(False)
         .alias("duel_won"),
-        (_t.is_in(["dispossessed", "miscontrol"]) | ((_t == "dribble") & ~completed)).alias(
+        (TYPE.is_in(["dispossessed", "miscontrol"]) | ((TYPE == "dribble") & ~completed)).alias(
             "ball_loss"
         ),
     )
     progressive = (
         moved
         & (pl.col("end_dist") <= PROGRESSIVE_RATIO * pl.col("dist"))
-        & ((pl.col("end_x") - _x) >= PROGRESSIVE_MIN_GAIN)
+        & ((pl.col("end_x") - X) >= PROGRESSIVE_MIN_GAIN)
     ).fill_null(False)
     return ev.with_columns(progressive.alias("progressive"))
-
-
-def _n(cond: pl.Expr) -> pl.Expr:
-    """Count of rows where ``cond`` holds (nulls count as false)."""
-    return cond.fill_null(False).sum().cast(pl.Float64)
 
 
 def _share(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -116,76 +99,76 @@ def _share(num: pl.Expr, den: pl.Expr) -> pl.Expr:
 
 def _event_aggregates() -> list[pl.Expr]:
     """Per-segment sums, counts and means over the segment's own and opponent events."""
-    own_pass = _own & (_t == "pass")
-    own_on_ball = _own & pl.col("on_ball")
-    own_pressure = _own & (_t == "pressure")
-    own_shot = _own & (_t == "shot")
-    opp_pass = _opp & (_t == "pass")
+    own_pass = OWN & (TYPE == "pass")
+    own_on_ball = OWN & pl.col("on_ball")
+    own_pressure = OWN & (TYPE == "pressure")
+    own_shot = OWN & (TYPE == "shot")
+    opp_pass = OPP & (TYPE == "pass")
     seg_team_poss = pl.col("possession_team_id") == pl.col("seg_team_id")
     return [
         pl.col("gap_s").filter(seg_team_poss).sum().alias("poss_time"),
         pl.col("gap_s").sum().alias("all_time"),
-        _n(own_pass).alias("passes"),
-        _n(_own & pl.col("pass_ok")).alias("passes_ok"),
-        _n(own_shot).alias("shots"),
+        count_if(own_pass).alias("passes"),
+        count_if(OWN & pl.col("pass_ok")).alias("passes_ok"),
+        count_if(own_shot).alias("shots"),
         pl.col("xg").filter(own_shot).sum().alias("xg"),
-        _n(own_pass & pl.col("pass_cross")).alias("crosses"),
-        _n(_own & (_t == "carry")).alias("carries"),
-        _n(_own & (_t == "dribble")).alias("take_ons"),
-        _n(_own & (_t == "dribble") & pl.col("success")).alias("take_ons_ok"),
-        _n(own_pressure).alias("pressures"),
-        _n(own_pressure & pl.col("counterpress")).alias("counterpresses"),
-        _n(_own & (_t == "ball_recovery") & pl.col("success")).alias("recoveries"),
-        _n(_own & (_t == "interception")).alias("interceptions"),
-        _n(_own & pl.col("duel_won")).alias("duels_won"),
-        _n(_own & (_t == "foul_committed")).alias("fouls"),
-        _n(_own & (_t == "foul_won")).alias("fouls_won"),
-        _n(_own & (_t == "clearance")).alias("clearances"),
-        _n(_own & (_t == "block")).alias("blocks"),
-        _n(own_on_ball).alias("on_ball"),
-        _n(own_on_ball & pl.col("under_pressure")).alias("on_ball_pressed"),
-        _n(own_pass & pl.col("set_piece").is_in(SET_PIECE_PASSES)).alias("set_piece_passes"),
-        _n(own_on_ball & (pl.col("play_pattern") == "from_counter")).alias("counter_actions"),
-        _n(_own & pl.col("ball_loss")).alias("ball_losses"),
-        _n(own_pass & (pl.col("set_piece") == "corner")).alias("corners"),
-        _n(opp_pass).alias("opp_passes"),
-        _n(_opp & pl.col("pass_ok")).alias("opp_passes_ok"),
-        _n(_opp & (_t == "shot")).alias("opp_shots"),
-        pl.col("xg").filter(_opp & (_t == "shot")).sum().alias("opp_xg"),
+        count_if(own_pass & pl.col("pass_cross")).alias("crosses"),
+        count_if(OWN & (TYPE == "carry")).alias("carries"),
+        count_if(OWN & (TYPE == "dribble")).alias("take_ons"),
+        count_if(OWN & (TYPE == "dribble") & pl.col("success")).alias("take_ons_ok"),
+        count_if(own_pressure).alias("pressures"),
+        count_if(own_pressure & pl.col("counterpress")).alias("counterpresses"),
+        count_if(OWN & (TYPE == "ball_recovery") & pl.col("success")).alias("recoveries"),
+        count_if(OWN & (TYPE == "interception")).alias("interceptions"),
+        count_if(OWN & pl.col("duel_won")).alias("duels_won"),
+        count_if(OWN & (TYPE == "foul_committed")).alias("fouls"),
+        count_if(OWN & (TYPE == "foul_won")).alias("fouls_won"),
+        count_if(OWN & (TYPE == "clearance")).alias("clearances"),
+        count_if(OWN & (TYPE == "block")).alias("blocks"),
+        count_if(own_on_ball).alias("on_ball"),
+        count_if(own_on_ball & pl.col("under_pressure")).alias("on_ball_pressed"),
+        count_if(own_pass & pl.col("set_piece").is_in(SET_PIECE_PASSES)).alias("set_piece_passes"),
+        count_if(own_on_ball & (pl.col("play_pattern") == "from_counter")).alias("counter_actions"),
+        count_if(OWN & pl.col("ball_loss")).alias("ball_losses"),
+        count_if(own_pass & (pl.col("set_piece") == "corner")).alias("corners"),
+        count_if(opp_pass).alias("opp_passes"),
+        count_if(OPP & pl.col("pass_ok")).alias("opp_passes_ok"),
+        count_if(OPP & (TYPE == "shot")).alias("opp_shots"),
+        pl.col("xg").filter(OPP & (TYPE == "shot")).sum().alias("opp_xg"),
         # tier 2
-        _n(own_pass & (_x >= FINAL_THIRD_X)).alias("final_third_passes"),
-        _n(opp_pass & (_x >= FINAL_THIRD_X)).alias("opp_final_third_passes"),
-        _n(opp_pass & ((PITCH_LENGTH - _x) >= PPDA_ZONE_X)).alias("ppda_opp_passes"),
-        _n(_own & _t.is_in(PPDA_ACTIONS) & (_x >= PPDA_ZONE_X)).alias("ppda_actions"),
-        _x.filter(_own & _t.is_in(DEFENSIVE_ACTIONS)).mean().alias("def_height"),
-        _x.filter(own_pressure).mean().alias("pressure_height"),
-        _n(own_pressure & (_x >= FINAL_THIRD_X)).alias("high_pressures"),
-        _n(_own & pl.col("regain") & (_x >= HIGH_TURNOVER_X)).alias("high_turnovers"),
-        _n(own_pass & pl.col("progressive")).alias("progressive_passes"),
-        _n(_own & (_t == "carry") & pl.col("progressive")).alias("progressive_carries"),
-        _n(_own & pl.col("final_third_entry")).alias("final_third_entries"),
-        _n(_own & pl.col("box_entry")).alias("box_entries"),
-        _n(
-            _own
+        count_if(own_pass & (X >= FINAL_THIRD_X)).alias("final_third_passes"),
+        count_if(opp_pass & (X >= FINAL_THIRD_X)).alias("opp_final_third_passes"),
+        count_if(opp_pass & ((PITCH_LENGTH - X) >= PPDA_ZONE_X)).alias("ppda_opp_passes"),
+        count_if(OWN & TYPE.is_in(PPDA_ACTIONS) & (X >= PPDA_ZONE_X)).alias("ppda_actions"),
+        X.filter(OWN & TYPE.is_in(DEFENSIVE_ACTIONS)).mean().alias("def_height"),
+        X.filter(own_pressure).mean().alias("pressure_height"),
+        count_if(own_pressure & (X >= FINAL_THIRD_X)).alias("high_pressures"),
+        count_if(OWN & pl.col("regain") & (X >= HIGH_TURNOVER_X)).alias("high_turnovers"),
+        count_if(own_pass & pl.col("progressive")).alias("progressive_passes"),
+        count_if(OWN & (TYPE == "carry") & pl.col("progressive")).alias("progressive_carries"),
+        count_if(OWN & pl.col("final_third_entry")).alias("final_third_entries"),
+        count_if(OWN & pl.col("box_entry")).alias("box_entries"),
+        count_if(
+            OWN
             & pl.col("pass_ok")
             & ~pl.col("pass_cross")
             & (pl.col("end_dist") <= DEEP_COMPLETION_YARDS)
         ).alias("deep_completions"),
-        _n(own_pass & (pl.col("end_x") > _x)).alias("forward_passes"),
-        _n(own_pass & (pl.col("pass_length") > LONG_PASS_YARDS)).alias("long_passes"),
-        _n(own_pass & pl.col("pass_switch")).alias("switches"),
-        _n(own_pass & pl.col("pass_through_ball")).alias("through_balls"),
+        count_if(own_pass & (pl.col("end_x") > X)).alias("forward_passes"),
+        count_if(own_pass & (pl.col("pass_length") > LONG_PASS_YARDS)).alias("long_passes"),
+        count_if(own_pass & pl.col("pass_switch")).alias("switches"),
+        count_if(own_pass & pl.col("pass_through_ball")).alias("through_balls"),
         pl.col("pass_length").filter(own_pass).mean().alias("mean_pass_length"),
         pl.col("possession").filter(seg_team_poss).n_unique().alias("possessions"),
-        pl.col("y").filter(own_on_ball & (_x >= HALFWAY_X)).std().alias("attack_width"),
-        _x.filter(own_on_ball).mean().alias("centroid_x"),
+        pl.col("y").filter(own_on_ball & (X >= HALFWAY_X)).std().alias("attack_width"),
+        X.filter(own_on_ball).mean().alias("centroid_x"),
         pl.col("y").filter(own_on_ball).mean().alias("centroid_y"),
         pl.col("dist").filter(own_shot).mean().alias("shot_distance"),
-        _n(
-            _own & (_x < HALFWAY_X) & (pl.col("ball_loss") | ((_t == "pass") & ~pl.col("pass_ok")))
+        count_if(
+            OWN & (X < HALFWAY_X) & (pl.col("ball_loss") | ((TYPE == "pass") & ~pl.col("pass_ok")))
         ).alias("own_half_losses"),
-        _n(_opp & pl.col("final_third_entry")).alias("opp_final_third_entries"),
-        _n(_opp & pl.col("box_entry")).alias("opp_box_entries"),
+        count_if(OPP & pl.col("final_third_entry")).alias("opp_final_third_entries"),
+        count_if(OPP & pl.col("box_entry")).alias("opp_box_entries"),
     ]
 
 
@@ -197,10 +180,10 @@ def _possession_aggregates(se: pl.DataFrame) -> pl.DataFrame:
         .group_by("segment_id", "possession")
         .agg(
             (pl.col("time_s").max() - pl.col("time_s").min()).alias("duration"),
-            _x.filter(_own & pl.col("on_ball")).first().alias("first_x"),
-            pl.coalesce("end_x", "x").filter(_own & pl.col("on_ball")).last().alias("last_x"),
-            pl.col("time_s").filter(_own & pl.col("on_ball")).first().alias("first_t"),
-            pl.col("time_s").filter(_own & pl.col("on_ball")).last().alias("last_t"),
+            X.filter(OWN & pl.col("on_ball")).first().alias("first_x"),
+            pl.coalesce("end_x", "x").filter(OWN & pl.col("on_ball")).last().alias("last_x"),
+            pl.col("time_s").filter(OWN & pl.col("on_ball")).first().alias("first_t"),
+            pl.col("time_s").filter(OWN & pl.col("on_ball")).last().alias("last_t"),
         )
         .with_columns((pl.col("last_t") - pl.col("first_t")).alias("span"))
     )
@@ -285,166 +268,6 @@ def _feature_columns(minutes: pl.Expr) -> list[pl.Expr]:
         rate("opp_final_third_entries").alias("t2_final_third_entries_conceded_per_min"),
         rate("opp_box_entries").alias("t2_box_entries_conceded_per_min"),
     ]
-
-
-def frame_team_metrics(
-    events: pl.DataFrame, players: pl.DataFrame, frames: pl.DataFrame
-) -> pl.DataFrame:
-    """Per 360 frame, the metrics of the acting team (``a_``) and the other team (``b_``).
-
-    Each team's players are put in its own attacking direction before measuring, so a
-    line height is always yards from that team's own goal. Columns with the event's
-    ``match_id``, ``period``, ``time_s``, ``possession``, ``team_id`` (actor's team),
-    ``possession_team_id`` and ``index`` so frames can be assigned to segments like events.
-    """
-    ev = events.select(
-        "match_id", "event_id", "index", "period", "time_s", "possession", "team_id",
-        "possession_team_id", "type", "x", "y", "end_x", "end_y",
-    )  # fmt: skip
-    # The visible area's extent in x, in the actor's direction.
-    extent = frames.select(
-        "event_id",
-        "visible_fraction",
-        pl.col("visible_area").list.gather_every(2).list.min().alias("vis_min_x"),
-        pl.col("visible_area").list.gather_every(2).list.max().alias("vis_max_x"),
-    )
-    outfield = players.filter(~pl.col("keeper"))
-    # Each player in his own team's direction: the actor's team as is, the other mirrored.
-    own_dir = outfield.with_columns(
-        pl.when(pl.col("teammate")).then(_x).otherwise(PITCH_LENGTH - _x).alias("tx"),
-        pl.when(pl.col("teammate"))
-        .then(pl.col("y"))
-        .otherwise(PITCH_WIDTH - pl.col("y"))
-        .alias("ty"),
-    )
-    cx = pl.col("tx") - pl.col("tx").mean()
-    cy = pl.col("ty") - pl.col("ty").mean()
-    shape = own_dir.group_by("event_id", "teammate").agg(
-        pl.len().alias("n"),
-        pl.col("tx").sort().head(2).mean().alias("line"),
-        (pl.col("tx").max() - pl.col("tx").min()).alias("length"),
-        (pl.col("ty").max() - pl.col("ty").min()).alias("width"),
-        (
-            math.pi
-            * (pl.col("tx").var(ddof=0) * pl.col("ty").var(ddof=0) - (cx * cy).mean() ** 2)
-            .clip(lower_bound=0.0)
-            .sqrt()
-        ).alias("area"),
-        (cx**2 + cy**2).sqrt().mean().alias("stretch"),
-    )
-    shape_cols = ["n", "line", "length", "width", "area", "stretch"]
-    a = shape.filter(pl.col("teammate")).select(
-        "event_id", *[pl.col(c).alias(f"a_{c}") for c in shape_cols]
-    )
-    b = shape.filter(~pl.col("teammate")).select(
-        "event_id", *[pl.col(c).alias(f"b_{c}") for c in shape_cols]
-    )
-
-    # Ball-relative counts, in the actor's direction, from the event's own location.
-    rel = players.join(
-        ev.select("event_id", "x", "y", "end_x", "end_y"), on="event_id", suffix="_ev"
-    )
-    px, py = pl.col("x"), pl.col("y")
-    ex, ey = pl.col("x_ev"), pl.col("y_ev")
-    dx, dy = pl.col("end_x") - ex, pl.col("end_y") - ey
-    seg_len2 = dx**2 + dy**2
-    u = pl.when(seg_len2 > 0).then(((px - ex) * dx + (py - ey) * dy) / seg_len2).otherwise(0.0)
-    u = u.clip(0.0, 1.0)
-    lane_dist = ((px - (ex + u * dx)) ** 2 + (py - (ey + u * dy)) ** 2).sqrt()
-    opponent = ~pl.col("teammate")
-    ball = rel.group_by("event_id").agg(
-        _n(opponent & ~pl.col("keeper") & (px > ex)).alias("opp_behind"),
-        ((px - ex) ** 2 + (py - ey) ** 2).sqrt().filter(opponent).min().alias("nearest_opp"),
-        _n(opponent & (lane_dist <= PASSING_LANE_YARDS)).alias("lane_opps"),
-    )
-    return (
-        ev.join(extent, on="event_id", how="inner")
-        .join(a, on="event_id", how="left")
-        .join(b, on="event_id", how="left")
-        .join(ball, on="event_id", how="left")
-        .with_columns(
-            # How far back each team's view reaches, in its own direction.
-            pl.col("vis_min_x").alias("a_behind"),
-            (PITCH_LENGTH - pl.col("vis_max_x")).alias("b_behind"),
-        )
-    )
-
-
-def _t3_aggregates() -> list[pl.Expr]:
-    """Per-segment means of frame metrics, each over the frames that pass its visibility rule."""
-    own, opp = _own, _opp  # own: the segment's team is the actor's team (``a_``)
-
-    def team(metric: str) -> pl.Expr:
-        return pl.when(own).then(pl.col(f"a_{metric}")).otherwise(pl.col(f"b_{metric}"))
-
-    in_poss = pl.col("possession_team_id") == pl.col("seg_team_id")
-    n = team("n").fill_null(0)
-    line_ok = (n >= LINE_MIN_PLAYERS) & (team("behind") <= team("line") - LINE_BEHIND_MARGIN)
-    shape_ok = n >= SHAPE_MIN_PLAYERS
-    actor_in_poss = pl.col("team_id") == pl.col("possession_team_id")
-    on_ball = _t.is_in([*ON_BALL, "ball_receipt"]) & actor_in_poss
-    ahead_ok = pl.col("vis_max_x") >= pl.min_horizontal(_x + AHEAD_OF_BALL, pl.lit(118.0))
-
-    def mean_if(value: pl.Expr, ok: pl.Expr, name: str) -> list[pl.Expr]:
-        ok = ok.fill_null(False)
-        return [value.filter(ok).mean().alias(name), _n(ok).alias(f"{name}__n")]
-
-    return [
-        *mean_if(team("line"), line_ok & ~in_poss, "t3_defensive_line_height"),
-        *mean_if(team("line"), line_ok & in_poss, "t3_own_line_height"),
-        *mean_if(team("length"), shape_ok, "t3_team_length"),
-        *mean_if(team("width"), shape_ok, "t3_team_width"),
-        *mean_if(team("area"), shape_ok, "t3_spread_area"),
-        *mean_if(team("stretch"), shape_ok, "t3_stretch_index"),
-        *mean_if(pl.col("opp_behind"), own & on_ball & ahead_ok, "t3_opponents_behind_ball"),
-        *mean_if(
-            pl.col("nearest_opp"),
-            opp & on_ball & pl.col("nearest_opp").is_not_null(),
-            "t3_pressure_distance",
-        ),
-        *mean_if(
-            pl.col("lane_opps"),
-            own & (_t == "pass") & pl.col("end_x").is_not_null(),
-            "t3_opponents_in_passing_lane",
-        ),
-        *mean_if(
-            pl.col("visible_fraction"),
-            pl.col("visible_fraction").is_not_null(),
-            "t3_visible_fraction",
-        ),
-    ]
-
-
-def tier3_features(
-    events: pl.DataFrame,
-    segments: pl.DataFrame,
-    players: pl.DataFrame | None,
-    frames: pl.DataFrame | None,
-) -> pl.DataFrame:
-    """``segment_id`` plus the t3 columns; null where too few frames pass the visibility rule."""
-    t3 = [n for n in feature_names() if n.startswith("t3_")]
-    empty = segments.select("segment_id").with_columns(
-        [pl.lit(None, dtype=pl.Float64).alias(n) for n in t3]
-    )
-    if players is None or frames is None or frames.height == 0:
-        return empty
-    per_frame = frame_team_metrics(events, players, frames)
-    se = segment_events(per_frame, segments).sort("segment_id", "index")
-    if se.height == 0:
-        return empty
-    agg = se.group_by("segment_id").agg(_t3_aggregates())
-    agg = agg.select(
-        "segment_id",
-        *[
-            pl.when(pl.col(f"{n}__n") >= MIN_T3_FRAMES).then(pl.col(n)).otherwise(None).alias(n)
-            for n in t3
-        ],
-    )
-    return (
-        segments.select("segment_id")
-        .join(agg, on="segment_id", how="left")
-        .select("segment_id", *[pl.col(n).cast(pl.Float64) for n in t3])
-    )
 
 
 def segment_features(

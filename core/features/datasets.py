@@ -23,7 +23,6 @@ from core.data.schema import REQUIRED_METADATA_COLUMNS
 from core.errors import DatasetImportError, FeaturesFileError, UnsafePathError
 from core.features.registry import feature_tier
 from core.infra.paths import datasets_root, display_path, resolve_under
-from core.model.config import PreprocessConfig
 
 logger = logging.getLogger(__name__)
 
@@ -243,11 +242,12 @@ def import_features_stream(
     return ImportedDataset(name=name, path=folder, segments=frame.height, features=n_features)
 
 
-def count_segments(features: Path, prep: PreprocessConfig) -> int:
-    """Segments of ``prep.segment_type`` in a features file (read lazily, one column)."""
+def count_segments(features: Path, segment_type: str) -> int:
+    """Segments of ``segment_type`` (``window``/``possession``) in a features file (read
+    lazily, one column)."""
     return int(
         pl.scan_parquet(features)
-        .filter(pl.col("segment_type") == prep.segment_type)
+        .filter(pl.col("segment_type") == segment_type)
         .select(pl.len())
         .collect()
         .item()

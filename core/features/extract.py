@@ -35,8 +35,9 @@ from core.data.sources import Discovery, discover
 from core.errors import ProviderError, SourceError, StatsBombFormatError, TacticalError
 from core.features.datasets import Dataset
 from core.features.match_tables import AnyMatch, MatchTables, extract_match
-from core.features.registry import feature_names, missing_concepts
+from core.features.registry import feature_names
 from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
+from core.features.support import missing_concepts
 from core.infra.io import atomic_write_json, atomic_write_parquet
 
 logger = logging.getLogger(__name__)

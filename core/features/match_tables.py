@@ -1,7 +1,7 @@
 """One match to its tables: parse it (StatsBomb fast reader or a kloppy provider), cut segments, compute features.
 
 Features the match's provider cannot supply are null, never 0
-(:func:`core.features.registry.unavailable_features`); so are the xG features of a match
+(:func:`core.features.support.unavailable_features`); so are the xG features of a match
 whose shots carry no xG.
 """
 
@@ -18,7 +18,7 @@ from core.data.sources import MatchFiles
 from core.data.statsbomb import read_events, read_lineup_teams, read_three_sixty
 from core.errors import StatsBombFormatError
 from core.features.compute import segment_features
-from core.features.registry import feature_names, unavailable_features
+from core.features.registry import feature_names
 from core.features.segments import (
     DEFAULT_STRIDE_S,
     DEFAULT_WINDOW_S,
@@ -26,6 +26,7 @@ from core.features.segments import (
     segment_context,
     window_segments,
 )
+from core.features.support import unavailable_features
 
 # Event types kept in ``events.parquet`` even without a location: the match timeline marks
 # them (substitutions have none; goals and own goals normally do, kept regardless).

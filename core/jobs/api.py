@@ -1,5 +1,6 @@
 """What pages and commands call: submit, read and stop jobs; train a configuration in the
-background; extract a dataset; read a run's status with a dead worker noticed; delete runs.
+background; extract a dataset; refit a run's tactical states; read a run's status with a
+dead worker noticed; delete runs.
 
 Every function works on the default job store (``jobs_root()``, or the folder a worker
 inherited); tests that need another store use :class:`~core.jobs.manager.JobManager`.
@@ -30,9 +31,10 @@ from core.jobs import worker
 from core.jobs.manager import default_manager
 from core.jobs.records import DEVICE_LOCKS, LOG_TAIL_LINES, JobInfo, TrainRequest
 from core.model.config import PreprocessConfig, VAEConfig
-from core.runs.pipeline import check_training_input
+from core.pipeline.prepare import check_training_input
+from core.runs.config import run_id_for
 from core.runs.status import RunStatus
-from core.runs.store import Run, create_run, get_run, remove_run, run_id_for
+from core.runs.store import Run, create_run, get_run, remove_run
 
 EXTRACTION_FILTERS = frozenset(
     {"competitions", "seasons", "match_ids", "max_matches", "workers", "provider"}
@@ -40,7 +42,7 @@ EXTRACTION_FILTERS = frozenset(
 
 
 def submit_job(kind: str, params: dict[str, Any], *, run_id: str | None = None) -> JobInfo:
-    """Queue a job of ``kind`` ("train" or "extract") and start its worker."""
+    """Queue a job of ``kind`` ("train", "extract" or "states") and start its worker."""
     return default_manager().submit_job(kind, params, run_id=run_id)
 
 
@@ -256,3 +258,35 @@ def submit_extraction(
         "filters": {k: v for k, v in filters.items() if v is not None},
     }
     return submit_job("extract", params)
+
+
+# --- tactical states, refitted in the background -----------------------------------------------
+
+
+def states_job(run_id: str) -> JobInfo | None:
+    """The newest states job of run ``run_id`` (running or ended), or None."""
+    jobs = [j for j in list_jobs("states") if j.run_id == run_id]
+    return jobs[0] if jobs else None
+
+
+def submit_states(run_id: str, k_range: tuple[int, int], *, recompute: bool = True) -> JobInfo:
+    """Refit run ``run_id``'s tactical states over ``k_range`` in a background job
+    (:func:`core.services.states.get_states` in a worker process, into the run's
+    ``states/`` cache), or the states job already running for that run: one per run.
+
+    ``recompute=False`` lets the worker read a cache that matches ``k_range`` meanwhile.
+    """
+    low, high = (int(k) for k in k_range)
+    if not 1 <= low <= high:
+        raise JobError(f"A K range is two whole numbers 1 <= low <= high, got {k_range}.")
+    run = get_run(run_id)  # RunNotFoundError for an unknown run, before any job exists
+    manager = default_manager()
+    with file_lock(manager.root / DEVICE_LOCKS / f"states-{run.run_id}.lock"):
+        current = states_job(run.run_id)
+        if current is not None and current.is_active:
+            return current
+        return manager.submit_job(
+            "states",
+            {"run_id": run.run_id, "k_range": [low, high], "recompute": bool(recompute)},
+            run_id=run.run_id,
+        )

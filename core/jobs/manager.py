@@ -7,7 +7,7 @@ so it outlives the Streamlit script that started it; every reader, in any proces
 same files. Nothing lives in memory.
 
 A training job's state is its run's ``status.json`` (one status record per run): this
-module reads it from there and writes it there. Extraction jobs keep theirs in
+module reads it from there and writes it there. Extraction and states jobs keep theirs in
 ``job.json``. A worker that dies without reporting (``kill -9``, out of memory) is noticed
 by whoever reads the job next (its pid is gone or a zombie, or its heartbeat stopped) and
 reported ``failed`` with its log tail: reconciling is this package's job alone.

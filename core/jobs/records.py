@@ -22,7 +22,7 @@ LOCK_FILE = ".job.lock"
 DEVICE_LOCKS = ".devices"
 JOBS_ROOT_ENV = "TACTICAL_JOBS_ROOT"  # the worker inherits it, so it finds the same folder
 
-JOB_KINDS: tuple[str, ...] = ("train", "extract")
+JOB_KINDS: tuple[str, ...] = ("train", "extract", "states")
 HEARTBEAT_S = 2.0  # how often a worker proves it is alive
 HEARTBEAT_TIMEOUT_S = 180.0  # a running job silent this long is reported failed
 # A worker whose heartbeat is this old while it uses no CPU (or is stopped, SIGSTOP) is
@@ -68,7 +68,7 @@ class JobInfo:
     """A job as its readers see it: ``job.json``, with a training job's state read from its run."""
 
     job_id: str
-    kind: str  # "train" or "extract"
+    kind: str  # "train", "extract" or "states" (refit a run's tactical states)
     params: dict[str, Any] = field(default_factory=dict)
     state: str = "queued"  # queued | running | done | failed | cancelled
     progress: float = 0.0  # 0..1
@@ -82,7 +82,7 @@ class JobInfo:
     supervisor_pid: int | None = None  # the process that owns the worker and records its end
     supervisor_start: str | None = None  # its kernel start time
     device: str | None = None  # torch device it holds ("cuda:1", "cpu") while training
-    run_id: str | None = None  # the run a training job computes
+    run_id: str | None = None  # the run a training (or states) job computes
     result: dict[str, Any] | None = None  # what a finished job produced (extraction summary)
     cancel_requested: bool = False
     created_at: str = ""

@@ -2,7 +2,9 @@
 
 It records its pid, proves it is alive with a heartbeat, takes a device slot for training,
 and writes the job's final state whatever happens: ``done``, ``cancelled`` (cancel flag,
-SIGTERM, Ctrl-C) or ``failed`` with the error and the log tail.
+SIGTERM, Ctrl-C) or ``failed`` with the error and the log tail. Kinds: ``train`` (a run,
+on a device), ``extract`` (a dataset) and ``states`` (a run's tactical states refitted over
+another K range, on the CPU).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def run_worker(manager: JobManager, job_id: str) -> int:
             _work_train(manager, job, cancel_flag)
         elif job.kind == "extract":
             _work_extract(manager, job, cancel_flag)
+        elif job.kind == "states":
+            _work_states(manager, job, cancel_flag)
         else:
             raise JobError(f"Unknown job kind {job.kind!r}.")
         return 0
@@ -127,7 +131,7 @@ def _progress_writer(manager: JobManager, job_id: str) -> Progress:
 
 
 def _work_train(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
-    from core.runs.pipeline import execute_run
+    from core.pipeline.execute import execute_run
 
     run_id = str(job.params["run_id"])
     world_size = int(job.params.get("world_size", 1))
@@ -165,6 +169,18 @@ def _work_train(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
     )
 
 
+def _cancellable_progress(manager: JobManager, job_id: str, cancel_flag: Path) -> Progress:
+    """:func:`_progress_writer` that raises :class:`JobCancelled` once cancel is asked."""
+    writer = _progress_writer(manager, job_id)
+
+    def progress(done: int, total: int, message: str) -> None:
+        if cancel_flag.exists():
+            raise JobCancelled()
+        writer(done, total, message)
+
+    return progress
+
+
 def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
     from core.data.opendata import OPEN_DATA_SOURCE, fetch_open_data
     from core.features.datasets import Dataset
@@ -174,12 +190,7 @@ def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
     params: dict[str, Any] = job.params
     out_dir = Path(params["out_dir"])
     manager.update(job.job_id, state="running", started_at=utc_now(), message="extracting")
-    writer = _progress_writer(manager, job.job_id)
-
-    def progress(done: int, total: int, message: str) -> None:
-        if cancel_flag.exists():
-            raise JobCancelled()
-        writer(done, total, message)
+    progress = _cancellable_progress(manager, job.job_id, cancel_flag)
 
     source, filters = params["source"], dict(params.get("filters", {}))
     download_skips: list[tuple[str, str]] = []
@@ -215,4 +226,38 @@ def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
         finished_at=utc_now(),
         message=f"extracted to {out_dir}",
         result=result,
+    )
+
+
+def _work_states(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
+    """Refit the run's tactical states over the job's K range into its ``states/`` cache."""
+    from core.services.states import get_states
+
+    run = get_run(str(job.params["run_id"]))
+    low, high = (int(k) for k in job.params["k_range"])
+    manager.update(job.job_id, state="running", started_at=utc_now(), message="fitting mixtures")
+    progress = _cancellable_progress(manager, job.job_id, cancel_flag)
+
+    result = get_states(
+        run,
+        k_range=(low, high),
+        recompute=bool(job.params.get("recompute", True)),
+        progress=progress,
+    )
+    manager.update(
+        job.job_id,
+        state="done",
+        progress=1.0,
+        eta_s=0.0,
+        finished_at=utc_now(),
+        message=(
+            f"states: K={result.summary['latent']['best_k']} (latent), "
+            f"K={result.summary['features']['best_k']} (features)"
+        ),
+        result={
+            "run_id": run.run_id,
+            "k_values": result.summary["params"]["k_values"],
+            "latent_k": result.summary["latent"]["best_k"],
+            "features_k": result.summary["features"]["best_k"],
+        },
     )

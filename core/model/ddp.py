@@ -42,13 +42,12 @@ from torch.nn.parallel import DistributedDataParallel
 from core.errors import TrainingError
 from core.infra.io import atomic_write_json
 from core.model.config import VAEConfig
-from core.model.metrics import EpochMetrics, JsonlMetricsWriter
+from core.model.devices import resolve_device
+from core.model.metrics import Callback, EpochMetrics, JsonlMetricsWriter
 from core.model.training import (
-    Callback,
     NonFiniteLossError,
     TrainResult,
     build_module,
-    resolve_device,
     run_epochs,
     validate_matrix,
 )
@@ -104,6 +103,7 @@ def _train_rank(
     def all_reduce(t: torch.Tensor) -> None:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
+    # The loss is module.loss; its forward pass runs through ddp_model so the reducer syncs.
     outcome = run_epochs(
         module,
         ddp_model,

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import torch
 
+from core.errors import TrainingError
+
 logger = logging.getLogger(__name__)
 
 
@@ -72,6 +74,23 @@ def cuda_devices() -> list[DeviceInfo]:
 def best_device() -> torch.device:
     """The first CUDA device if there is one, else the CPU."""
     return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` -> best device; strings checked against what this machine has."""
+    if device is None:
+        return best_device()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"Device {dev} requested but CUDA is not available here.")
+        idx = 0 if dev.index is None else dev.index
+        if idx >= torch.cuda.device_count():
+            raise TrainingError(
+                f"Device {dev} requested but only {torch.cuda.device_count()} GPU(s) exist."
+            )
+        dev = torch.device("cuda", idx)
+    return dev
 
 
 def _describe_one(d: DeviceInfo) -> str:

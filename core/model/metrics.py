@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -50,6 +51,27 @@ class EpochMetrics:
             seconds=float(data["seconds"]),
             beta=float("nan") if data.get("beta") is None else float(data["beta"]),
         )
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """Receives each epoch's metrics as soon as the epoch ends.
+
+    A callback may also define ``on_train_start(module, n_rows, n_features)``; it is called
+    once before the first epoch when present.
+    """
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None: ...
+
+
+class FunctionCallback:
+    """Adapt a plain function ``fn(metrics)`` to the :class:`Callback` protocol."""
+
+    def __init__(self, fn: Callable[[EpochMetrics], None]) -> None:
+        self.fn = fn
+
+    def on_epoch_end(self, metrics: EpochMetrics) -> None:
+        self.fn(metrics)
 
 
 class JsonlMetricsWriter:

@@ -27,10 +27,11 @@ from core.errors import (
     PreprocessingError,
     TooFewRowsError,
 )
-from core.features.registry import PROVIDER_NAMES, unavailable_features
+from core.features.support import PROVIDER_NAMES, unavailable_features
 from core.infra.arrays import FloatArray
 from core.infra.io import atomic_write_npz, atomic_write_text
 from core.model.config import NULL_STRATEGIES, PreprocessConfig
+from core.model.imputation import impute_missing
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ class PreprocessingPipeline:
             medians = np.nanmedian(mat, axis=0) if mat.shape[0] else np.zeros(mat.shape[1])
         else:
             medians = np.nanmedian(mat, axis=0)
-            mat = np.where(np.isnan(mat), medians, mat)
+            mat = impute_missing(mat, medians)
         if mat.shape[0] < MIN_ROWS:
             raise TooFewRowsError(
                 f"Only {mat.shape[0]} of {frame.height} segments have no nulls in the kept "
@@ -322,7 +323,7 @@ class PreprocessingPipeline:
         if self.null_strategy == "drop_rows":
             mat = mat[~np.isnan(mat).any(axis=1)]
         else:
-            mat = np.where(np.isnan(mat), self.medians_, mat)
+            mat = impute_missing(mat, self.medians_)
         z = (mat - self.mean_) / self.scale_
         if self.components_ is not None:
             z = z @ self.components_.T

@@ -4,22 +4,18 @@ The loop knows nothing about runs, jobs or files: progress leaves through callba
 (``on_epoch_end(metrics)``), cancellation comes in through ``should_stop()``. The same loop
 serves single-process training and each rank of data-parallel training (``core.model.ddp``).
 
-Reduction: the loss of a batch is ``(sum of squared errors + beta * sum of KL) / rows``, the
-per-segment mean of per-segment sums (see ``core.model.vae.LOSS_REDUCTION``); epoch metrics
-are per-segment means over the whole epoch (weighted by batch size).
+The loss of a batch is the module's own (``TacticalVAEModule.loss``, per-segment sums, see
+``core.model.vae.LOSS_REDUCTION``); epoch metrics are per-segment means over the whole epoch.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,9 +24,11 @@ from tqdm.auto import tqdm
 
 from core.errors import TacticalError, TrainingError
 from core.model.config import VAEConfig
-from core.model.devices import best_device
-from core.model.metrics import EpochMetrics
-from core.model.vae import TacticalVAEModule, vae_loss_terms
+from core.model.devices import resolve_device
+from core.model.flat_params import FlatParameters
+from core.model.metrics import Callback, EpochMetrics
+from core.model.precision import Precision, resolve_precision
+from core.model.vae import Forward, TacticalVAEModule
 
 logger = logging.getLogger(__name__)
 
@@ -39,37 +37,6 @@ logger = logging.getLogger(__name__)
 STOP_POLL_S = 0.5
 
 AllReduce = Callable[[torch.Tensor], None]
-
-Precision = Literal["float32", "bfloat16", "auto"]
-PRECISION_ENV = "TACTICAL_TRAIN_PRECISION"  # "float32" turns bfloat16 autocast off
-# bfloat16 autocast is kept where every epoch's total loss stays this close (relative) to
-# float32's; bench/bench_training.py and tests/test_training.py measure it on real segments.
-BF16_LOSS_RTOL, _BF16_CPU_FLAGS = 0.03, ("avx512_bf16", "amx_bf16")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), per /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no native-bf16 claim, float32 it is
-        return False
-    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
-    return any(f in flags for f in _BF16_CPU_FLAGS)
-
-
-def resolve_precision(precision: str, dev: torch.device, world_size: int = 1) -> str:
-    """``"float32"`` or ``"bfloat16"`` (autocast). ``"auto"``: bfloat16 on a CPU with native
-    bfloat16 in single-process training (~1.9x per step on an AVX-512 BF16 EPYC), else
-    float32 (DDP too: its ranks reproduce the single-process gradient);
-    ``$TACTICAL_TRAIN_PRECISION=float32`` turns it off."""
-    if precision not in ("float32", "bfloat16", "auto"):
-        raise TrainingError(f"precision must be float32, bfloat16 or auto, not {precision!r}.")
-    if precision != "auto" or os.environ.get(PRECISION_ENV, "").strip() == "float32":
-        return "float32" if precision == "auto" else precision
-    if dev.type == "cpu" and world_size == 1 and cpu_has_bf16():
-        return "bfloat16"
-    return "float32"
 
 
 class NonFiniteLossError(TacticalError, RuntimeError):
@@ -84,27 +51,6 @@ class NonFiniteLossError(TacticalError, RuntimeError):
             "earlier epoch(s) are kept. Lower the learning rate or beta, or check the features "
             "for extreme values."
         )
-
-
-@runtime_checkable
-class Callback(Protocol):
-    """Receives each epoch's metrics as soon as the epoch ends.
-
-    A callback may also define ``on_train_start(module, n_rows, n_features)``; it is called
-    once before the first epoch when present.
-    """
-
-    def on_epoch_end(self, metrics: EpochMetrics) -> None: ...
-
-
-class FunctionCallback:
-    """Adapt a plain function ``fn(metrics)`` to the :class:`Callback` protocol."""
-
-    def __init__(self, fn: Callable[[EpochMetrics], None]) -> None:
-        self.fn = fn
-
-    def on_epoch_end(self, metrics: EpochMetrics) -> None:
-        self.fn(metrics)
 
 
 @dataclass
@@ -169,23 +115,6 @@ def validate_matrix(X: Any, cfg: VAEConfig) -> npt.NDArray[np.float32]:
     return out
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` -> best device; strings checked against what this machine has."""
-    if device is None:
-        return best_device()
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(f"Device {dev} requested but CUDA is not available here.")
-        idx = 0 if dev.index is None else dev.index
-        if idx >= torch.cuda.device_count():
-            raise TrainingError(
-                f"Device {dev} requested but only {torch.cuda.device_count()} GPU(s) exist."
-            )
-        dev = torch.device("cuda", idx)
-    return dev
-
-
 def build_module(n_features: int, cfg: VAEConfig) -> TacticalVAEModule:
     """The module ``cfg`` describes for ``n_features`` inputs (seeded by the caller)."""
     return TacticalVAEModule(
@@ -208,47 +137,7 @@ def make_optimizer(module: torch.nn.Module, cfg: VAEConfig, dev: torch.device) -
     return torch.optim.Adam(module.parameters(), lr=cfg.learning_rate, fused=True)
 
 
-class FlatParameters:
-    """All parameters of a module as views into one flat tensor, gradients into another.
-
-    Adam is elementwise, so one Adam over the flat vector is exactly Adam over every
-    parameter, but it costs one small call per step instead of one per tensor, and zeroing
-    the gradients is one ``zero_`` (the per-tensor bookkeeping is a visible share of a step
-    of this small MLP on the CPU). Autograd accumulates into the existing ``.grad`` views.
-    :meth:`release` gives every parameter its own storage back.
-    """
-
-    def __init__(self, module: torch.nn.Module) -> None:
-        self.params = list(module.parameters())
-        ref = self.params[0]
-        total = sum(p.numel() for p in self.params)
-        data = torch.empty(total, dtype=ref.dtype, device=ref.device)
-        self.grad = torch.zeros(total, dtype=ref.dtype, device=ref.device)
-        offset = 0
-        with torch.no_grad():
-            for p in self.params:
-                n = p.numel()
-                data[offset : offset + n].copy_(p.reshape(-1))
-                p.data = data[offset : offset + n].view_as(p)
-                p.grad = self.grad[offset : offset + n].view_as(p)
-                offset += n
-        self.flat = torch.nn.Parameter(data)
-        self.flat.grad = self.grad
-
-    def zero_grad(self) -> None:
-        self.grad.zero_()
-
-    def release(self) -> None:
-        with torch.no_grad():
-            for p in self.params:
-                p.data = p.data.clone()
-                p.grad = None
-
-
 # -- the loop --------------------------------------------------------------------------------
-Forward = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-
-
 @dataclass
 class _LoopOutcome:
     history: list[EpochMetrics]
@@ -325,11 +214,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
     # Single process: one flat parameter vector (see FlatParameters). DDP keeps the module's
     # own parameters, whose gradients its reducer manages.
     flat = FlatParameters(module) if all_reduce is None else None
-    opt = (
-        torch.optim.Adam([flat.flat], lr=cfg.learning_rate, fused=True)
-        if flat is not None
-        else make_optimizer(module, cfg, dev)
-    )
+    opt = flat.adam(cfg.learning_rate) if flat is not None else make_optimizer(module, cfg, dev)
     loop = _Loop(
         module=module,
         forward=forward,
@@ -417,21 +302,19 @@ def _train_epoch(
         if world_size > 1:
             idx, eps = idx[rank::world_size], eps[rank::world_size]
         xb = X_t.index_select(0, idx)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=loop.bf16):
-            recon, mu, logvar = loop.forward(xb, eps)
-        if loop.bf16:  # the loss, its sums and the optimiser stay float32
-            recon, mu, logvar = recon.float(), mu.float(), logvar.float()
-        sq_err, kl_dims = vae_loss_terms(recon, xb, mu, logvar)
-        loss = (sq_err + beta * kl_dims.sum()) * (world_size / m)
+        # Scaled by world_size / global batch rows: DDP's averaging gives the full-batch gradient.
+        terms = loop.module.loss(
+            xb, beta=beta, eps=eps, scale=world_size / m, forward=loop.forward, bf16=loop.bf16
+        )
         if flat is not None:
             flat.zero_grad()
         else:
             opt.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        terms.total.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
-            acc[0] += sq_err.detach()
-            acc[1:] += kl_dims.detach()
+            acc[0] += terms.recon_sum.detach()
+            acc[1:] += terms.kl_per_dim_sum.detach()
         if poll is not None and time.monotonic() - last_poll > STOP_POLL_S:
             last_poll = time.monotonic()
             if poll():
@@ -519,7 +402,8 @@ def train_vae(
     global torch RNG state of the caller is left untouched.
 
     ``precision="auto"`` (the run pipeline's) uses bfloat16 autocast where the CPU computes
-    it natively (:func:`resolve_precision`); the default float32 is the notebook's arithmetic.
+    it natively (:func:`core.model.precision.resolve_precision`); the default float32 is the
+    notebook's arithmetic.
 
     Raises :class:`TrainingError` for unusable input and :class:`NonFiniteLossError` (with
     the epoch and the history so far) if the loss diverges.

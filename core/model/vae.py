@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,6 +22,40 @@ LOSS_REDUCTION = (
 
 
 _INT16_SPAN = 65536
+
+#: A callable that runs a module's forward pass ``(x, eps) -> (recon, mu, logvar)``: the
+#: module itself, or a wrapper around it such as ``DistributedDataParallel``.
+Forward = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class VAELoss:
+    """The loss of one batch, from :meth:`TacticalVAEModule.loss`.
+
+    ``total`` is what to backpropagate; the sums are what a trainer accumulates over an
+    epoch (it divides by its own row counts, also across data-parallel ranks). The
+    properties are the per-segment means of the batch, as :func:`vae_loss` returns them.
+    """
+
+    total: torch.Tensor  # (recon_sum + beta * kl_per_dim_sum.sum()) * scale, scalar
+    recon_sum: torch.Tensor  # squared error summed over rows and features, scalar
+    kl_per_dim_sum: torch.Tensor  # KL(q(z|x) || N(0, I)) per latent dim summed over rows, (k,)
+    rows: int  # rows of the batch
+
+    @property
+    def recon(self) -> torch.Tensor:
+        """Reconstruction loss: squared error summed over features, mean over rows."""
+        return self.recon_sum / max(self.rows, 1)
+
+    @property
+    def kl(self) -> torch.Tensor:
+        """KL summed over latent dimensions, mean over rows."""
+        return self.kl_per_dim_sum.sum() / max(self.rows, 1)
+
+    @property
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL per latent dimension, mean over rows (shape ``(k,)``)."""
+        return self.kl_per_dim_sum / max(self.rows, 1)
 
 
 class MaskDropout(nn.Dropout):
@@ -126,6 +161,35 @@ class TacticalVAEModule(nn.Module):
         mu, logvar = self.encode(x)
         z = self.reparameterise(mu, logvar, eps)
         return self.decode(z), mu, logvar
+
+    def loss(
+        self,
+        x: torch.Tensor,
+        *,
+        beta: float,
+        eps: torch.Tensor | None = None,
+        scale: float | None = None,
+        forward: Forward | None = None,
+        bf16: bool = False,
+    ) -> VAELoss:
+        """The beta-VAE loss of the batch ``x`` (see ``LOSS_REDUCTION``), ready for ``backward``.
+
+        ``total = (recon_sum + beta * kl_sum) * scale``; ``scale`` defaults to ``1 / rows``,
+        the per-sample mean of :func:`vae_loss` (a data-parallel rank passes
+        ``world_size / global_batch_rows`` instead). ``eps`` fixes the reparameterisation
+        noise. ``forward`` runs the forward pass (default: this module; a DDP wrapper passes
+        itself so that its gradient hooks see the pass). ``bf16`` runs the forward pass under
+        bfloat16 autocast; the loss terms are computed in float32 either way.
+        """
+        run = self if forward is None else forward
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            recon, mu, logvar = run(x, eps)
+        if bf16:
+            recon, mu, logvar = recon.float(), mu.float(), logvar.float()
+        sq_err, kl_dims = vae_loss_terms(recon, x, mu, logvar)
+        rows = int(x.shape[0])
+        factor = 1.0 / max(rows, 1) if scale is None else scale
+        return VAELoss((sq_err + beta * kl_dims.sum()) * factor, sq_err, kl_dims, rows)
 
     @classmethod
     def from_state_dict(

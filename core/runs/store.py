@@ -10,17 +10,13 @@ Pages read run folders only through :class:`Run`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -35,10 +31,34 @@ from core.errors import (
 )
 from core.infra.io import atomic_write_json, file_sha256, read_json
 from core.infra.locks import file_lock, release, try_lock
-from core.infra.paths import display_path, resolve_under, runs_root
+from core.infra.paths import resolve_under, runs_root
 from core.infra.process import process_alive, tail_text, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_names
+from core.runs.config import (
+    RUN_ID_RE,
+    RunConfig,
+    check_features_path,
+    run_id_from_digest,
+)
+from core.runs.files import (
+    AXES_FILE,
+    CONFIG_FILE,
+    CORRELATIONS_FILE,
+    DIAGNOSTICS_FILE,
+    INTERPRETATION_FILE,
+    LATENTS_FILE,
+    LOG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PIVOT_FILE,
+    PREPROCESSING_FILE,
+    STATUS_FILE,
+    STATUS_LOCK_FILE,
+    UMAP_FILE,
+    WRITER_LOCK_FILE,
+)
+from core.runs.records import Correlations
 from core.runs.status import RunStatus
 
 if TYPE_CHECKING:
@@ -50,141 +70,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RUN_ID_RE = re.compile(r"^[0-9a-f]{12}$")
-RUN_FORMAT_VERSION = 2
-
-
-# File names inside a run folder (docs/contracts.md).
-CONFIG_FILE = "config.json"
-STATUS_FILE = "status.json"
-STATUS_LOCK_FILE = ".status.lock"
-WRITER_LOCK_FILE = ".writer.lock"  # held by the one process computing the run
-METRICS_FILE = "metrics.jsonl"
-MODEL_FILE = "model.pt"
-PREPROCESSING_FILE = "preprocessing.json"
-LATENTS_FILE = "latents.parquet"
-CORRELATIONS_FILE = "correlations.npz"
-INTERPRETATION_FILE = "interpretation.parquet"
-PIVOT_FILE = "interpretation_pivot.csv"
-UMAP_FILE = "umap.parquet"
-DIAGNOSTICS_FILE = "diagnostics.json"
-AXES_FILE = "reading_axes.npz"  # linear map from model codes to the latents.parquet axes
-LOG_FILE = "log.txt"
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Contents of ``config.json``: exactly what was asked for."""
-
-    run_id: str
-    vae: VAEConfig
-    preprocess: PreprocessConfig
-    features_path: Path
-    features_sha256: str
-    features_size: int
-    created_at: str
-    dataset: str = ""  # name of the dataset folder holding the features file
-    format_version: int = RUN_FORMAT_VERSION
-
-    @property
-    def seed(self) -> int:
-        return self.vae.random_state
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "run_id": self.run_id,
-            "created_at": self.created_at,
-            "dataset": self.dataset,
-            "features_path": str(self.features_path),
-            "features_sha256": self.features_sha256,
-            "features_size": self.features_size,
-            "seed": self.seed,
-            "vae": self.vae.to_dict(),
-            "preprocess": self.preprocess.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        return cls(
-            run_id=str(data["run_id"]),
-            vae=VAEConfig.from_dict(data["vae"]),
-            preprocess=PreprocessConfig.from_dict(data["preprocess"]),
-            features_path=Path(data["features_path"]),
-            features_sha256=str(data["features_sha256"]),
-            features_size=int(data["features_size"]),
-            created_at=str(data["created_at"]),
-            dataset=str(data.get("dataset", "")),
-            format_version=int(data.get("format_version", RUN_FORMAT_VERSION)),
-        )
-
-
-@dataclass(frozen=True)
-class Correlations:
-    """Latent-by-feature correlation matrices, shape ``(latent_dim, n_features)``."""
-
-    pearson_r: np.ndarray
-    pearson_p: np.ndarray
-    spearman_r: np.ndarray
-    spearman_p: np.ndarray
-    feature_names: list[str]
-    latent_names: list[str] = field(default_factory=list)
-
-    def frame(self, method: Literal["pearson", "spearman"] = "pearson") -> pl.DataFrame:
-        """Long table ``latent_dim, feature, r, p`` (for heatmaps and filters)."""
-        r = self.pearson_r if method == "pearson" else self.spearman_r
-        p = self.pearson_p if method == "pearson" else self.spearman_p
-        k, m = r.shape
-        return pl.DataFrame(
-            {
-                "latent_dim": np.repeat(np.array(self.latent_names, dtype=object), m),
-                "feature": np.tile(np.array(self.feature_names, dtype=object), k),
-                "r": r.ravel(),
-                "p": p.ravel(),
-            },
-            schema={
-                "latent_dim": pl.String,
-                "feature": pl.String,
-                "r": pl.Float64,
-                "p": pl.Float64,
-            },
-        )
-
 
 # --- hashing ------------------------------------------------------------------------------
-
-
-def _check_features_path(features_path: str | os.PathLike[str]) -> Path:
-    path = Path(features_path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Features file {display_path(path)} does not exist. Extract one first "
-            "(`python -m core features ...`) or pick a dataset from the data folder."
-        )
-    return path.resolve()
-
-
-def run_id_for(
-    features_path: str | os.PathLike[str], vae_cfg: VAEConfig, prep_cfg: PreprocessConfig
-) -> str:
-    """Deterministic 12-hex run id of (features content, preprocessing, VAE config, seed)."""
-    digest = file_sha256(_check_features_path(features_path))
-    return _run_id(digest, vae_cfg, prep_cfg)
-
-
-def _run_id(features_digest: str, vae_cfg: VAEConfig, prep_cfg: PreprocessConfig) -> str:
-    payload = json.dumps(
-        {
-            "format_version": RUN_FORMAT_VERSION,
-            "features_sha256": features_digest,
-            "preprocess": prep_cfg.to_dict(),
-            "vae": vae_cfg.to_dict(),
-            "seed": vae_cfg.random_state,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 # --- the run object -------------------------------------------------------------------------
@@ -313,7 +200,7 @@ class Run:
     def writer(self) -> Iterator[None]:
         """Be the one process computing this run for the ``with`` block, or raise
         ``RunBusyError`` naming who is. The CLI, a job and the app all take it (through
-        ``core.runs.pipeline.execute_run``); the lock dies with its process."""
+        ``core.pipeline.execute.execute_run``); the lock dies with its process."""
         lock = try_lock(self.path / WRITER_LOCK_FILE)
         st = self.status()
         # A record naming another live process computing it (written by a build without
@@ -427,10 +314,10 @@ class Run:
 
     def reading_axes(self) -> ReadingAxes | None:
         """The rotation from model codes to the ``latents.parquet`` axes, if the run has one."""
-        from core.analysis.quality import ReadingAxes
+        from core.runs.records import load_reading_axes
 
         path = self.path / AXES_FILE
-        return ReadingAxes.load(path) if path.is_file() else None
+        return load_reading_axes(path) if path.is_file() else None
 
     def preprocessing_info(self) -> dict[str, Any]:
         """The saved preprocessing as a dict (feature columns, dropped columns, statistics)."""
@@ -494,9 +381,9 @@ def create_run(
     A new run gets ``config.json`` and a ``queued`` ``status.json``. An existing run is
     returned untouched, whatever its state.
     """
-    features = _check_features_path(features_path)
+    features = check_features_path(features_path)
     digest = file_sha256(features)
-    run_id = _run_id(digest, vae_cfg, prep_cfg)
+    run_id = run_id_from_digest(digest, vae_cfg, prep_cfg)
     path = run_path(run_id)
     run = Run(run_id, path)
     if (path / CONFIG_FILE).is_file():

@@ -1,21 +1,24 @@
-"""Display helpers of the correlation heatmap: p-value correction, feature order, p-values as
-text, and correlations recomputed on the segments the sidebar's filters keep."""
+"""The Correlations page's heatmap (:func:`correlation_heatmap`) and its helpers: p-value
+correction, feature order, p-values as text, and correlations recomputed on the segments
+the sidebar's filters keep."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import plotly.graph_objects as go
 from scipy import stats
 from scipy.cluster import hierarchy
 
 from core.errors import InspectError
+from core.features.names import display_names
 from core.features.registry import feature_tier
 from core.infra.arrays import FloatArray, IntArray
+from core.runs.records import Correlations
 
 # --- correlations ------------------------------------------------------------------------
 
@@ -90,28 +93,27 @@ def subset_correlations(
     features: npt.ArrayLike,
     feature_names: Sequence[str],
     mask: npt.ArrayLike,
+    medians: npt.ArrayLike,
 ) -> SubsetCorrelations:
     """Pearson and Spearman r and p over the rows of ``mask`` (e.g. one team's segments).
 
     ``features`` are the raw values (NaN where the provider has none); missing values are
-    filled with the subset's median of the feature, as training fills them, and a
-    feature with no value in the subset is constant there (its r is NaN).
+    filled by :func:`core.model.imputation.impute_missing` with ``medians``, the run's
+    training medians (one per feature), as training fills them, never the subset's own;
+    a feature with no value in the subset is constant there (its r is NaN).
     """
     from core.analysis.latents import pearson_matrix, spearman_matrix
+    from core.model.imputation import impute_missing
 
     keep = np.asarray(mask, dtype=bool)
     Z = np.asarray(latents, dtype=np.float64)[keep]
-    X = np.asarray(features, dtype=np.float64)[keep]
     n = int(keep.sum())
     if n < MIN_SUBSET:
         raise InspectError(
             f"Only {n} segment(s) pass the sidebar's filters; correlations need at least "
             f"{MIN_SUBSET}. Widen the filters, or show the run's own correlations."
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: median is NaN
-        med = np.nanmedian(X, axis=0)
-    X = np.where(np.isnan(X), np.nan_to_num(med, nan=0.0)[None, :], X)
+    X = impute_missing(np.asarray(features, dtype=np.float64)[keep], medians)
     pr, pp = pearson_matrix(Z, X)
     sr, sp = spearman_matrix(Z, X)
     return SubsetCorrelations(pr, pp, sr, sp, list(feature_names), n)
@@ -129,3 +131,101 @@ def p_text(p: npt.ArrayLike) -> npt.NDArray[np.str_]:
         np.where(arr < 0.01, np.char.mod("%.3f", arr), np.char.mod("%.2f", arr)),
     )
     return np.where(np.isfinite(arr), out, "n/a")
+
+
+# --- the heatmap ---------------------------------------------------------------------------------
+
+CORRECTIONS: dict[str, str] = {"bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni", "none": "no"}
+ALPHA = 0.05  # cells with an (adjusted) p above this are blank when masking is on
+Method = Literal["pearson", "spearman"]
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """The Correlations page's heatmap and the counts its captions give."""
+
+    figure: go.Figure
+    n_cells: int  # dimensions shown x features
+    n_significant: int | None  # cells kept when non-significant ones are masked, else None
+    feature_names: list[str]  # in the heatmap's column order
+    tiers: list[int]  # feature tiers present
+
+
+def heatmap_matrices(
+    corr: Correlations, subset: SubsetCorrelations | None, method: Method
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """``r``, ``p`` and feature names of ``method``: the run's own, or those recomputed on the
+    filtered segments when ``subset`` is given."""
+    src: Correlations | SubsetCorrelations = corr if subset is None else subset
+    r = src.pearson_r if method == "pearson" else src.spearman_r
+    p = src.pearson_p if method == "pearson" else src.spearman_p
+    return np.asarray(r, np.float64), np.asarray(p, np.float64), list(src.feature_names)
+
+
+def correlation_heatmap(  # noqa: PLR0913 - every argument is one control of the page
+    r: FloatArray,
+    p: FloatArray,
+    names: Sequence[str],
+    *,
+    rows: Sequence[int],
+    row_labels: Sequence[str],
+    method: Method,
+    order_by: Literal["tier", "cluster"],
+    correction: Correction | None,
+    definitions: Mapping[str, str],
+) -> Heatmap:
+    """The dimensions ``rows`` (labelled ``row_labels``) against every feature, ordered by
+    ``order_by``; with ``correction`` (masking on) cells whose adjusted p is above
+    :data:`ALPHA` are blank. Hover: r, p (adjusted p), the code name and the definition."""
+    r_rows, p_rows = r[list(rows)], p[list(rows)]
+    order = feature_order(r_rows, list(names), by=order_by)
+    r_o, p_o = r_rows[:, order], p_rows[:, order]
+    names_o = [names[i] for i in order]
+    shown_names = display_names(names_o)
+    p_adj = adjust_pvalues(p_o, correction or "none")
+    shown = np.where(p_adj <= ALPHA, r_o, np.nan) if correction is not None else r_o
+    hover_def = np.array(
+        [f"<i>{n}</i>: {definitions.get(n, 'no definition in the registry')}" for n in names_o],
+        dtype=object,
+    )
+    custom = np.dstack(
+        [
+            p_text(p_o).astype(object),
+            p_text(p_adj).astype(object),
+            np.broadcast_to(hover_def, r_o.shape),
+        ]
+    )
+    adjusted = "<br>adjusted p = %{customdata[1]}" if correction not in (None, "none") else ""
+    fig = go.Figure(
+        go.Heatmap(
+            z=shown,
+            x=[shown_names[n] for n in names_o],
+            y=list(row_labels),
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu",
+            customdata=custom,
+            colorbar={"title": {"text": f"{method.capitalize()} r"}},
+            hovertemplate=(
+                "<b>%{y} × %{x}</b><br>r = %{z:+.3f}<br>p = %{customdata[0]}"
+                + adjusted
+                + "<br>%{customdata[2]}<extra></extra>"
+            ),
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(
+        height=max(380, 200 + 40 * len(rows)),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"tickangle": -45, "tickfont": {"size": 12}, "automargin": True},
+        yaxis={"autorange": "reversed", "tickfont": {"size": 13}, "automargin": True},
+    )
+    return Heatmap(
+        figure=fig,
+        n_cells=int(r_rows.size),
+        n_significant=None if correction is None else int(np.isfinite(shown).sum()),
+        feature_names=names_o,
+        tiers=sorted({feature_tier(n) or 0 for n in names}),
+    )

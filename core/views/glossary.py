@@ -445,3 +445,27 @@ def glossary_frame() -> pl.DataFrame:
             "also": [", ".join(t.aliases) for t in TERMS],
         }
     ).sort("topic", pl.col("term").str.to_lowercase())
+
+
+# The Glossary page's sections, in order: topic -> heading.
+TOPICS: Final[dict[str, str]] = {
+    "football": "Football",
+    "data": "Data",
+    "model": "The model",
+    "states": "Tactical states",
+    "statistics": "Statistics",
+}
+
+
+def search_glossary(query: str) -> pl.DataFrame:
+    """:func:`glossary_frame`'s entries whose term, other names or meaning contain
+    ``query`` (case-insensitive, literal); every entry for an empty query."""
+    terms = glossary_frame()
+    q = query.strip().lower()
+    if not q:
+        return terms
+    return terms.filter(
+        pl.col("term").str.to_lowercase().str.contains(q, literal=True)
+        | pl.col("also").str.to_lowercase().str.contains(q, literal=True)
+        | pl.col("meaning").str.to_lowercase().str.contains(q, literal=True)
+    )

@@ -1,7 +1,7 @@
 """A team report a coach can take into a meeting: state shares, timeline, key segments, words.
 
 :func:`build_team_report` is pure polars/numpy over a run's segments with their tactical
-state (``core.analysis.states.states_frame`` rows); :func:`team_report` wires it to a run.
+state (``core.services.states.states_frame`` rows); :func:`team_report` wires it to a run.
 The figures and the PDF are drawn by ``core.views.report_figures``.
 """
 
@@ -304,8 +304,8 @@ def report_matches(
 
 def run_report_inputs(run: Run) -> tuple[pl.DataFrame, dict[int, str], dict[int, str], list[str]]:
     """A run's segments with states, state labels, match labels and the distinct dims."""
-    from core.analysis.fingerprints import team_view
     from core.features.datasets import Dataset
+    from core.services.fingerprints import team_view
 
     view = team_view(run)
     labels = dict(zip(view.labels["state"].to_list(), view.labels["label"].to_list(), strict=True))

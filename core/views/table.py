@@ -2,13 +2,16 @@
 
 Row ``i`` of every array is the same segment, and that row index is what the map sends
 back as a point's ``customdata``. Built once per run (pages cache it by file versions).
+The table carries the run's training medians of its features, the fill of a missing value
+(:mod:`core.model.imputation`). :func:`filter_frame` is the one place the sidebar's
+filters apply to a frame: every page that filters goes through it.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +22,8 @@ from core.errors import InspectError
 from core.features.registry import feature_columns
 from core.infra.arrays import BoolArray, FloatArray
 from core.model.latents import latent_columns, latent_names
-from core.runs.store import CORRELATIONS_FILE, UMAP_FILE, Run
+from core.runs.files import CORRELATIONS_FILE, PREPROCESSING_FILE, UMAP_FILE
+from core.runs.store import Run
 
 # --- the row-aligned table ---------------------------------------------------------------
 
@@ -35,6 +39,7 @@ class SegmentTable:
     feature_names: list[str]
     feature_mean: FloatArray = field(repr=False)  # (f,) over all n segments, NaN-aware
     feature_std: FloatArray = field(repr=False)  # (f,) population std, NaN-aware
+    feature_medians: FloatArray = field(repr=False)  # (f,) the run's training medians
 
     @property
     def n(self) -> int:
@@ -63,12 +68,16 @@ def build_segment_table(
     *,
     feature_names: Sequence[str] | None = None,
     matches: pl.DataFrame | None = None,
+    medians: Mapping[str, float] | None = None,
 ) -> SegmentTable:
     """Join a run's ``latents.parquet``, ``umap.parquet`` and the dataset's features by ``segment_id``.
 
     ``feature_names`` picks the features (default: every ``t<digit>_`` column of
-    ``features``); ``matches`` (``matches.parquet``) adds a readable ``match_label``.
-    Segments keep the order of ``latents``.
+    ``features``); ``matches`` (``matches.parquet``) adds a readable ``match_label``;
+    ``medians`` are the run's training medians by feature name (the fill of a missing
+    value); a feature without one (none given, or one the preprocessing dropped) takes its
+    median over the table's segments, which are the run's training segments. Segments keep
+    the order of ``latents``.
     """
     if "segment_id" not in latents.columns:
         raise InspectError(
@@ -133,6 +142,9 @@ def build_segment_table(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: mean/std stay NaN
         mean = np.nanmean(X, axis=0) if X.shape[0] else np.full(len(names), np.nan)
         std = np.nanstd(X, axis=0) if X.shape[0] else np.full(len(names), np.nan)
+        median = np.nanmedian(X, axis=0) if X.shape[0] else np.full(len(names), np.nan)
+    given = medians or {}
+    trained = np.asarray([given.get(n, m) for n, m in zip(names, median, strict=True)])
     return SegmentTable(
         meta=base.select(meta_cols),
         latents=base.select(zcols).to_numpy().astype(np.float32),
@@ -141,6 +153,7 @@ def build_segment_table(
         feature_names=names,
         feature_mean=mean,
         feature_std=std,
+        feature_medians=trained.astype(np.float64).reshape(len(names)),
     )
 
 
@@ -166,6 +179,18 @@ class Filters:
             or self.periods
             or self.score_states
         )
+
+    def only(self, *names: str) -> Filters:
+        """These filters with every field but ``names`` cleared (e.g. a page's match list
+        follows only the competition and team filters)."""
+        return replace(self, **{f.name: () for f in fields(self) if f.name not in names})
+
+    def without(self, *names: str) -> Filters:
+        """These filters with the fields ``names`` cleared."""
+        unknown = set(names) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"Filters has no field(s) {sorted(unknown)}.")
+        return replace(self, **dict.fromkeys(names, ()))
 
 
 # The score-state filter's values, from the segment's team's side: its goal difference at
@@ -218,6 +243,16 @@ def filter_mask(meta: pl.DataFrame, filters: Filters) -> BoolArray:
     )
 
 
+def filter_frame(frame: pl.DataFrame, filters: Filters) -> pl.DataFrame:
+    """The rows of ``frame`` that pass ``filters``: any frame carrying the metadata columns
+    (segments, timeline windows, latents), by the rules of :func:`filter_expr`; a row whose
+    filtered column is null does not pass. Pages narrow ``filters`` with
+    :meth:`Filters.only` / :meth:`Filters.without`, never with rules of their own."""
+    if not filters.active:
+        return frame
+    return frame.filter(filter_expr(filters, frame.columns).fill_null(False))
+
+
 @dataclass(frozen=True)
 class FilterOptions:
     """Values the sidebar offers, each narrowed by the filters above it."""
@@ -266,7 +301,8 @@ def filter_options(meta: pl.DataFrame, filters: Filters) -> FilterOptions:
 def load_segment_table(run: Run) -> SegmentTable:
     """The run's segment table from its files: latents, UMAP, features, matches.
 
-    Reads the features file once (``load_features`` adds ``segment_id`` when missing); a
+    Reads the features file once (``load_features`` adds ``segment_id`` when missing) and
+    the training medians from the run's stored preprocessing (``preprocessing.json``); a
     run whose dataset folder is gone still gets a table of latents and positions.
     """
     from core.features.datasets import Dataset, load_features  # only when a table is built
@@ -275,14 +311,21 @@ def load_segment_table(run: Run) -> SegmentTable:
     projection = run.umap() if run.has(UMAP_FILE) else None
     features = None
     feature_names = None
+    medians: dict[str, float] | None = None
     if dataset.features_path.is_file():
         features = load_features(dataset.features_path)
         if run.has(CORRELATIONS_FILE):
             feature_names = run.correlations().feature_names
+        if run.has(PREPROCESSING_FILE):
+            pipeline = run.load_pipeline()
+            medians = dict(
+                zip(pipeline.feature_columns_, map(float, pipeline.medians_), strict=True)
+            )
     return build_segment_table(
         run.latents(),
         projection,
         features,
         feature_names=feature_names,
         matches=dataset.matches(),
+        medians=medians,
     )

@@ -8,7 +8,8 @@ import polars as pl
 import streamlit as st
 
 from core.features.datasets import Dataset
-from core.runs.store import LATENTS_FILE, Run, get_run
+from core.runs.files import LATENTS_FILE
+from core.runs.store import Run, get_run
 from core.views.table import (
     SegmentTable,
     load_segment_table,

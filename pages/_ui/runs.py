@@ -2,82 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import streamlit as st
 
-from core.analysis.states import get_states, states_cached
-from core.errors import (
-    ArtifactMissingError,
-    RunNotFoundError,
-    StatesError,
-)
+from core.errors import RunNotFoundError, StatesError
 from core.jobs.api import run_status
+from core.runs.states_store import StatesResult
 from core.runs.store import Run, get_run, list_runs
+from core.views import runs as views
+from core.views.states import request_states, states_k_range
 from pages._ui.dims import quality_warning, run_quality
 from pages._ui.errors import show_error
 from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
+from pages._ui.widgets import poll
 
 # --- runs ---------------------------------------------------------------------------------
 
 
+def run_distinct(run: Run) -> int | None:
+    """How many distinct latent dimensions a finished run found (cached; None if unknown)."""
+    quality = run_quality(run)
+    return None if quality is None else quality.n_distinct
+
+
 def run_label(run: Run) -> str:
     """``"3f9a0c1b2d4e · β 4 · 8 latents (1 distinct) · demo · done · 2026-11-26 08:40"``."""
-    try:
-        cfg = run.config()
-        state = run_status(run).state
-    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError, TypeError, OSError):
-        return f"{run.run_id} · broken"
-    created = cfg.created_at.replace("T", " ")[:16]
-    quality = run_quality(run) if state == "done" else None
-    distinct = f" ({quality.n_distinct} distinct)" if quality is not None else ""
-    return (
-        f"{run.run_id} · β {cfg.vae.beta:g} · {cfg.vae.latent_dim} latents{distinct} · "
-        f"{cfg.dataset or 'features'} · {state} · {created}"
-    )
+    return views.run_label(run, run_distinct)
 
 
 def available_runs() -> list[Run]:
     """Every run, newest first (reading the store is cheap: a few JSON files per run)."""
     return list_runs()
-
-
-# Preference of a run's state when the app picks the run to open (lower is better).
-_STATE_RANK = {"done": 1, "running": 2, "queued": 2, "cancelled": 3, "failed": 4, "broken": 5}
-_UNREADABLE_RANK = 6
-
-
-def _default_rank(run: Run) -> int:
-    """0 for a finished run with at least two distinct dimensions, then by state."""
-    try:
-        state = run_status(run).state
-    except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError, OSError):
-        return _UNREADABLE_RANK
-    if state == "done":
-        try:
-            return 0 if run.dim_quality().healthy else 1
-        except (ArtifactMissingError, ValueError, KeyError, OSError):
-            return 1
-    return _STATE_RANK.get(state, _UNREADABLE_RANK)
-
-
-def default_run(runs: Sequence[Run]) -> Run | None:
-    """The run to open when none is chosen, from ``runs`` given newest first (as
-    :func:`core.runs.store.list_runs` returns them).
-
-    Never a failed, cancelled or unfinished run while a finished one exists; among finished
-    runs a healthy one (at least two distinct dimensions) first; the newest within each
-    group. Reads the runs' files only (no Streamlit), so it can be tested on its own.
-    """
-    best: Run | None = None
-    best_rank = _UNREADABLE_RANK + 1
-    for run in runs:
-        rank = _default_rank(run)
-        if rank < best_rank:
-            best, best_rank = run, rank
-        if rank == 0:
-            break
-    return best
 
 
 def active_run() -> Run | None:
@@ -127,20 +81,38 @@ def require_run(done: bool = True) -> Run:
     return run
 
 
-def ensure_states(run: Run) -> None:
-    """Fit the run's tactical states on a page's first visit, with a progress bar.
+def states_or_wait(
+    run: Run, k_range: tuple[int, int] | None = None, *, recompute: bool = False
+) -> StatesResult:
+    """The run's tactical states over ``k_range`` (the cached range when None).
 
-    Stops the page with a clear error when the states cannot be computed.
+    Never fits in the script thread: when they are not cached (or ``recompute``), a
+    background states job fits them and the page shows its progress and refreshes until
+    they are ready; a failed job or a run with nothing to fit stops the page with the reason.
     """
-
     try:
-        if not states_cached(run):
-            bar = st.progress(0.0, text="Fitting the state mixtures (first visit)…")
-            get_states(run, progress=lambda d, t, m: bar.progress(min(d / max(t, 1), 1.0), text=m))
-            bar.empty()
+        request = request_states(run, k_range or states_k_range(run), recompute=recompute)
     except StatesError as exc:
         show_error("The tactical states cannot be computed for this run.", exc)
         st.stop()
+    if request.result is not None:
+        return request.result
+    if request.failure is not None:
+        show_error(request.failure)
+        st.stop()
+    st.progress(request.progress, text=request.progress_text)
+    st.caption(
+        "The tactical states are fitted in a background job; this page refreshes until they "
+        "are ready (leaving it does not stop the job)."
+    )
+    poll(1.0, lambda: True)
+    st.stop()
+
+
+def ensure_states(run: Run) -> None:
+    """Stop the page until the run's states exist (they normally do: a run's last stage fits
+    them); see :func:`states_or_wait`."""
+    states_or_wait(run)
 
 
 def set_active_run(run_id: str) -> None:

@@ -66,7 +66,9 @@ def filter_scope(run: Run, key: str, what: str) -> npt.NDArray[np.bool_] | None:
 def _subset(run_id: str, version: str, rows: bytes) -> SubsetCorrelations:
     table = segment_table(get_run(run_id))
     mask = np.frombuffer(rows, dtype=bool)
-    return subset_correlations(table.latents, table.features, table.feature_names, mask)
+    return subset_correlations(
+        table.latents, table.features, table.feature_names, mask, table.feature_medians
+    )
 
 
 def filtered_correlations(run: Run, mask: npt.NDArray[np.bool_]) -> SubsetCorrelations:

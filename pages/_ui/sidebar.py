@@ -15,11 +15,12 @@ from core.errors import (
 from core.jobs.api import run_status
 from core.runs.store import Run
 from core.views.glossary import explain
+from core.views.runs import default_run
 from core.views.table import SCORE_STATE_LABELS, SCORE_STATES, Filters, filter_options
 from pages._ui.dims import run_quality, show_all_toggle
 from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
-from pages._ui.runs import active_run, apply_pending_run, available_runs, default_run, run_label
+from pages._ui.runs import active_run, apply_pending_run, available_runs, run_label
 from pages._ui.state import FILTER_KEYS, RUN_KEY, URL_LOADED_KEY, URL_PARAMS, URL_RUN_KEY
 
 # --- sidebar: run picker and filters, mirrored in the URL ---------------------------------

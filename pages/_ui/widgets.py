@@ -1,11 +1,13 @@
-"""Small display pieces: durations, polling, dataset folders, the jobs table, opening a segment."""
+"""Small display pieces: polling, requiring a dataset, the jobs table, opening a segment."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import streamlit as st
 
 from core.errors import (
@@ -13,9 +15,10 @@ from core.errors import (
     JobError,
     JobNotFoundError,
 )
-from core.features.datasets import list_datasets
-from core.jobs.api import cancel_job, list_jobs
+from core.jobs.api import cancel_job
 from core.runs.store import Run
+from core.views.datasets import dataset_folders
+from core.views.jobs import clamp_progress, find_job, job_lines, jobs_active
 from pages._ui.errors import show_error
 from pages._ui.readers import segment_table
 from pages._ui.state import INSPECT_KEY
@@ -23,28 +26,11 @@ from pages._ui.state import INSPECT_KEY
 # --- small display helpers ----------------------------------------------------------------
 
 
-def fmt_seconds(seconds: float | None) -> str:
-    """``"1 min 05 s"`` / ``"42 s"`` / ``"–"`` for a time left."""
-    if seconds is None:
-        return "–"
-    s = max(round(seconds), 0)
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
-
-
 def poll(interval_s: float, still_running: Callable[[], bool]) -> None:
     """Rerun the whole script after ``interval_s`` while ``still_running()`` (page polling)."""
     if still_running():
         time.sleep(interval_s)
         st.rerun()
-
-
-def dataset_folders() -> list[Path]:
-    """Dataset folders (holding ``features.parquet``) under the data root, newest first."""
-    return [d.path for d in list_datasets()]
 
 
 def require_dataset_folders() -> list[Path]:
@@ -64,21 +50,17 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
 
     Returns whether any of them is still queued or running (the caller keeps polling).
     """
-
-    jobs = list_jobs(kind)
-    if not jobs:
+    lines = job_lines(kind)
+    if not lines:
         st.caption("No jobs yet.")
         return False
-    any_active = False
-    for job in jobs[:12]:
-        any_active |= job.is_active
-        label = job.run_id or (job.params.get("name") if job.params else None) or job.job_id
+    for job in lines:
         with st.container(border=True):
             c1, c2, c3, c4 = st.columns([3, 3, 2, 1])
-            c1.markdown(f"**{label}** · `{job.state}`  \n{job.created_at.replace('T', ' ')[:19]}")
-            if job.is_active:
-                c2.progress(min(max(job.progress, 0.0), 1.0), text=job.message or job.state)
-                c3.caption(f"time left: {fmt_seconds(job.eta_s)}")
+            c1.markdown(job.heading)
+            if job.active:
+                c2.progress(job.progress, text=job.message)
+                c3.caption(job.time_left)
                 if c4.button("Cancel", key=f"{key_prefix}_cancel_{job.job_id}"):
                     try:
                         cancel_job(job.job_id, wait=False)
@@ -87,15 +69,43 @@ def job_table(kind: str, *, key_prefix: str) -> bool:
                     else:
                         st.toast(f"Cancelling job {job.job_id}…")
             else:
-                c2.caption(job.message or job.state)
-                finished = (job.finished_at or "").replace("T", " ")[:19]
-                c3.caption(f"finished {finished}" if finished else "")
-            if job.state == "failed":
-                st.error(f"Failed: {job.error or 'no error recorded'}")
+                c2.caption(job.message)
+                c3.caption(job.finished)
+            if job.error is not None:
+                st.error(job.error)
                 if job.log_tail:
                     with st.expander("Log tail"):
                         st.code(job.log_tail, language=None)
-    return any_active
+    return any(job.active for job in lines)
+
+
+def jobs_section(kind: str, title: str, *, key_prefix: str, poll_s: float) -> None:
+    """:func:`job_table` under ``title``, refreshed every ``poll_s`` while a job runs."""
+    polling = jobs_active(kind)
+
+    @st.fragment(run_every=poll_s if polling else None)
+    def section() -> None:
+        st.subheader(title)
+        active = job_table(kind, key_prefix=key_prefix)
+        if polling and not active:
+            st.rerun()  # everything finished: one full rerun turns polling off
+
+    section()
+
+
+def follow_job(job_id: str, poll_s: float) -> None:
+    """A progress bar of job ``job_id``, refreshed every ``poll_s``; reruns the whole page
+    when the job ends (so the page shows its result)."""
+
+    @st.fragment(run_every=poll_s)
+    def progress() -> None:
+        if (job := find_job(job_id)) is None:
+            return
+        if not job.is_active:
+            st.rerun()
+        st.progress(clamp_progress(job.progress), text=job.message or job.state)
+
+    progress()
 
 
 # --- opening a segment on the pitch -------------------------------------------------------
@@ -128,6 +138,22 @@ def open_segment_button(run: Run, segment_id: str, *, key: str, label: str = "Op
         "(Latent map's segment inspector).",
     ):
         open_segment(run, segment_id)
+
+
+def pick_row(frame: pl.DataFrame, *, key: str, hint: str, column_config: Any = None) -> int | None:
+    """``frame`` as a table to pick one row from; the picked row, or None (``hint`` shown)."""
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+        column_config=column_config,
+    )
+    row = selected_row(event)
+    if row is None:
+        st.caption(hint)
+    return row
 
 
 def selected_row(event: object) -> int | None:

@@ -1,6 +1,7 @@
-"""The run stages after training that people wait for: the map projection and the states.
+"""The run stages people wait for: loading, training, the map projection and the states.
 
-:mod:`core.runs.pipeline` calls them; each reports progress with an honest time left into
+:mod:`core.pipeline.execute` runs them in order with the analyses of
+:mod:`core.pipeline.analyses`; each reports progress with an honest time left into
 ``status.json``. UMAP has no progress hook, so its time left is an estimate from the last
 UMAP measured on this machine (``runs_root()/_cache/stage_rates.json``), counted down while
 it runs; states report every mixture fitted and extrapolate from the time so far.
@@ -20,9 +21,13 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from core.features.datasets import load_features
 from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.infra.paths import runs_root
-from core.runs.store import UMAP_FILE, Run
+from core.pipeline.context import RunCancelled, RunContext
+from core.pipeline.prepare import prepare
+from core.runs.files import MODEL_FILE, PREPROCESSING_FILE, UMAP_FILE
+from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ TICK_S = 1.0  # how often a running stage rewrites its time left
 
 
 class StageReporter(Protocol):
-    """What a stage needs of the pipeline's reporter (``core.runs.pipeline._RunReporter``)."""
+    """What a stage needs of the pipeline's reporter (:class:`core.pipeline.reporter.RunReporter`)."""
 
     run: Run
     total_units: int
@@ -151,8 +156,8 @@ def states_stage(rep: StageReporter, unit: int) -> dict[str, Any] | None:
     methods, seconds), or None when the run has no distinct dimension to fit states on
     (the States page then says so, as before).
     """
-    from core.analysis.states import get_states
     from core.errors import StatesError
+    from core.services.states import get_states
 
     run = rep.run
     started = time.monotonic()
@@ -195,3 +200,77 @@ def states_stage(rep: StageReporter, unit: int) -> dict[str, Any] | None:
         },
         "ari": summary.get("ari"),
     }
+
+
+# --- the stages over a run's context -----------------------------------------------------------
+
+
+def load_stage(ctx: RunContext) -> None:
+    """Load the features, filter and preprocess them (fails early when they cannot train)."""
+    from core.model.training import check_trainable
+
+    rep, prep = ctx.rep, ctx.prep
+    rep.stage("loading", 0, f"loading {ctx.features_path.name}")
+    df = load_features(ctx.features_path)
+    rep.stage("preprocessing", 0, f"preprocessing {df.height:,} segments")
+    data = prepare(df, prep)
+    check_trainable(data.X.shape[0], data.X.shape[1], ctx.vae)
+    logger.info(
+        "run %s: %d segments x %d model inputs (%d named features; dropped tier>%d: %d)",
+        ctx.run.run_id,
+        data.X.shape[0],
+        data.X.shape[1],
+        len(data.feature_names),
+        prep.max_tier,
+        len(data.dropped_tier_columns),
+    )
+    ctx.put(data=data)
+
+
+def training_stage(ctx: RunContext) -> None:
+    """Train the VAE on the model matrix (data-parallel with DDP when ``world_size > 1``),
+    then save the model and the preprocessing: they are what the slow training produced."""
+    from core.model.training import train_vae
+    from core.model.vae import save_module
+
+    data, rep = ctx.data, ctx.rep
+    rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments")
+    if ctx.world_size > 1:
+        from core.model.ddp import train_vae_ddp
+
+        rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
+        result = train_vae_ddp(
+            data.X,
+            ctx.vae,
+            world_size=ctx.world_size,
+            callbacks=[rep],
+            should_stop=ctx.should_stop,
+        )
+    else:
+        result = train_vae(
+            data.X,
+            ctx.vae,
+            device=ctx.device,
+            callbacks=[rep],
+            should_stop=ctx.should_stop,
+            precision="auto",
+        )
+    if result.cancelled:
+        raise RunCancelled()
+    save_module(result.module, ctx.run.artifact_path(MODEL_FILE))
+    data.pipeline.save(ctx.run.artifact_path(PREPROCESSING_FILE))
+    ctx.put(result=result)
+
+
+def projection(ctx: RunContext) -> None:
+    """:func:`projection_stage` on the run's codes (seeded by ``map_seed``)."""
+    seg_ids = ctx.data.segments["segment_id"]
+    record = projection_stage(
+        ctx.rep, ctx.codes, seg_ids, ctx.vae.map_seed, ctx.rep.analysis_unit("umap")
+    )
+    ctx.put(projection=record)
+
+
+def states(ctx: RunContext) -> None:
+    """:func:`states_stage`: reads ``diagnostics.json``'s distinct dims, so it comes last."""
+    states_stage(ctx.rep, ctx.rep.analysis_unit("states"))

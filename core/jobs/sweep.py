@@ -9,12 +9,8 @@ trained before, by a sweep, the Train page or the command line, is reused, not r
 The sweep itself is only its definition, ``<runs_root>/sweeps/<sweep_id>.json`` (features
 file, grid, base configuration, preprocessing, the run id of every cell), written
 atomically; the sweep id is a hash of the features content, the grid and the configs, so
-asking for the same sweep twice finds the same file. What the cells learned is read from
-their runs when asked (:func:`sweep_table`): reconstruction error at the posterior means,
-KL, and how many latent dimensions are *distinct* (:mod:`core.analysis.quality`).
-
-:func:`recommend` picks one cell by the rule in its docstring: the most distinct
-dimensions first, then reconstruction, then the smaller model.
+asking for the same sweep twice finds the same file. What the cells learned, and the
+cell to pick, are :mod:`core.jobs.sweep_results`.
 """
 
 from __future__ import annotations
@@ -31,23 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from core.analysis.quality import MIN_DISTINCT
 from core.errors import (
-    ArtifactMissingError,
     ConfigError,
-    RunNotFoundError,
     SweepNotFoundError,
 )
 from core.features.datasets import count_segments
 from core.infra.io import atomic_write_json, file_sha256, read_json
 from core.infra.paths import runs_root
 from core.infra.process import utc_now
-from core.jobs.api import run_status, start_training
+from core.jobs.api import start_training
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.presets import DEFAULT_PRESET, batch_size_for, preset
-from core.runs.store import Run, get_run, run_id_for
+from core.runs.config import run_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +51,9 @@ DEFAULT_LATENT_DIMS: tuple[int, ...] = (4, 8, 10, 12)
 MAX_CELLS = 64
 """A grid larger than this is refused: each cell is a full training job."""
 
-RECON_TOLERANCE = 0.02
 """Reconstruction errors within this fraction of the best are treated as equal: a
 smaller model that is this close is preferred (differences this small are seed noise)."""
 
-TABLE_SCHEMA: dict[str, Any] = {
-    "beta": pl.Float64,
-    "latent_dim": pl.Int64,
-    "run_id": pl.String,
-    "state": pl.String,
-    "progress": pl.Float64,
-    "recon": pl.Float64,
-    "kl": pl.Float64,
-    "n_distinct": pl.Int64,
-    "verdict": pl.String,
-    "error": pl.String,
-}
 """Columns of :func:`sweep_table`, in order."""
 
 
@@ -209,7 +187,7 @@ def default_base(features_path: str | os.PathLike[str], prep: PreprocessConfig) 
     """The recommended preset, its batch shrunk on small data exactly as the demo and the
     ``train`` command do, so a sweep cell and a run trained there are the same run."""
     base = preset(DEFAULT_PRESET)
-    n_rows = count_segments(Path(features_path), prep)
+    n_rows = count_segments(Path(features_path), prep.segment_type)
     if n_rows > 0:
         base = dataclasses.replace(base, batch_size=batch_size_for(n_rows, base))
     return base
@@ -296,7 +274,7 @@ def start_sweep(
     sweep resumes it. The input is checked once, for the largest latent size, before
     anything is written (``FeaturesFileError``, ``PreprocessingError``, ``TrainingError``).
     """
-    from core.runs.pipeline import check_training_input
+    from core.pipeline.prepare import check_training_input
 
     sweep = plan_sweep(features_path, betas, latent_dims, prep, base)
     check_training_input(
@@ -353,167 +331,4 @@ def list_sweeps() -> list[Sweep]:
 # --- what the cells learned ------------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _cell_row(cell: SweepCell) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "beta": cell.beta,
-        "latent_dim": cell.latent_dim,
-        "run_id": cell.run_id,
-        "state": "missing",
-        "progress": 0.0,
-        "recon": None,
-        "kl": None,
-        "n_distinct": None,
-        "verdict": None,
-        "error": None,
-    }
-    try:
-        run = get_run(cell.run_id)
-    except RunNotFoundError:
-        return row
-    st = run_status(run)
-    row.update(state=st.state, progress=float(st.progress or 0.0), error=st.error)
-    if st.state == "done":
-        try:
-            row.update(_learned(run))
-        except (ArtifactMissingError, json.JSONDecodeError, OSError) as exc:
-            row["error"] = f"results unreadable: {exc}"
-    return row
-
-
-def _learned(run: Run) -> dict[str, Any]:
-    """recon, kl, n_distinct and verdict of a finished run, from its ``diagnostics.json``."""
-    diag = run.diagnostics()
-    recon = _number(diag.get("recon_at_means"))
-    if recon is None:  # runs written before reconstruction at the means was recorded
-        recon = _number(diag.get("final_recon"))
-    n_distinct = diag.get("n_distinct")
-    verdict = diag.get("verdict")
-    if n_distinct is None:  # runs written before dimension quality existed
-        quality = run.dim_quality()
-        n_distinct, verdict = quality.n_distinct, quality.verdict
-    return {
-        "recon": recon,
-        "kl": _number(diag.get("kl_total")),
-        "n_distinct": int(n_distinct),
-        "verdict": None if verdict is None else str(verdict),
-    }
-
-
-def sweep_table(sweep: Sweep) -> pl.DataFrame:
-    """One row per cell, by beta then latent size (columns :data:`TABLE_SCHEMA`).
-
-    ``state`` is the run's state (``missing`` when its folder is gone or was never made);
-    for done cells ``recon`` is the reconstruction error at the posterior means
-    (diagnostics ``recon_at_means``: squared error summed over the model inputs, mean over
-    segments; ``final_recon``, the last epoch's, for older runs), ``kl`` the KL summed over
-    the model dimensions (``kl_total``), ``n_distinct`` and ``verdict`` the dimension
-    quality. The values are comparable across cells: same features, same preprocessing.
-    """
-    rows = [_cell_row(c) for c in sorted(sweep.cells, key=lambda c: (c.beta, c.latent_dim))]
-    return pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row")
-
-
 # --- the recommendation --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The cell :func:`recommend` picked, and a sentence saying why."""
-
-    beta: float
-    latent_dim: int
-    run_id: str
-    n_distinct: int
-    recon: float
-    kl: float | None
-    reason: str
-
-
-def _candidates(table: pl.DataFrame) -> pl.DataFrame:
-    return table.filter(
-        (pl.col("state") == "done")
-        & (pl.col("n_distinct") >= MIN_DISTINCT)
-        & pl.col("recon").is_not_null()
-        & pl.col("recon").is_finite()
-    )
-
-
-def recommend(table: pl.DataFrame) -> Recommendation | None:
-    """The cell to use, from a :func:`sweep_table`; ``None`` when no cell qualifies.
-
-    The rule, in order:
-
-    1. Only finished cells with at least :data:`MIN_DISTINCT` (2) distinct dimensions and
-       a reconstruction error qualify: a run with one axis (or none) is not a choice.
-    2. Keep those with the **most distinct dimensions**: what a beta-VAE is for here is
-       separate, readable axes, and a distinct dimension is neither collapsed nor a copy.
-    3. Among them, keep those whose reconstruction error is within
-       :data:`RECON_TOLERANCE` (2%) of the best: they describe the segments equally well.
-    4. Of those, take the **smallest latent size** (fewer unused dimensions to carry and
-       read), then the lowest reconstruction error, then the lowest KL.
-    """
-    ok = _candidates(table)
-    if ok.is_empty():
-        return None
-    most = int(ok["n_distinct"].max())  # type: ignore[arg-type]
-    top = ok.filter(pl.col("n_distinct") == most)
-    best = float(top["recon"].min())  # type: ignore[arg-type]
-    band = top.filter(pl.col("recon") <= best * (1.0 + RECON_TOLERANCE) + 1e-12)
-    pick = band.sort(["latent_dim", "recon", "kl", "beta"], nulls_last=True).row(0, named=True)
-    return Recommendation(
-        beta=float(pick["beta"]),
-        latent_dim=int(pick["latent_dim"]),
-        run_id=str(pick["run_id"]),
-        n_distinct=most,
-        recon=float(pick["recon"]),
-        kl=_number(pick["kl"]),
-        reason=_reason(pick, table, ok, top, band, best),
-    )
-
-
-def _reason(
-    pick: Mapping[str, Any],
-    table: pl.DataFrame,
-    ok: pl.DataFrame,
-    top: pl.DataFrame,
-    band: pl.DataFrame,
-    best: float,
-) -> str:
-    n_done = table.filter(pl.col("state") == "done").height
-    head = (
-        f"beta {pick['beta']:g} with {pick['latent_dim']} latent dimensions (run "
-        f"{pick['run_id']}) keeps {top['n_distinct'][0]} distinct dimensions"
-    )
-    if top.height == 1:
-        why = f", more than any other of the {n_done} finished cell(s)."
-    else:
-        why = f", the most of the {n_done} finished cell(s) ({top.height} cells reach it);"
-        if band.height == 1:
-            why += f" its reconstruction error {pick['recon']:.4g} is the lowest of them."
-        else:
-            sizes = band["latent_dim"].unique().len()
-            same_size = band.filter(pl.col("latent_dim") == pick["latent_dim"]).height
-            if sizes == 1:
-                tie = "it comes first of them by error, then KL"
-            elif same_size == 1:
-                tie = "it is the smallest latent size among them"
-            else:
-                tie = "it is the smallest latent size among them, with the lowest error at it"
-            why += (
-                f" {band.height} of them reconstruct within {RECON_TOLERANCE:.0%} of the best "
-                f"({best:.4g}; this one {pick['recon']:.4g}) and {tie}."
-            )
-    if ok.height < n_done:
-        why += (
-            f" {n_done - ok.height} finished cell(s) were not considered (fewer than "
-            f"{MIN_DISTINCT} distinct dimensions, or no reconstruction error recorded)."
-        )
-    return head + why

@@ -40,7 +40,9 @@ from core.infra.io import (
     atomic_write_text,
 )
 from core.model.vae import state_dict_input_dim
-from core.runs.store import PREPROCESSING_FILE, Correlations, Run, get_run
+from core.runs.files import PREPROCESSING_FILE
+from core.runs.records import Correlations
+from core.runs.store import Run, get_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -16,17 +16,12 @@ fit and :class:`~core.errors.StatesError` says so.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -46,8 +41,15 @@ from core.analysis.mixtures import (
     state_profiles,
 )
 from core.errors import StatesError
-from core.infra.io import to_json
 from core.infra.locks import file_lock
+from core.runs.states_store import (
+    SPACES,
+    STATES_FORMAT,
+    StatesResult,
+    load_states,
+    states_dir,
+    write_states,
+)
 
 if TYPE_CHECKING:
     from core.runs.store import Run
@@ -55,45 +57,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], object]  # progress(done, total, message)
-Space = Literal["latent", "features"]
-SPACES: tuple[Space, ...] = ("latent", "features")
-
-STATES_DIR = "states"
-STATES_FORMAT = 2  # 2: the latent mixture is fitted on the distinct dims only (``dims_used``)
 
 
 # --- per run, cached --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatesResult:
-    """Everything the states analysis of one run produced (what ``states/`` holds)."""
-
-    assignments: (
-        pl.DataFrame
-    )  # segment_id, latent_state, latent_prob, features_state, features_prob
-    bic: pl.DataFrame  # space, k, bic
-    profiles: pl.DataFrame  # space, state, feature, state_mean, population_mean, ..., effect
-    labels: pl.DataFrame  # space, state, label, n, share, top_features
-    contingency: np.ndarray  # (latent K, features K) segment counts
-    mixtures: dict[str, dict[str, np.ndarray]]  # space -> means, covariances, weights
-    summary: dict[str, Any]  # per space: best_k, silhouette, seconds, ...; ari; params; dims
-
-    @property
-    def dims_used(self) -> list[str]:
-        """The latent columns the latent mixture was fitted on (the run's distinct dims)."""
-        return [str(d) for d in self.summary.get("dims_used", [])]
-
-    @property
-    def one_axis(self) -> bool:
-        """True when the latent states are slices of a single distinct dimension."""
-        return bool(self.summary.get("one_axis", False))
-
-    @property
-    def one_axis_message(self) -> str | None:
-        """``"the states are slices of one axis (z0)"`` for a one-axis run, else None."""
-        msg = self.summary.get("one_axis_message")
-        return None if msg is None else str(msg)
 
 
 def states_dims(run: Run) -> list[str]:
@@ -119,11 +85,6 @@ def one_axis_message(dims: Sequence[str]) -> str | None:
     if len(dims) >= 2:
         return None
     return f"the states are slices of one axis ({', '.join(dims)})"
-
-
-def states_dir(run: Run) -> Path:
-    """The run's ``states/`` folder (may not exist yet)."""
-    return Path(run.path) / STATES_DIR
 
 
 def _params(k_range: Sequence[int] | tuple[int, int], random_state: int) -> dict[str, Any]:
@@ -277,7 +238,7 @@ def compute_states(
         },
         summary=summary,
     )
-    _write_states(states_dir(run), result)
+    write_states(states_dir(run), result)
     logger.info(
         "States for run %s on %s: latent K=%d, features K=%d, ARI %.3f",
         getattr(run, "run_id", "?"),
@@ -287,59 +248,6 @@ def compute_states(
         ari,
     )
     return result
-
-
-def _write_states(target: Path, result: StatesResult) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        result.assignments.write_parquet(tmp / "assignments.parquet")
-        result.bic.write_parquet(tmp / "bic.parquet")
-        result.profiles.write_parquet(tmp / "profiles.parquet")
-        result.labels.write_parquet(tmp / "labels.parquet")
-        arrays = {"contingency": result.contingency}
-        for space, parts in result.mixtures.items():
-            arrays |= {f"{space}_{name}": arr for name, arr in parts.items()}
-        np.savez(tmp / "mixtures.npz", **arrays)  # type: ignore[arg-type]
-        # summary.json last: its presence marks a complete folder.
-        (tmp / "summary.json").write_text(to_json(result.summary) + "\n")
-        if target.exists():
-            old = target.with_name(f".{target.name}-old-{os.getpid()}-{time.time_ns()}")
-            target.replace(old)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            tmp.replace(target)
-        except OSError:  # another process put a complete folder there first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def load_states(run: Run) -> StatesResult | None:
-    """The cached states of ``run``, or ``None`` when they have not been computed."""
-    folder = states_dir(run)
-    summary_path = folder / "summary.json"
-    if not summary_path.exists():
-        return None
-    summary = json.loads(summary_path.read_text())
-    if summary.get("format") != STATES_FORMAT:
-        return None
-    with np.load(folder / "mixtures.npz", allow_pickle=False) as npz:
-        arrays = {k: np.asarray(npz[k]) for k in npz.files}
-    mixtures: dict[str, dict[str, np.ndarray]] = {
-        space: {name: arrays[f"{space}_{name}"] for name in ("means", "covariances", "weights")}
-        for space in SPACES
-    }
-    return StatesResult(
-        assignments=pl.read_parquet(folder / "assignments.parquet"),
-        bic=pl.read_parquet(folder / "bic.parquet"),
-        profiles=pl.read_parquet(folder / "profiles.parquet"),
-        labels=pl.read_parquet(folder / "labels.parquet"),
-        contingency=arrays["contingency"],
-        mixtures=mixtures,
-        summary=summary,
-    )
 
 
 def get_states(
@@ -389,17 +297,27 @@ def get_states(
         )
 
 
-def states_cached(run: Run, *, k_range: Sequence[int] | tuple[int, int] | None = None) -> bool:
-    """True when :func:`get_states` with ``k_range`` would read the cache (no computing)."""
+def cached_states(
+    run: Run, *, k_range: Sequence[int] | tuple[int, int] | None = None
+) -> StatesResult | None:
+    """The states :func:`get_states` with ``k_range`` would read from the cache, or None
+    when it would have to fit them. Never fits: what a page reads while a job computes."""
     found = load_states(run)
     if found is None:
-        return False
+        return None
     try:
         if found.dims_used != states_dims(run):
-            return False
+            return None
     except StatesError:  # no distinct dim: get_states will say so
-        return False
-    return k_range is None or found.summary.get("params") == _params(k_range, _run_seed(run))
+        return None
+    if k_range is not None and found.summary.get("params") != _params(k_range, _run_seed(run)):
+        return None
+    return found
+
+
+def states_cached(run: Run, *, k_range: Sequence[int] | tuple[int, int] | None = None) -> bool:
+    """True when :func:`get_states` with ``k_range`` would read the cache (no computing)."""
+    return cached_states(run, k_range=k_range) is not None
 
 
 def states_frame(run: Run, result: StatesResult, *, space: str = "latent") -> pl.DataFrame:
