@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import ARTIFACTS, AppPage
 from tests.helpers import PAGES, PROJECT_ROOT, PageSpec
@@ -136,7 +137,15 @@ def test_page(app_page: AppPage, demo_run: Run, spec: PageSpec) -> None:
     assert h1.inner_text().strip() == spec.heading, spec.url
     app_page.assert_healthy()
     sidebar = page.locator('[data-testid="stSidebar"]')
-    assert sidebar.get_by_text("Active run").count() == 1, f"/{spec.link} lacks the sidebar"
+    # A page may rerun once more after its first idle moment (query params): wait for the
+    # sidebar's run picker to be drawn, then for the script to settle again.
+    active = sidebar.get_by_text("Active run")
+    try:
+        active.first.wait_for(timeout=30_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"/{spec.link} lacks the sidebar") from None
+    app_page.wait_until_idle()
+    assert active.count() == 1, f"/{spec.link} draws the run picker {active.count()} times"
     _filters_above_the_fold(app_page, SIZES[0][1])
     PAGE_CHECKS.get(spec.url, lambda *_: None)(app_page, demo_run)
 

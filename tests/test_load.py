@@ -137,11 +137,11 @@ async def _session(browser: Any, url: str, query: str, rank: int) -> dict[str, A
     page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     try:
         t0 = time.monotonic()
-        await page.goto(f"{url}/overview{query}")
+        await page.goto(f"{url}/overview{query}", timeout=240_000)
         await page.locator('[data-testid="stMetric"]').first.wait_for(timeout=240_000)
         overview_s = time.monotonic() - t0
         t0 = time.monotonic()
-        await page.goto(f"{url}/latent-map{query}")
+        await page.goto(f"{url}/latent-map{query}", timeout=240_000)
         await page.locator(".st-key-latent_map .js-plotly-plot").wait_for(timeout=240_000)
         point = None
         while point is None and time.monotonic() - t0 < 240:
