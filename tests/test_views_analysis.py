@@ -344,6 +344,10 @@ def test_states_job_refits_another_k_range(states_run: Run) -> None:
     assert states_k_range(states_run) == (2, 4)
     after = request_states(states_run, (2, 4))
     assert after.result is not None and after.job is None
+    # A page that only reads states takes the cached range as it is (no refit to the default).
+    any_range = request_states(states_run)
+    assert any_range.job is None and any_range.result is not None
+    assert any_range.result.summary["params"]["k_values"] == [2, 3, 4]
     # Recompute: a new job, followed until done; the default range comes back.
     again = request_states(states_run, DEFAULT_K_RANGE, recompute=True)
     assert again.result is None and again.job is not None and again.job.job_id != job.job_id

@@ -158,14 +158,19 @@ def _work_train(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
         raise JobCancelled()
     if st.state != "done":
         raise JobError(st.error or f"run {run_id} ended in state {st.state}")
+    _done(manager, job.job_id, st.message, {"run_id": run_id})
+
+
+def _done(manager: JobManager, job_id: str, message: str, result: dict[str, Any]) -> None:
+    """Record a job that ended well: ``done``, full progress, its message and result."""
     manager.update(
-        job.job_id,
+        job_id,
         state="done",
         progress=1.0,
         eta_s=0.0,
-        message=st.message,
         finished_at=utc_now(),
-        result={"run_id": run_id},
+        message=message,
+        result=result,
     )
 
 
@@ -218,15 +223,7 @@ def _work_extract(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
         atomic_write_json(Dataset(out_dir).summary_path, summary.to_dict())
     result = summary_dict(summary)
     result["out_dir"] = str(out_dir)
-    manager.update(
-        job.job_id,
-        state="done",
-        progress=1.0,
-        eta_s=0.0,
-        finished_at=utc_now(),
-        message=f"extracted to {out_dir}",
-        result=result,
-    )
+    _done(manager, job.job_id, f"extracted to {out_dir}", result)
 
 
 def _work_states(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
@@ -244,20 +241,16 @@ def _work_states(manager: JobManager, job: JobInfo, cancel_flag: Path) -> None:
         recompute=bool(job.params.get("recompute", True)),
         progress=progress,
     )
-    manager.update(
+    summary = result.summary
+    _done(
+        manager,
         job.job_id,
-        state="done",
-        progress=1.0,
-        eta_s=0.0,
-        finished_at=utc_now(),
-        message=(
-            f"states: K={result.summary['latent']['best_k']} (latent), "
-            f"K={result.summary['features']['best_k']} (features)"
-        ),
-        result={
+        f"states: K={summary['latent']['best_k']} (latent), "
+        f"K={summary['features']['best_k']} (features)",
+        {
             "run_id": run.run_id,
-            "k_values": result.summary["params"]["k_values"],
-            "latent_k": result.summary["latent"]["best_k"],
-            "features_k": result.summary["features"]["best_k"],
+            "k_values": summary["params"]["k_values"],
+            "latent_k": summary["latent"]["best_k"],
+            "features_k": summary["features"]["best_k"],
         },
     )

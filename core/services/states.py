@@ -267,21 +267,11 @@ def get_states(
     the run's distinct ones (an older format, or a run whose quality changed) is always
     recomputed.
     """
+    states_dims(run)  # nothing to fit (no distinct dim): say so before any lock
     seed = _run_seed(run) if random_state is None else int(random_state)
-    wanted = (
-        None
-        if k_range is None and random_state is None
-        else _params(DEFAULT_K_RANGE if k_range is None else k_range, seed)
-    )
-    dims = states_dims(run)
 
     def cached() -> StatesResult | None:
-        found = load_states(run)
-        if found is None or found.dims_used != dims:
-            return None
-        if wanted is not None and found.summary.get("params") != wanted:
-            return None
-        return found
+        return cached_states(run, k_range=k_range, random_state=random_state)
 
     if not recompute and (hit := cached()) is not None:
         return hit
@@ -298,10 +288,17 @@ def get_states(
 
 
 def cached_states(
-    run: Run, *, k_range: Sequence[int] | tuple[int, int] | None = None
+    run: Run,
+    *,
+    k_range: Sequence[int] | tuple[int, int] | None = None,
+    random_state: int | None = None,
 ) -> StatesResult | None:
-    """The states :func:`get_states` with ``k_range`` would read from the cache, or None
-    when it would have to fit them. Never fits: what a page reads while a job computes."""
+    """The states :func:`get_states` with these arguments would read from the cache, or None
+    when it would have to fit them. Never fits: what a page reads while a job computes.
+
+    The one rule of the cache: it must be fitted on the run's distinct dims, and, when a K
+    range or a seed is asked for, with those parameters (the default range for a seed alone).
+    """
     found = load_states(run)
     if found is None:
         return None
@@ -310,9 +307,11 @@ def cached_states(
             return None
     except StatesError:  # no distinct dim: get_states will say so
         return None
-    if k_range is not None and found.summary.get("params") != _params(k_range, _run_seed(run)):
-        return None
-    return found
+    if k_range is None and random_state is None:
+        return found
+    seed = _run_seed(run) if random_state is None else int(random_state)
+    wanted = _params(DEFAULT_K_RANGE if k_range is None else k_range, seed)
+    return found if found.summary.get("params") == wanted else None
 
 
 def states_cached(run: Run, *, k_range: Sequence[int] | tuple[int, int] | None = None) -> bool:

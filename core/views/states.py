@@ -77,8 +77,13 @@ class StatesRequest:
         )
 
 
-def request_states(run: Run, k_range: tuple[int, int], *, recompute: bool = False) -> StatesRequest:
+def request_states(
+    run: Run, k_range: tuple[int, int] | None = None, *, recompute: bool = False
+) -> StatesRequest:
     """The run's states over ``k_range`` from the cache, else a background states job.
+
+    ``k_range=None`` (pages that only read states): any cached range is taken as it is, so
+    a range chosen on the States page is not undone; with no cache, the default range.
 
     A states job running for the run is followed (one per run); ``recompute`` starts a
     refit; a K range without a matching cache starts one, unless the last job asked for
@@ -87,6 +92,10 @@ def request_states(run: Run, k_range: tuple[int, int], *, recompute: bool = Fals
     nothing to fit (no distinct dimension).
     """
     states_dims(run)  # nothing to fit: say so now, no job
+    if k_range is None:
+        if not recompute and (found := cached_states(run)) is not None:
+            return StatesRequest(found, None)
+        k_range = states_k_range(run)
     job = states_job(run.run_id)
     if job is not None and job.is_active:
         return StatesRequest(None, job)

@@ -9,7 +9,7 @@ from core.jobs.api import run_status
 from core.runs.states_store import StatesResult
 from core.runs.store import Run, get_run, list_runs
 from core.views import runs as views
-from core.views.states import request_states, states_k_range
+from core.views.states import request_states
 from pages._ui.dims import quality_warning, run_quality
 from pages._ui.errors import show_error
 from pages._ui.state import PENDING_RUN_KEY, RUN_KEY
@@ -84,14 +84,14 @@ def require_run(done: bool = True) -> Run:
 def states_or_wait(
     run: Run, k_range: tuple[int, int] | None = None, *, recompute: bool = False
 ) -> StatesResult:
-    """The run's tactical states over ``k_range`` (the cached range when None).
+    """The run's tactical states over ``k_range`` (any cached range when None).
 
     Never fits in the script thread: when they are not cached (or ``recompute``), a
     background states job fits them and the page shows its progress and refreshes until
     they are ready; a failed job or a run with nothing to fit stops the page with the reason.
     """
     try:
-        request = request_states(run, k_range or states_k_range(run), recompute=recompute)
+        request = request_states(run, k_range, recompute=recompute)
     except StatesError as exc:
         show_error("The tactical states cannot be computed for this run.", exc)
         st.stop()
