@@ -38,6 +38,7 @@ EXPLORE_PAGES = [
     ("pages/correlations.py", "Correlations", "correlations", ":material/grid_on:"),
     ("pages/interpretation.py", "Interpretation", "interpretation", ":material/table_chart:"),
     ("pages/latent-map.py", "Latent map", "latent-map", ":material/scatter_plot:"),
+    ("pages/results.py", "Results", "results", ":material/emoji_events:"),
 ]
 # Pages built on the tactical states (issue 6); listed only once their files exist.
 STATE_PAGES = [

@@ -39,6 +39,10 @@ class FeaturesFileError(TacticalError, ValueError):
     """The features file cannot be used for training (the message says why and what to do)."""
 
 
+class XGModelError(TacticalError, ValueError):
+    """The xG model cannot be applied: bad input table or an unreadable artefact."""
+
+
 class DatasetImportError(TacticalError, ValueError):
     """An uploaded features table was refused; the message says why and what to do."""
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import InspectError
 from core.model.latents import latent_name
-from core.views.dims import shown_color_spec, shown_contrast
+from core.views.dims import default_color_mode, shown_color_spec, shown_contrast
 from core.views.inspector import (
     contrast_example,
     players_line,
@@ -47,9 +47,8 @@ N_NEAREST = 5
 ensure_routed()
 st.title("Latent map")
 st.caption(
-    "Each point is one segment (a team's few minutes of a match), placed by a 2-D UMAP "
-    "projection of its latent code: nearby points played alike. Click a point to inspect "
-    "it; use the box or lasso tool (top right of the chart) to compare a group with the rest."
+    "Each point is a segment (a team's few minutes of a match) placed by a 2-D UMAP of its "
+    "code: nearby points played alike. Click one to inspect it; box or lasso to compare a group."
 )
 
 run = require_run()
@@ -79,13 +78,14 @@ view = dim_view(run, table.latent_names)
 filters = current_filters()
 mask = filter_mask(table.meta, filters)
 c1, c2, c3 = st.columns([2, 2, 3])
-mode = c1.selectbox(
-    "Colour by", list(COLOR_MODES), format_func=lambda m: COLOR_MODES[m], key="map_color"
+modes = list(COLOR_MODES)
+mode: str = c1.selectbox(
+    "Colour by", modes, modes.index(default_color_mode(run)), COLOR_MODES.__getitem__, "map_color"
 )
 latent = view.indices[0]
 if mode == "latent":
     latent = c2.selectbox(
-        "Latent",
+        "Pattern",
         view.indices,
         format_func=lambda i: view.label(latent_name(i)),
         key="map_latent",
@@ -100,7 +100,7 @@ if shown == 0:
     st.stop()
 
 try:
-    color = shown_color_spec(table, view, str(mode), latent=int(latent))
+    color = shown_color_spec(table, view, str(mode), latent=int(latent), run=run)
 except InspectError as exc:
     st.warning(f"{exc} Pick another colouring.")
     st.stop()

@@ -12,6 +12,7 @@ from core.jobs.api import run_status
 from core.jobs.seeds import seed_runs, start_seed_runs
 from core.services.stability import DEFAULT_SEEDS, stability_report
 from core.views.dims import shown_rows
+from core.views.ensemble import ensemble_view
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from core.views.plain import stability_reading
@@ -26,7 +27,9 @@ ensure_routed()
 
 st.title("Stability across seeds")
 st.caption(
-    "Train the active run's configuration again under other seeds (background jobs), match "
+    "Every run trains several seeds together and reads only the patterns they find again "
+    "(below). For more, train the active run's configuration again under other seeds "
+    "(background jobs), match "
     "each seed's dimensions to this run's by the absolute correlation of their codes "
     "(Hungarian assignment, signs aligned), and check whether each dimension keeps its top-5 "
     "features. A dimension whose top features agree across seeds (Jaccard near 1) means "
@@ -35,6 +38,15 @@ st.caption(
 
 run = require_run()
 ignores_filters("stability compares whole trainings, each fitted on all of the run's segments.")
+
+with friendly_errors("the seed ensemble"):
+    ens = ensemble_view(run)
+if ens is not None:
+    st.subheader("The run's own seeds")
+    st.markdown(ens.summary)
+    st.dataframe(ens.table, hide_index=True)
+    st.subheader("Separate seed runs")
+    st.caption("A further check: whole runs of this configuration under other seeds.")
 
 
 def _parse_seeds(text: str) -> list[int]:

@@ -107,9 +107,9 @@ class TestOverview:
         assert metrics["Segments"] == f"{features.height:,}"
         quality = demo_run.dim_quality()
         k = demo_run.config().vae.latent_dim
-        assert metrics["Distinct dimensions"] == f"{quality.n_distinct} / {k}"
-        assert metrics["Redundant · inactive"] == (
-            f"{len(quality.redundant)} · {len(quality.inactive)}"
+        assert metrics["Reproduced patterns"] == f"{len(quality.reproduced)} / {quality.n_distinct}"
+        assert metrics["Unconfirmed · redundant · inactive"] == (
+            f"{len(quality.unconfirmed)} · {len(quality.redundant)} · {len(quality.inactive)}"
         )
         last = demo_run.metrics().row(-1, named=True)
         assert metrics["Final total loss"] == f"{last['total']:.4g}"
@@ -190,7 +190,7 @@ class TestInterpretation:
         table = next(f for f in frames if "abs_r" in f.columns)
         assert len(table) == expected.height == 5 * len(distinct)
         assert table["feature"].tolist() == expected["feature"].to_list()
-        assert set(table["dim_status"]) == {"distinct"}
+        assert all(s.startswith("distinct, found in ") for s in table["dim_status"])
         defs = dict(zip(registry_frame()["name"], registry_frame()["definition"], strict=True))
         assert table["definition"].tolist() == [defs[f] for f in expected["feature"]]
         pivot = next(f for f in frames if "#1" in f.columns)

@@ -29,12 +29,15 @@ if TYPE_CHECKING:
 ITALY = 914
 # How each page uses the sidebar's filters: it follows them (and says over how many
 # segments), or it says in one line that they do not apply.
-FOLLOW = {"correlations", "interpretation", "latent-map", "states", "timeline", "teams", "report"}
+FOLLOW = {
+    "correlations", "interpretation", "latent-map", "states", "timeline", "teams", "report",
+    "results",
+}  # fmt: skip
 EXPLAIN = {"overview", "traversal", "stability", "glossary", "data", "train", "sweep", "runs"}
 # Pages that show one run (and so its quality warning); the others show the sidebar's only.
 RUN_PAGES = {
     "overview", "correlations", "interpretation", "latent-map", "states", "timeline",
-    "teams", "report", "traversal", "stability",
+    "teams", "report", "traversal", "stability", "results",
 }  # fmt: skip
 KINDS = [
     "demo",

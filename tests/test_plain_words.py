@@ -91,13 +91,26 @@ def test_subset_correlations_match_numpy() -> None:
 
 def test_run_headline_and_patterns(demo_run: Run) -> None:
     quality = demo_run.dim_quality()
-    patterns = run_patterns(demo_run.interpretation(), quality.distinct)
-    assert [p.dim for p in patterns] == quality.distinct
-    top = demo_run.interpretation().filter(pl.col("latent_dim") == quality.distinct[0])
-    assert patterns[0].features[0] == top.sort("rank")["feature"][0]
+    ensemble = demo_run.ensemble()
+    assert ensemble is not None and ensemble.n_seeds == 3 == quality.n_seeds
+    patterns = run_patterns(demo_run.interpretation(), quality.distinct, ensemble=ensemble)
+    assert sorted(p.dim for p in patterns) == sorted(quality.distinct)
+    # reproduced first, each named only from features every finding seed agrees on
+    assert [p.dim for p in patterns if p.reproduced] == quality.reproduced
+    for p in patterns:
+        axis = ensemble.axis(p.dim)
+        assert axis is not None and p.found_in == axis.found_in
+        if p.reproduced:
+            assert set(p.features) <= set(axis.evidence)
+        else:
+            assert p.name == f"unconfirmed axis {p.dim}"
     head = run_headline(patterns)
-    assert head.startswith(f"This run found **{len(patterns)} distinct patterns**")
-    assert display_name(patterns[0].features[0]) in head
+    if quality.reproduced:
+        assert head.startswith("**")
+        assert "found again in 3 of 3 trainings" in head or "more in fewer" in head
+        assert patterns[0].name in head
+    else:
+        assert head.startswith("**No pattern was found again**")
     states = pl.DataFrame({"label": ["high press", "low block"], "share": [0.3, 0.7]})
     assert "**2 tactical states**: 'low block' (70%), 'high press' (30%)." in run_headline(
         patterns, states
@@ -105,6 +118,29 @@ def test_run_headline_and_patterns(demo_run: Run) -> None:
     assert "no distinct pattern" in run_headline([])
     one = Pattern("z0", ["t1_possession_share", "t2_field_tilt"], [-1, 1])
     assert one.reading == "possession share falls, field tilt rises as z0 rises"
+
+
+def test_headline_counts_reproduced_not_distinct() -> None:
+    """Seven distinct axes, four found again: the headline leads with four, never seven."""
+    pats = [
+        Pattern(
+            f"z{i}",
+            ["t1_possession_share"],
+            [1],
+            reproduced=i < 4,
+            found_in=3 if i < 3 else (2 if i < 4 else 1),
+            n_seeds=3,
+        )
+        for i in range(7)
+    ]
+    head = run_headline(pats)
+    assert head.startswith(
+        "**3 patterns found again in 3 of 3 trainings, 1 more in fewer of them, 3 unconfirmed**"
+    )
+    assert "7" not in head.split(":")[0]
+    single = [Pattern("z0", ["t1_possession_share"], [1], reproduced=False)]
+    assert "one seed" in run_headline(single)
+    assert single[0].name == "unconfirmed axis z0"
 
 
 def test_stability_readings() -> None:

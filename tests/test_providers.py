@@ -17,7 +17,7 @@ from kloppy import impect, metrica, opta, sportec, statsperform, wyscout
 from kloppy.domain import EventDataset, ExpectedGoals, ShotResult
 
 from core.data.kloppy_events import stable_id
-from core.data.kloppy_source import MAX_PERIOD_S, period_offsets
+from core.data.kloppy_source import MAX_PERIOD_S, MODELLED_XG_ENV, period_offsets
 from core.data.providers import (
     LAYOUTS,
     ProviderError,
@@ -25,6 +25,7 @@ from core.data.providers import (
     check_provider,
     detect_provider,
     provider_match_files,
+    read_provider_match,
 )
 from core.data.schema import MATCH_SCHEMA, METADATA_COLUMNS
 from core.data.sources import demo_match_files
@@ -162,13 +163,18 @@ class Extracted:
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Extracted]:
-    """Every provider's fixture matches extracted once (one worker: small inputs)."""
+    """Every provider's fixture matches extracted once (one worker: small inputs).
+
+    Without modelled xG, so that a feed's own xG (or its absence) is what is checked.
+    """
     root = tmp_path_factory.mktemp("providers")
     out: dict[str, Extracted] = {}
     for provider in KLOPPY_PROVIDERS:
         source = _lay_out(root, provider)
         target = root / f"out-{provider}"
-        summary = extract_features(source, target, provider=provider, workers=1)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(MODELLED_XG_ENV, "0")
+            summary = extract_features(source, target, provider=provider, workers=1)
         out[provider] = Extracted(
             source=source,
             out=target,
@@ -216,10 +222,22 @@ def _kloppy_window_counts(dataset: EventDataset, windows: pl.DataFrame) -> pl.Da
             "xg": pl.Float64,
         },
     )
+    # A window is [start, end), except that the windows reaching the period's end (its
+    # last event) hold that instant too.
     return (
         windows.select("segment_id", "team_id", "period", "start_time", "end_time")
+        .with_columns(pl.col("end_time").max().over("period").alias("period_end"))
         .join(events, on=["team_id", "period"], how="left")
-        .filter((pl.col("t") >= pl.col("start_time")) & (pl.col("t") < pl.col("end_time")))
+        .filter(
+            (pl.col("t") >= pl.col("start_time"))
+            & (
+                (pl.col("t") < pl.col("end_time"))
+                | (
+                    (pl.col("t") == pl.col("end_time"))
+                    & (pl.col("end_time") == pl.col("period_end"))
+                )
+            )
+        )
         .group_by("segment_id")
         .agg(
             (pl.col("kind") == "PASS").sum().alias("k_passes"),
@@ -457,6 +475,18 @@ def test_registry_records_providers_for_every_feature() -> None:
     for name in feature_names():
         assert "statsbomb" in feature_providers(name)
     assert "wyscout" not in feature_providers("t1_pressures_per_min")  # no pressure events
+    for name in (  # Wyscout v2's tags and sub-events (core.data.wyscout_v2)
+        "t1_take_ons_per_min",
+        "t1_carries_per_min",
+        "t1_recoveries_per_min",
+        "t1_fouls_won_per_min",
+        "t1_ball_losses_per_min",
+        "t2_defensive_action_height",  # from non-pressure defensive actions
+    ):
+        assert "wyscout" in feature_providers(name), name
+    # Switches from pass end points, fouls won from fouls committed: every provider.
+    assert feature_providers("t2_switch_share") == PROVIDER_NAMES
+    assert feature_providers("t1_fouls_won_per_min") == PROVIDER_NAMES
     assert "opta" not in feature_providers("t1_carries_per_min")  # no carries
     assert "impect" not in feature_providers("t1_xg_per_min")  # kloppy reads no Impect xG
     assert "impect" in feature_providers("t1_carries_per_min")  # Impect dribbles are carries
@@ -532,7 +562,16 @@ def test_statsbomb_through_kloppy_agrees_with_the_fast_reader(
         if name == "t1_counterpress_share":  # kloppy has no counter-press flag: null
             assert both[f"{name}_kloppy"].null_count() == both.height
             continue
-        got = _agreement(both, name)
+        rows = both
+        if name == "t1_duels_won_per_min":
+            # kloppy times three duels of Barcelona's at the very end of match 15946's second
+            # half (2881.8 s, past StatsBomb's Half End at 2852.1 s) that StatsBomb times in
+            # the half's first minutes: the two windows trade them. Since a window reaching
+            # the period's end holds its last instant (core.features.segments.in_window),
+            # kloppy's last window counts them; the readers agree everywhere else.
+            moved = ["15946-217-p2-w0", "15946-217-p2-w2700"]
+            rows = both.filter(~pl.col("segment_id").is_in(moved))
+        got = _agreement(rows, name)
         rel_tol, min_r = (
             (DIFFERS_REL_TOL, DIFFERS_MIN_R) if name in DIFFERS else (SAME_REL_TOL, SAME_MIN_R)
         )
@@ -573,3 +612,27 @@ def test_availability_frame_has_a_column_per_provider() -> None:
     assert frame["statsbomb"].all()
     wyscout = dict(zip(frame["name"], frame["wyscout"], strict=True))
     assert not wyscout["t1_pressures_per_min"] and wyscout["t1_passes_per_min"]
+
+
+@pytest.mark.slow  # reads the providers' extractions (TestProvider's fixture)
+def test_each_foul_has_a_fouled_side(extracted: dict[str, Extracted]) -> None:
+    """Fouls won are the other team's side of each foul committed where a feed lacks them;
+    Metrica's foul event is the fouled side ("FAULT RECEIVED"), kloppy reads it as committed."""
+    full: dict[str, pl.DataFrame] = {}
+    for provider in ("wyscout", "metrica", "sportec", "impect"):
+        matches = provider_match_files(extracted[provider].source, provider).matches
+        full[provider] = pl.concat(
+            [read_provider_match(m).events for m in matches if isinstance(m, ProviderMatch)]
+        )
+        counts = dict(full[provider].group_by("type").len().iter_rows())
+        assert counts.get("foul_won", 0) > 0, provider
+        assert counts["foul_won"] <= counts["foul_committed"], provider
+    dataset = next(iter(extracted["metrica"].datasets.values()))
+    received = {
+        stable_id(e.team.team_id)
+        for e in dataset.records
+        if e.event_type.value == "FOUL_COMMITTED" and e.team is not None
+    }
+    won = full["metrica"].filter(pl.col("type") == "foul_won")
+    won_by = set(won["team_id"].unique().to_list())
+    assert won_by == received

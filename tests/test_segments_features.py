@@ -101,12 +101,17 @@ class TestWindows:
             on="segment_id",
         )
         assert (se["period"] == se["seg_period"]).all()
-        windows = se.filter(pl.col("segment_type") == "window")
+        # [start, end), and the period's last instant (its Half End) in the windows ending there.
+        period_end = match["events"].group_by("period").agg(pl.col("time_s").max().alias("last"))
+        windows = se.filter(pl.col("segment_type") == "window").join(period_end, on="period")
+        at_end = (pl.col("time_s") == pl.col("end_time")) & (pl.col("end_time") == pl.col("last"))
         assert windows.select(
             (
-                (pl.col("time_s") >= pl.col("start_time")) & (pl.col("time_s") < pl.col("end_time"))
+                (pl.col("time_s") >= pl.col("start_time"))
+                & ((pl.col("time_s") < pl.col("end_time")) | at_end)
             ).all()
         ).item()
+        assert windows.select(at_end.any()).item()
         poss = se.filter(pl.col("segment_type") == "possession")
         assert (poss["possession"] == poss["seg_possession"]).all()
         assert ((se["team_id"] == se["seg_team_id"]) == se["own"]).all()

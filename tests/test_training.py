@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from core.errors import ConfigError, TrainingError
+from core.model.checks import check_trainable
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.devices import (
     DeviceInfo,
@@ -36,7 +37,6 @@ from core.model.precision import BF16_LOSS_RTOL, PRECISION_ENV, cpu_has_bf16, re
 from core.model.preprocessing import PreprocessingPipeline
 from core.model.training import (
     NonFiniteLossError,
-    check_trainable,
     encode_means,
     train_vae,
 )

@@ -465,12 +465,16 @@ class TestOverview:
             "Final total loss",
             "Reconstruction",
             "KL",
-            "Distinct dimensions",
-            "Redundant · inactive",
+            "Reproduced patterns",
+            "Unconfirmed · redundant · inactive",
         ]
         assert shown[0] is not None and shown[0].value == f"{metrics['total'][-1]:.4g}"
-        assert shown[3] is not None
-        assert shown[3].value == f"{quality.n_distinct} / {DEMO_RUN_VAE['latent_dim']}"
+        assert shown[3] is not None and shown[4] is not None
+        assert quality.n_seeds == DEMO_RUN_VAE["ensemble"]
+        assert shown[3].value == f"{len(quality.reproduced)} / {quality.n_distinct}"
+        assert shown[4].value == (
+            f"{len(quality.unconfirmed)} · {len(quality.redundant)} · {len(quality.inactive)}"
+        )
         assert overview.run_metrics(metrics.head(0), None) == [None] * 5
         line = overview.config_line(demo_run.config())
         assert line.startswith("beta 1 · 4 latents · hidden 64-32 · 40 epochs")
@@ -488,11 +492,22 @@ class TestOverview:
     def test_findings_name_every_distinct_dimension(self, demo_run: Run) -> None:
         quality = demo_run.dim_quality()
         found = overview.run_findings(demo_run, quality)
-        patterns = run_patterns(demo_run.interpretation(), quality.distinct)
+        patterns = run_patterns(
+            demo_run.interpretation(), quality.distinct, ensemble=demo_run.ensemble()
+        )
         assert len(found.patterns) == len(quality.distinct) == len(patterns)
         for i, (line, pattern) in enumerate(zip(found.patterns, patterns, strict=True), 1):
-            assert line == f"{i}. **{pattern.name}** ({pattern.reading})."
-        assert f"**{len(patterns)} distinct pattern" in found.headline
+            if pattern.reproduced:  # named, in bold, with how many trainings found it
+                assert line == f"{i}. **{pattern.name}** ({pattern.reading}; {pattern.support})."
+            else:  # marked unconfirmed, not named
+                assert line.startswith(f"{i}. *unconfirmed axis {pattern.dim}* (unconfirmed")
+        # the headline counts reproduced patterns, never all distinct axes
+        n_rep = len(quality.reproduced)
+        assert f"**{len(patterns)} distinct pattern" not in found.headline
+        if n_rep:
+            assert "found again in 3 of 3 trainings" in found.headline
+        else:
+            assert "No pattern was found again" in found.headline
 
 
 # --- dimensions ---------------------------------------------------------------------------------
@@ -506,9 +521,11 @@ class TestDims:
         assert view.shown == quality.distinct and view.hidden == hidden
         assert view.indices == [quality.names.index(n) for n in quality.distinct]
         note = view.note()
-        assert note is not None and note.startswith(f"Showing {len(quality.distinct)} distinct")
+        assert note is not None and f"Showing {len(quality.distinct)} distinct" in note
+        assert note.startswith(f"{len(quality.reproduced)} pattern")  # reproduced ones lead
         everything = dataclasses.replace(view, all_shown=True)
-        assert everything.shown == quality.shown(True) and everything.note() is None
+        assert everything.shown == quality.shown(True)
+        assert everything.note() == everything.patterns_line()  # nothing hidden
         for name, copied in quality.redundant.items():
             assert everything.status_text(name) == f"redundant: copies {copied}"
 

@@ -18,6 +18,7 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from core.errors import StatesError
+from core.features.names import concept
 from core.features.registry import FEATURE_PATTERN
 from core.model.imputation import impute_missing
 
@@ -387,6 +388,8 @@ def state_labels(
     distinctive first). Labels read like ``"high PPDA, low field tilt"``; a state that
     differs from the population by less than ``min_effect`` everywhere is ``"typical"``.
     Duplicate labels get the next distinctive feature appended, then a ``#state`` suffix.
+    A label names one feature per concept (:func:`core.features.names.concept`), so it never
+    pairs a count with its own success rate ("more dribbling, less successful dribbling").
     """
     directions = directions or {}
     ranked = (
@@ -406,7 +409,11 @@ def state_labels(
     for (state,), grp in ranked.group_by(["state"], maintain_order=True):
         feats = grp["feature"].to_list()
         effects = grp["effect"].to_list()
-        strong = [i for i, e in enumerate(effects) if abs(e) >= min_effect]
+        strong, seen = [], set()
+        for i, e in enumerate(effects):  # one feature per concept (core.features.names)
+            if abs(e) >= min_effect and concept(feats[i]) not in seen:
+                strong.append(i)
+                seen.add(concept(feats[i]))
         rows.append(
             {
                 "state": int(state),

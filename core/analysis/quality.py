@@ -44,6 +44,16 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 REDUNDANT_R = 0.7
 """An active dimension correlating at least this much with a more informative one is redundant."""
 
+MIN_FOUND = 2
+"""A pattern is reproduced when found again in at least this many of the ensemble's trainings
+(2 of 3 by default; with two trainings, both)."""
+
+
+def min_found(n_seeds: int) -> int:
+    """Trainings a dim must be found in to count as reproduced, for an ensemble of ``n_seeds``."""
+    return min(MIN_FOUND, max(n_seeds, 2))
+
+
 MIN_DISTINCT = 2
 """Below this many distinct dimensions a run is flagged: it found one axis at most."""
 
@@ -63,6 +73,29 @@ class DimQuality:
     inactive: list[str]
     informativeness_kind: str = "kl"
     tracks: dict[str, str] = field(default_factory=dict)  # distinct name -> short description
+    # The seed ensemble (core.analysis.ensemble): how many trainings were compared and, per
+    # distinct dim, in how many of them it was found again (the reference counts as one).
+    n_seeds: int = 1
+    found_in: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reproduced(self) -> list[str]:
+        """Distinct dims found again in at least :data:`MIN_FOUND` of the ensemble's
+        trainings (all of them when the ensemble has two), in reading order. Empty for a run
+        trained with one seed: nothing could be confirmed."""
+        need = min_found(self.n_seeds)
+        if self.n_seeds < 2:
+            return []
+        return [n for n in self.distinct if self.found_in.get(n, 1) >= need]
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """Distinct dims not found again across seeds (or never compared)."""
+        keep = set(self.reproduced)
+        return [n for n in self.distinct if n not in keep]
+
+    def is_reproduced(self, name: str) -> bool:
+        return name in self.reproduced
 
     @property
     def n_distinct(self) -> int:
@@ -78,18 +111,23 @@ class DimQuality:
         return self.n_distinct >= MIN_DISTINCT
 
     def shown(self, show_all: bool = False) -> list[str]:
-        """Dimensions a page lists: distinct ones (most informative first), or all."""
+        """Dimensions a page lists: the distinct ones, reproduced first (in reading order),
+        then the unconfirmed; with ``show_all`` the redundant and inactive ones after them."""
+        distinct = self.reproduced + self.unconfirmed
         if show_all or not self.distinct:
-            return list(self.distinct) + [n for n in self.names if n not in self.distinct]
-        return list(self.distinct)
+            return distinct + [n for n in self.names if n not in self.distinct]
+        return distinct
 
     def label(self, name: str) -> str:
-        """``"z3"`` for a distinct dim, ``"z3 (redundant: copies z1)"`` / ``"z5 (inactive)"``."""
+        """``"z3"`` for a reproduced dim, ``"z4 (unconfirmed)"``, ``"z3 (redundant: copies
+        z1)"`` / ``"z5 (inactive)"``."""
         state = self.status.get(name, "distinct")
         if state == "redundant":
             return f"{name} (redundant: copies {self.redundant.get(name, '?')})"
         if state == "inactive":
             return f"{name} (inactive)"
+        if name not in self.reproduced:
+            return f"{name} (unconfirmed)"
         return name
 
     @property
@@ -97,6 +135,15 @@ class DimQuality:
         """One line for people."""
         k = len(self.names)
         parts = [f"{self.n_distinct} distinct of {k} latent dimensions"]
+        if self.n_seeds >= 2:
+            n_rep = len(self.reproduced)
+            parts[0] = (
+                f"{n_rep} pattern{'s' if n_rep != 1 else ''} found again in at least "
+                f"{min_found(self.n_seeds)} of {self.n_seeds} trainings, "
+                f"{len(self.unconfirmed)} unconfirmed (of {k} latent dimensions)"
+            )
+        elif self.n_distinct:
+            parts[0] += " (unconfirmed: trained with one seed)"
         if self.redundant:
             parts.append(f"{len(self.redundant)} redundant (copies)")
         if self.inactive:
@@ -110,7 +157,8 @@ class DimQuality:
                 "of it. Retrain with the recommended preset (lower beta, no dropout)."
             )
         if self.tracks:
-            shown = [f"{n} {self.tracks[n]}" for n in self.distinct if n in self.tracks]
+            lead = self.reproduced if self.n_seeds >= 2 else self.distinct
+            shown = [f"{n} {self.tracks[n]}" for n in lead if n in self.tracks]
             line += " " + "; ".join(shown[:4]) + ("; ..." if len(shown) > 4 else "") + "."
         return line
 
@@ -132,6 +180,9 @@ class DimQuality:
             "inactive": list(self.inactive),
             "tracks": dict(self.tracks),
             "n_distinct": self.n_distinct,
+            "n_seeds": self.n_seeds,
+            "found_in": dict(self.found_in),
+            "reproduced": self.reproduced,
             "verdict": self.verdict,
         }
 
@@ -147,6 +198,8 @@ class DimQuality:
             inactive=[str(n) for n in data["inactive"]],
             informativeness_kind=str(data.get("informativeness_kind", "kl")),
             tracks={str(k): str(v) for k, v in data.get("tracks", {}).items()},
+            n_seeds=int(data.get("n_seeds", 1)),
+            found_in={str(k): int(v) for k, v in data.get("found_in", {}).items()},
         )
 
 
@@ -432,36 +485,3 @@ def reading_quality(axes: ReadingAxes, model: DimQuality, reading: np.ndarray) -
         inactive=[n for n in names if status[n] == "inactive"],
         informativeness_kind="reading order",
     )
-
-
-class ReadingDecoder:
-    """Decode codes given on the reading axes: map them to model codes, then decode.
-
-    Quacks like the model for :mod:`core.analysis.traversal` (``latent_dim``, ``decode``,
-    ``eval``, ``parameters``); without axes it is the model itself.
-    """
-
-    def __init__(self, module: Any, axes: ReadingAxes | None) -> None:
-        self.module = module
-        self.axes = axes
-        self.latent_dim = int(module.latent_dim)
-        self.training = False
-
-    def eval(self) -> ReadingDecoder:
-        self.module.eval()
-        return self
-
-    def train(self, mode: bool = True) -> ReadingDecoder:
-        self.module.train(mode)
-        return self
-
-    def parameters(self) -> Any:
-        return self.module.parameters()
-
-    def decode(self, z: Any) -> Any:
-        if self.axes is None:
-            return self.module.decode(z)
-        import torch
-
-        raw = self.axes.to_raw(z.detach().cpu().numpy())
-        return self.module.decode(torch.as_tensor(raw, dtype=z.dtype, device=z.device))

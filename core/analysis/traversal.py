@@ -16,10 +16,44 @@ import numpy as np
 import polars as pl
 
 from core.analysis.mixtures import feature_short_name
+from core.analysis.quality import ReadingAxes
 from core.errors import TraversalError
 from core.model.latents import latent_name
 
 DEFAULT_VALUES: tuple[float, ...] = tuple(np.round(np.linspace(-3.0, 3.0, 13), 6))
+
+
+class ReadingDecoder:
+    """Decode codes given on the reading axes: map them to model codes, then decode.
+
+    Quacks like the model for :mod:`core.analysis.traversal` (``latent_dim``, ``decode``,
+    ``eval``, ``parameters``); without axes it is the model itself.
+    """
+
+    def __init__(self, module: Any, axes: ReadingAxes | None) -> None:
+        self.module = module
+        self.axes = axes
+        self.latent_dim = int(module.latent_dim)
+        self.training = False
+
+    def eval(self) -> ReadingDecoder:
+        self.module.eval()
+        return self
+
+    def train(self, mode: bool = True) -> ReadingDecoder:
+        self.module.train(mode)
+        return self
+
+    def parameters(self) -> Any:
+        return self.module.parameters()
+
+    def decode(self, z: Any) -> Any:
+        if self.axes is None:
+            return self.module.decode(z)
+        import torch
+
+        raw = self.axes.to_raw(z.detach().cpu().numpy())
+        return self.module.decode(torch.as_tensor(raw, dtype=z.dtype, device=z.device))
 
 
 class _Decoder(Protocol):

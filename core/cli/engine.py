@@ -70,6 +70,14 @@ def register(subparsers: Any) -> None:
         help="encoder widths, e.g. 256,128,64",
     )
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seeds trained together; a pattern counts as reproduced when found again in at "
+        "least 2 of them (preset's: 3 for recommended; 1 = a single model)",
+    )
     p.add_argument("--kl-warmup", type=int, default=None, help="KL warm-up epochs")
     p.add_argument(
         "--rotation",
@@ -167,6 +175,7 @@ _VAE_OPTIONS = {
     "kl_warmup": "kl_warmup_epochs",
     "early_stopping": "early_stopping_patience",
     "rotation": "rotation",
+    "seeds": "ensemble",
 }
 
 

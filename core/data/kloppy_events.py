@@ -14,6 +14,8 @@ import math
 from typing import Any, Final
 
 from kloppy.domain import (
+    BodyPart,
+    BodyPartQualifier,
     CounterAttackQualifier,
     DuelResult,
     ExpectedGoals,
@@ -30,8 +32,11 @@ from kloppy.domain import (
 
 from core.data.schema import (
     EVENT_TYPES,
+    PITCH_LENGTH,
+    PITCH_WIDTH,
     UNKNOWN_TYPE,
 )
+from core.data.wyscout_v2 import FOUL_WON_SUB_EVENTS, sub_event
 
 _INT63: Final = (1 << 63) - 1
 
@@ -124,6 +129,36 @@ SET_PIECES: Final[dict[SetPieceType, str]] = {
 
 HIGH_PASSES: Final = frozenset({PassType.HIGH_PASS, PassType.CHIPPED_PASS, PassType.LAUNCH})
 
+# A pass that travels across at least half the pitch's width is a switch of play: exactly
+# StatsBomb's flag (checked on the World Cup 2018: every flagged pass and no other), so a
+# feed without the flag gets it from its pass end points.
+SWITCH_MIN_WIDTH: Final = PITCH_WIDTH / 2
+
+# kloppy's body parts in the neutral vocabulary (``body_part``: head, foot or other).
+# Wyscout's one "head/body" tag is kloppy's HEAD_OTHER: counted as a header.
+BODY_PARTS: Final[dict[BodyPart, str]] = {
+    BodyPart.LEFT_FOOT: "foot",
+    BodyPart.RIGHT_FOOT: "foot",
+    BodyPart.DROP_KICK: "foot",
+    BodyPart.HEAD: "head",
+    BodyPart.HEAD_OTHER: "head",
+    BodyPart.OTHER: "other",
+    BodyPart.CHEST: "other",
+    BodyPart.BOTH_HANDS: "other",
+    BodyPart.LEFT_HAND: "other",
+    BodyPart.RIGHT_HAND: "other",
+    BodyPart.KEEPER_ARM: "other",
+}
+
+# Providers whose feed records the fouled side of a foul itself (StatsBomb's "Foul Won",
+# the Opta family's "foul"); for every other one a foul committed gives the other team a
+# ``foul_won`` row (:func:`foul_won_rows`).
+NATIVE_FOUL_WON: Final = frozenset({"statsbomb", "opta", "statsperform"})
+# Providers whose foul event is the fouled player's: Metrica's "FAULT RECEIVED", which
+# kloppy 3.19 reads as a foul committed by the fouled team. Its row is a ``foul_won`` and
+# the other team gets the ``foul_committed``.
+FOUL_EVENT_IS_WON: Final = frozenset({"metrica"})
+
 
 # Event types whose team has the ball (for providers without ``ball_owning_team``).
 ON_BALL_TYPES: Final = frozenset({"pass", "carry", "dribble", "shot", "ball_receipt", "miscontrol"})
@@ -188,6 +223,20 @@ def _xy(point: Any) -> tuple[float | None, float | None]:
     return float(point.x), float(point.y)
 
 
+def _body_part(event: Any) -> str | None:
+    parts = _qualifier(event, BodyPartQualifier)
+    return BODY_PARTS.get(parts[0]) if parts else None
+
+
+def _is_switch(flagged: bool, y: float | None, end_x: float | None, end_y: float | None) -> bool:
+    """The feed's switch flag, or a pass across at least half the width (see SWITCH_MIN_WIDTH)."""
+    if flagged:
+        return True
+    if y is None or end_x is None or end_y is None:
+        return False
+    return abs(end_y - y) >= SWITCH_MIN_WIDTH
+
+
 def _duration(event: Any) -> float:
     end = getattr(event, "end_timestamp", None) or getattr(event, "receive_timestamp", None)
     if end is None:
@@ -237,10 +286,13 @@ def event_row(event: Any, kind: str) -> dict[str, Any]:
         "counterpress": False,
         "aerial_won": False,
         "xg": _xg(event) if kind == "shot" else None,
+        "xg_modelled": False,
+        "body_part": _body_part(event) if kind == "shot" else None,
         "pass_length": length,
         "pass_height": ("high" if pass_types & HIGH_PASSES else None) if kind == "pass" else None,
         "pass_cross": PassType.CROSS in pass_types,
-        "pass_switch": PassType.SWITCH_OF_PLAY in pass_types,
+        "pass_switch": kind == "pass"
+        and _is_switch(PassType.SWITCH_OF_PLAY in pass_types, y, end_x, end_y),
         "pass_through_ball": PassType.THROUGH_BALL in pass_types,
         "set_piece": SET_PIECES.get(set_piece[0]) if set_piece else None,
         "duration": _duration(event),
@@ -263,4 +315,53 @@ def own_goal_rows(row: dict[str, Any], other: tuple[int, str] | None) -> list[di
             "player_id": None,
             "player_name": None,
         },
+    ]
+
+
+def has_fouled_side(event: Any) -> bool:
+    """Whether a foul committed has a fouled player (a Wyscout v2 hand ball, protest,
+    simulation or time wasting has none; every other feed's fouls do)."""
+    if not isinstance(getattr(event, "raw_event", None), dict) or "tags" not in event.raw_event:
+        return True  # not a Wyscout v2 record
+    name = sub_event(event)
+    return name is None or name in FOUL_WON_SUB_EVENTS
+
+
+def foul_rows(
+    row: dict[str, Any], other: tuple[int, str] | None, provider: str
+) -> list[dict[str, Any]]:
+    """A kloppy foul committed as the neutral rows of both sides (see :data:`NATIVE_FOUL_WON`
+    and :data:`FOUL_EVENT_IS_WON`): the row itself, and the other side's row where derived."""
+    if provider in FOUL_EVENT_IS_WON:
+        won = {**row, "type": "foul_won"}
+        return [won, *other_side_row(won, other, "foul_committed", "committed")]
+    if provider in NATIVE_FOUL_WON:
+        return [row]
+    return [row, *other_side_row(row, other, "foul_won", "won")]
+
+
+def other_side_row(
+    row: dict[str, Any], other: tuple[int, str] | None, kind: str, suffix: str
+) -> list[dict[str, Any]]:
+    """The other team's side of ``row`` (a ``kind`` row at the same spot, seen in its own
+    attacking direction, without a player); none when the other team is unknown."""
+    if other is None:
+        return []
+    x, y = row["x"], row["y"]
+    return [
+        {
+            **row,
+            "event_id": f"{row['event_id']}-{suffix}",
+            "type": kind,
+            "outcome": None,
+            "success": None,
+            "team_id": other[0],
+            "team_name": other[1],
+            "player_id": None,
+            "player_name": None,
+            "x": None if x is None else PITCH_LENGTH - x,
+            "y": None if y is None else PITCH_WIDTH - y,
+            "end_x": None,
+            "end_y": None,
+        }
     ]

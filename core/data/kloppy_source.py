@@ -26,11 +26,21 @@ this path differs slightly from the fast reader in :mod:`core.data.statsbomb`):
 - An Impect shot's end lies on the goal line (x = 120): kloppy 3.19 reads the target point
   with an x beyond the pitch. Impect's ball receptions are ``ball_receipt`` rows, and its
   goal markers (the shot already says goal) stay ``unknown`` without a warning.
+- Wyscout v2's take-ons, carries, dispossessions and recoveries come from its tags and
+  sub-events (:mod:`core.data.wyscout_v2`, before the pitch transform).
+- A feed without the fouled side of a foul gets a ``foul_won`` row for the other team of
+  each foul committed; Metrica's foul event is the fouled side
+  (:func:`core.data.kloppy_events.foul_rows`). A pass across half the pitch's width is a
+  switch where the feed has no flag. Shots carry ``body_part`` (head, foot, other).
+- Shots without provider xG get the product's modelled xG (:mod:`core.data.xg_model`)
+  when :func:`modelled_xg_enabled`; otherwise they stay null and extraction nulls the
+  match's xG features.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -50,6 +60,8 @@ from core.data.kloppy_events import (
     QUIET_GENERIC_NAMES,
     QUIET_TYPES,
     event_row,
+    foul_rows,
+    has_fouled_side,
     neutral_type,
     own_goal_rows,
     snake,
@@ -63,6 +75,8 @@ from core.data.schema import (
     UNKNOWN_TYPE,
     match_label,
 )
+from core.data.wyscout_v2 import derive_concepts
+from core.data.xg_model import ARTEFACT_PATH, fill_modelled_xg
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +91,20 @@ MAX_PERIOD_S: Final = 75 * 60.0
 # A period is mirrored when its shots (and its goal kicks, mirrored) lie on average in the
 # acting team's own half, given at least this many of them.
 MIN_DIRECTION_EVIDENCE: Final = 3
+# The modelled-xG switch: "1" fills the xG of shots the feed gives none with the product's
+# model (core.data.xg_model), "0" leaves it null (extraction then nulls the match's xG
+# features, as for a feed without xG); unset, it is on once the fitted model exists.
+MODELLED_XG_ENV: Final = "TACTICAL_MODELLED_XG"
+
+
+def modelled_xg_enabled() -> bool:
+    """Whether shots without provider xG get modelled xG (see :data:`MODELLED_XG_ENV`)."""
+    value = os.environ.get(MODELLED_XG_ENV, "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    return ARTEFACT_PATH.is_file()
 
 
 @dataclass
@@ -261,21 +289,29 @@ def _match_row(
 
 
 def kloppy_events(
-    dataset: EventDataset, match_id: int, *, record: dict[str, Any] | None = None
+    dataset: EventDataset,
+    match_id: int,
+    *,
+    record: dict[str, Any] | None = None,
+    modelled_xg: bool | None = None,
 ) -> KloppyEvents:
     """The neutral event table, match row and lineups of one kloppy event dataset.
 
     ``record`` may add what the files do not say (``competition``, ``season``,
-    ``match_date``). Raises ``ValueError`` for a dataset without two teams or events.
+    ``match_date``). ``modelled_xg`` fills shots without provider xG from the product's
+    model (``None``: :func:`modelled_xg_enabled`). Raises ``ValueError`` for a dataset
+    without two teams or events.
     """
     teams = dataset.metadata.teams
     if len(teams) != 2:
         raise ValueError(f"the dataset names {len(teams)} teams; a match needs 2")
     if not dataset.records:
         raise ValueError("the dataset holds no events")
+    provider = str(getattr(dataset.metadata.provider, "value", None) or "")
+    if provider == "wyscout":
+        dataset = derive_concepts(dataset)
     offsets = period_offsets(dataset)
     pitched = to_product_pitch(dataset)
-    provider = str(getattr(dataset.metadata.provider, "value", None) or "")
     generic_names = {**GENERIC_NAMES, **PROVIDER_GENERIC_NAMES.get(provider, {})}
     quiet_generic = QUIET_GENERIC_NAMES.get(provider, frozenset())
     team_of = {stable_id(t.team_id): (stable_id(t.team_id) or 0, team_name(t)) for t in teams}
@@ -296,9 +332,15 @@ def kloppy_events(
         row["time_s"] = event.timestamp.total_seconds() + offsets.get(pid, 0.0)
         if kind == "shot" and event.result == ShotResult.OWN_GOAL:
             rows.extend(own_goal_rows(row, other.get(row["team_id"])))
+        elif kind == "foul_committed" and has_fouled_side(event):
+            rows.extend(foul_rows(row, other.get(row["team_id"]), provider))
         else:
             rows.append(row)
-    frame = pl.DataFrame(rows, schema_overrides={"xg": pl.Float64, "pass_length": pl.Float64})
+    frame = pl.DataFrame(
+        rows,
+        schema_overrides={"xg": pl.Float64, "pass_length": pl.Float64, "body_part": pl.String},
+        infer_schema_length=None,
+    )
     if provider == "impect":
         frame = _impect_shot_ends(frame)
     mistimed = frame.filter(~pl.col("time_s").is_between(0.0, MAX_PERIOD_S)).height
@@ -320,6 +362,8 @@ def kloppy_events(
         (pl.col("clock") // 60).alias("minute"),
         (pl.col("clock") % 60).alias("second"),
     )
+    if modelled_xg if modelled_xg is not None else modelled_xg_enabled():
+        frame = fill_modelled_xg(frame)
     events = _with_possessions(frame).select(EVENT_SCHEMA.names()).cast(EVENT_SCHEMA)
     warnings = [
         f"period {p} clock re-based by {s:+.1f} s: its first event does not fit the "

@@ -9,6 +9,7 @@ match folders go to the fast reader (:mod:`core.data.statsbomb`), not through kl
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -38,7 +39,8 @@ class Role:
 
 
 # The match-folder layout of every provider (the README's table). The first file name of
-# a role that exists is used.
+# a role that exists is used; each name may also be gzipped (``events.json.gz``), which
+# kloppy's loaders and the StatsBomb reader decompress as they read.
 LAYOUTS: Final[dict[str, tuple[Role, ...]]] = {
     "statsbomb": (
         Role("events", ("events.json",), what="StatsBomb events JSON"),
@@ -73,8 +75,10 @@ PROVIDERS: Final[tuple[str, ...]] = tuple(LAYOUTS)
 # Optional per-match record: {"competition": ..., "season": ..., "match_date": ...}.
 RECORD_FILE: Final = "match.json"
 RECORD_KEYS: Final = ("competition", "season", "match_date")
-# Bytes read from the start of a file to tell which provider wrote it.
+# Bytes read from the start of a file (decompressed when gzipped) to tell which provider wrote it.
 SNIFF_BYTES: Final = 4096
+GZIP_SUFFIX: Final = ".gz"
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 # Substrings near the start of a file that identify its provider and role ("" = any role).
 _SIGNATURES: Final[tuple[tuple[tuple[bytes, ...], str, str], ...]] = (
     ((b'"possession_team"',), "statsbomb", "events"),
@@ -137,7 +141,10 @@ def sniff_file(path: Path) -> tuple[str, str] | None:
     try:
         with path.open("rb") as fh:
             head = fh.read(SNIFF_BYTES)
-    except OSError:
+        if head[:2] == _GZIP_MAGIC:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+    except (OSError, EOFError):  # unreadable, or a broken gzip stream
         return None
     for needles, provider, role in _SIGNATURES:
         if all(n in head for n in needles):
@@ -145,8 +152,13 @@ def sniff_file(path: Path) -> tuple[str, str] | None:
     return None
 
 
+def role_names(role: Role) -> tuple[str, ...]:
+    """The file names a role may have, each plain then gzipped (``events.json``, ``events.json.gz``)."""
+    return tuple(name for n in role.files for name in (n, n + GZIP_SUFFIX))
+
+
 def _role_file(folder: Path, role: Role) -> Path | None:
-    return next((folder / n for n in role.files if (folder / n).is_file()), None)
+    return next((folder / n for n in role_names(role) if (folder / n).is_file()), None)
 
 
 def _folder_candidates(folder: Path) -> list[str]:
@@ -218,7 +230,8 @@ def _missing_roles(folder: Path, provider: str) -> str | None:
     if not missing:
         return None
     return "; ".join(
-        f"missing the {r.name} file ({' or '.join(r.files)}: {r.what})" for r in missing
+        f"missing the {r.name} file ({' or '.join(r.files)}, optionally gzipped as .gz: {r.what})"
+        for r in missing
     )
 
 

@@ -79,6 +79,9 @@ PLAY_PATTERNS: Final[tuple[str, ...]] = (
 # Neutral pass heights.
 PASS_HEIGHTS: Final[tuple[str, ...]] = ("ground", "low", "high")
 
+# Neutral body parts a shot is taken with (``body_part`` column; null when unknown).
+BODY_PARTS: Final[tuple[str, ...]] = ("head", "foot", "other")
+
 EVENT_SCHEMA: Final = pl.Schema(
     {
         "match_id": pl.Int64(),
@@ -105,7 +108,9 @@ EVENT_SCHEMA: Final = pl.Schema(
         "under_pressure": pl.Boolean(),
         "counterpress": pl.Boolean(),  # pressure/defensive action within 5 s of losing the ball
         "aerial_won": pl.Boolean(),  # the action (pass, clearance, shot, ...) won an aerial duel
-        "xg": pl.Float64(),  # provider's shot xG
+        "xg": pl.Float64(),  # shot xG: the provider's, else core.data.xg_model's
+        "xg_modelled": pl.Boolean(),  # xg comes from core.data.xg_model, not the provider
+        "body_part": pl.String(),  # one of BODY_PARTS for shots, null when unknown
         "pass_length": pl.Float64(),
         "pass_height": pl.String(),  # one of PASS_HEIGHTS
         "pass_cross": pl.Boolean(),

@@ -34,6 +34,7 @@ from core.data.statsbomb_spec import (
     SB_SET_PIECES,
     SB_WON_OUTCOMES,
 )
+from core.data.xg_model import fill_modelled_xg
 from core.errors import StatsBombFormatError
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,25 @@ MIRROR_MARGIN: Final = 5.0
 OUT_OF_ORDER_S: Final = 60.0
 # Events on each side of an event that its time is checked against (in index order).
 NEIGHBOURS: Final = 10
+
+# StatsBomb's shot body parts in the neutral vocabulary (:data:`core.data.schema.BODY_PARTS`).
+SB_BODY_PARTS: Final[dict[str, str]] = {
+    "Head": "head",
+    "Left Foot": "foot",
+    "Right Foot": "foot",
+    "Other": "other",
+}
+# The events-file schema plus the shot's body part.
+_SHOT_STRUCT = SB_EVENT_JSON_SCHEMA["shot"]
+assert isinstance(_SHOT_STRUCT, pl.Struct)
+EVENT_JSON_SCHEMA: Final = pl.Schema(
+    {
+        **SB_EVENT_JSON_SCHEMA,
+        "shot": pl.Struct(
+            [*_SHOT_STRUCT.fields, pl.Field("body_part", pl.Struct({"name": pl.String()}))]
+        ),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +141,7 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
             f"{name} does not hold a JSON list of events; is it a StatsBomb events file?"
         )
     try:
-        raw = pl.read_json(data, schema=SB_EVENT_JSON_SCHEMA)
+        raw = pl.read_json(data, schema=EVENT_JSON_SCHEMA)
     except Exception as exc:  # polars raises several error kinds for broken JSON
         raise StatsBombFormatError(
             f"{name} is not valid StatsBomb events JSON ({type(exc).__name__}: "
@@ -222,6 +242,10 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
         pl.col("counterpress").fill_null(False),
         aerial_won.alias("aerial_won"),
         _field("shot", "statsbomb_xg").alias("xg"),
+        pl.lit(False).alias("xg_modelled"),
+        _field("shot", "body_part", "name")
+        .replace_strict(SB_BODY_PARTS, default=None, return_dtype=pl.String())
+        .alias("body_part"),
         _field("pass", "length").alias("pass_length"),
         _field("pass", "height", "name")
         .replace_strict(SB_PASS_HEIGHTS, default=None, return_dtype=pl.String())
@@ -248,6 +272,8 @@ def parse_events(data: bytes, match_id: int, *, name: str = "events") -> ParsedE
     if n_moved:
         logger.debug("%s: %d misplaced event(s) moved to the time of their play", name, n_moved)
     events = events.with_columns(retimed.alias("time_s"))
+    # StatsBomb gives every shot its xG; a shot that lacks one gets the product's model.
+    events = fill_modelled_xg(events)
     return ParsedEvents(
         events=events.cast(EVENT_SCHEMA),
         unknown_types=unknown_types,

@@ -18,7 +18,9 @@ from core.features.datasets import Dataset
 from core.features.registry import feature_columns, feature_names
 from core.features.support import (
     PROVIDER_NAMES,
+    definition_differs,
     feature_providers,
+    feature_source,
     missing_concepts,
     unavailable_features,
 )
@@ -40,14 +42,23 @@ class FeatureAvailability:
         return self.providers[0] if len(self.providers) == 1 else None
 
     def frame(self) -> pl.DataFrame:
-        """``name``, ``available``, ``why`` for every registered feature, catalogue order."""
+        """``name``, ``available``, ``why`` for every registered feature, catalogue order;
+        with one known provider also ``built_from`` (what the feature is built from for it)
+        and ``differs`` (its definition differs between providers)."""
         names = feature_names()
-        return pl.DataFrame(
+        frame = pl.DataFrame(
             {
                 "name": names,
                 "available": [n not in self.unavailable for n in names],
                 "why": [self.unavailable.get(n, "") for n in names],
             }
+        )
+        provider = self.provider
+        if provider not in PROVIDER_NAMES:
+            return frame
+        return frame.with_columns(
+            pl.Series("built_from", [feature_source(n, str(provider)) for n in names]),
+            pl.Series("differs", [definition_differs(n) for n in names]),
         )
 
 

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 # Bump when the event table, segments or features change: it invalidates every cache entry.
-EXTRACTOR_VERSION: Final = "4"
+EXTRACTOR_VERSION: Final = "5"
 # Starting worker processes costs about a second; below this many matches it does not pay.
 MIN_PARALLEL_MATCHES: Final = 4
 

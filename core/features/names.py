@@ -26,6 +26,45 @@ _SPELLED: Final = {
 }
 
 
+# Features that measure one concept: a count and its success rate, a rate and its quality,
+# shapes of the same block. A label or a pattern name uses one feature per concept, so it
+# never pairs a count and its own success rate in opposite directions ("more dribbling,
+# less successful dribbling").
+_CONCEPTS: Final[dict[str, tuple[str, ...]]] = {
+    "passing": ("t1_passes_per_min", "t1_pass_completion"),
+    "take-ons": ("t1_take_ons_per_min", "t1_take_on_success"),
+    "shooting": ("t1_shots_per_min", "t1_xg_per_min", "t2_xg_per_shot", "t2_shot_distance"),
+    "opponent passing": ("t1_opponent_passes_per_min", "t1_opponent_pass_completion"),
+    "chances conceded": ("t1_shots_conceded_per_min", "t1_xg_conceded_per_min"),
+    "entries conceded": (
+        "t2_final_third_entries_conceded_per_min",
+        "t2_box_entries_conceded_per_min",
+    ),
+    "carrying": ("t1_carries_per_min", "t2_progressive_carries_per_min"),
+    "losses": ("t1_ball_losses_per_min", "t2_own_half_losses_per_min"),
+    "pressing": (
+        "t1_pressures_per_min",
+        "t2_pressure_height",
+        "t1_counterpress_share",
+        "t2_high_press_share",
+    ),
+    "team shape": ("t3_team_length", "t3_team_width", "t3_spread_area", "t3_stretch_index"),
+    "line height": ("t3_defensive_line_height", "t3_own_line_height"),
+}
+_CONCEPT_OF: Final = {f: c for c, feats in _CONCEPTS.items() for f in feats}
+
+
+def concept(feature: str) -> str:
+    """The concept a feature measures (``t1_take_on_success`` -> ``"take-ons"``); a feature
+    alone in its concept is its own."""
+    return _CONCEPT_OF.get(feature, feature)
+
+
+def same_concept(a: str, b: str) -> bool:
+    """Whether two features measure one concept (a count and its success rate, ...)."""
+    return concept(a) == concept(b)
+
+
 def display_name(feature: str) -> str:
     """Readable name of a feature column: ``t1_possession_share`` -> ``possession share``.
 

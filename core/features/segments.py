@@ -5,6 +5,11 @@ play for stable rates (a team makes about 40-60 passes and 10-15 possessions in 
 while staying short enough to separate tactical phases such as a pressing spell or the
 reaction to a goal; a half-window stride doubles the samples and blurs the arbitrary window
 boundaries. Windows never cross a period boundary, so every segment is one team, one period.
+
+A window holds its events with ``start <= time < end``, except that a window ending at its
+period's end (the period's last event) holds that instant too: the period's last events
+(often a pass, in feeds without a half-end marker) belong to the windows that reach it, as
+every earlier event belongs to the windows around it (:func:`in_window`).
 """
 
 from __future__ import annotations
@@ -62,9 +67,11 @@ def window_segments(
 ) -> pl.DataFrame:
     """Fixed windows per team per period: ``[k * stride, k * stride + window)``.
 
-    The last windows of a period are cut at the period's end; a window shorter than half
-    the window length is dropped (its events are inside the previous, longer window),
-    unless it is the first window of a period shorter than that.
+    The last windows of a period are cut at the period's end (which they hold, see
+    :func:`in_window`); a window shorter than half the window length is dropped when the
+    previous window already reaches the period's end (its events are inside that longer
+    window), so every event of a period of play lies in a window whenever the stride is
+    at most the window length. The first window of a period is always kept.
     """
     if window_s <= 0 or stride_s <= 0:
         raise ValueError(f"window ({window_s}) and stride ({stride_s}) must be positive seconds")
@@ -82,7 +89,11 @@ def window_segments(
                 "end_time"
             )
         )
-        .filter(((pl.col("end_time") - pl.col("start_time")) >= window_s / 2) | (pl.col("k") == 0))
+        .filter(
+            ((pl.col("end_time") - pl.col("start_time")) >= window_s / 2)
+            | (pl.col("k") == 0)
+            | ((pl.col("start_time") - stride_s + window_s) < pl.col("period_end"))
+        )
     )
     return (
         windows.join(match_teams(events), on="match_id")
@@ -139,13 +150,25 @@ def possession_segments(
     )
 
 
+def in_window(time: pl.Expr, start: pl.Expr, end: pl.Expr, period_end: pl.Expr) -> pl.Expr:
+    """Whether an event at ``time`` belongs to the window ``[start, end)`` of its period.
+
+    Half-open, so an event exactly on a window's end goes to the windows starting there;
+    at the period's end no window starts, so the windows ending at ``period_end`` hold it
+    (``start <= time <= end``). Otherwise the period's last event would be in no window.
+    """
+    return (time >= start) & ((time < end) | ((time == end) & (end >= period_end)))
+
+
 def segment_events(events: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame:
     """Every (segment, event) pair where the event belongs to the segment.
 
-    Windows take the events of their match and period with ``start <= time < end``;
-    possession segments take the events carrying their possession id. Both teams' events
-    are kept: ``own`` says whether the segment's team acted. Columns: the event columns
-    plus ``segment_id``, ``seg_team_id``, ``own``.
+    Windows take the events of their match and period by :func:`in_window`, the period's
+    end being the latest end of the given windows of that match and period (the period's
+    last event, for :func:`window_segments`' windows); possession segments take the events
+    carrying their possession id. Both teams' events are kept: ``own`` says whether the
+    segment's team acted. Columns: the event columns plus ``segment_id``, ``seg_team_id``,
+    ``own``.
     """
     seg = segments.select(
         "segment_id",
@@ -161,9 +184,12 @@ def segment_events(events: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame
     acting = events.filter(pl.col("team_id").is_not_null())
     windows = (
         seg.filter(pl.col("segment_type") == "window")
+        .with_columns(pl.col("end_time").max().over("match_id", "seg_period").alias("period_end"))
         .join(acting, left_on=["match_id", "seg_period"], right_on=["match_id", "period"])
         .filter(
-            (pl.col("time_s") >= pl.col("start_time")) & (pl.col("time_s") < pl.col("end_time"))
+            in_window(
+                pl.col("time_s"), pl.col("start_time"), pl.col("end_time"), pl.col("period_end")
+            )
         )
         .with_columns(pl.col("seg_period").alias("period"))
     )

@@ -60,7 +60,8 @@ FEATURE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     "t1_corners_per_min": ("set_piece",),
     "t1_xg_conceded_per_min": ("xg",),
     "t2_ppda": ("duel", "interception", "foul"),
-    "t2_defensive_action_height": ("pressure", "duel", "interception"),
+    # Pressures count where the feed has them; the height stands without them.
+    "t2_defensive_action_height": ("duel", "interception"),
     "t2_pressure_height": ("pressure",),
     "t2_high_press_share": ("pressure",),
     "t2_high_turnovers_per_min": ("recovery", "interception"),
@@ -81,34 +82,42 @@ FEATURE_NEEDS: Final[dict[str, tuple[str, ...]]] = {
     **{f.name: ("360",) for f in FEATURES if f.tier == 3},
 }
 # fmt: off
+_DERIVED: Final = frozenset({"switch", "foul_won"})  # from pass ends and fouls committed
 _OPTA_FAMILY: Final = frozenset({
-    "xg", "cross", "through_ball", "pass_end", "take_on", "recovery", "interception", "duel",
-    "foul", "foul_won", "clearance", "block", "dispossessed", "set_piece", "counter",
-})
-_WYSCOUT: Final = frozenset({
-    "xg", "cross", "through_ball", "pass_end", "interception", "duel", "foul", "clearance",
+    "xg", "cross", "switch", "through_ball", "pass_end", "take_on", "recovery",
+    "interception", "duel", "foul", "foul_won", "clearance", "block", "dispossessed",
     "set_piece", "counter",
 })
+_WYSCOUT: Final = frozenset({
+    "xg", "cross", "through_ball", "pass_end", "carry", "take_on", "recovery",
+    "interception", "duel", "foul", "clearance", "dispossessed", "set_piece", "counter",
+}) | _DERIVED
 _IMPECT: Final = frozenset({
     "pass_end", "carry", "recovery", "interception", "duel", "foul", "clearance", "block",
     "set_piece",
-})
+}) | _DERIVED
 # fmt: on
-# What each provider's feed carries as kloppy reads it (checked on kloppy's fixture files).
-# Wyscout: the intersection of v2 and v3 (v2 has no take-ons or xG, v3 no recoveries; v3's
-# carries are long runs only). Opta and Stats Perform: no carries, pressures or flags of
-# pressure and switches. Sportec and Metrica: passes, shots, fouls and set pieces, Metrica
-# also carries and recoveries. Impect: no xG, take-ons, pressures, fouls won or counters;
-# its cross and under-pressure flags are left out too, as kloppy's fixture leaves them
-# blank (a feed without them would count 0, not null). xG counts as supplied where the
-# feed may carry it; a match whose shots carry none has its xG features nulled at extraction.
+# What each provider's feed carries as kloppy reads it, with what core.data derives from
+# it (checked on kloppy's fixture files and the shared Wyscout World Cup 2018). Wyscout:
+# v2's take-ons, carries, dispossessions and recoveries are derived from its tags and
+# sub-events (core.data.wyscout_v2); v3 has take-ons and carries itself but no recoveries
+# or dispossessions (a v3 match counts 0 for them). Every provider with pass end points
+# has switches (a pass across half the width, StatsBomb's own rule); every provider
+# without a fouled side of its own gets it from the fouls committed. Opta and Stats
+# Perform: no carries, pressures or an under-pressure flag. Sportec and Metrica: passes,
+# shots, fouls and set pieces, Metrica also carries and recoveries. Impect: no xG,
+# take-ons, pressures or counters; its cross and under-pressure flags are left out too,
+# as kloppy's fixture leaves them blank (a feed without them would count 0, not null).
+# xG counts as supplied where the feed may carry it; a match whose shots carry none has
+# its xG features nulled at extraction unless modelled xG fills them
+# (core.data.kloppy_source.modelled_xg_enabled).
 PROVIDER_CONCEPTS: Final[dict[str, frozenset[str]]] = {
     "statsbomb": frozenset(CONCEPTS),
     "wyscout": _WYSCOUT,
     "opta": _OPTA_FAMILY,
     "statsperform": _OPTA_FAMILY,
-    "sportec": frozenset({"pass_end", "foul", "set_piece"}),
-    "metrica": frozenset({"pass_end", "carry", "recovery", "foul", "set_piece"}),
+    "sportec": frozenset({"pass_end", "foul", "set_piece"}) | _DERIVED,
+    "metrica": frozenset({"pass_end", "carry", "recovery", "foul", "set_piece"}) | _DERIVED,
     "impect": _IMPECT,
 }
 PROVIDER_NAMES: Final[tuple[str, ...]] = tuple(PROVIDER_CONCEPTS)
@@ -153,3 +162,89 @@ def common_features(providers: Iterable[str]) -> list[str]:
     for provider in set(providers):
         missing |= set(unavailable_features(provider))
     return [n for n in feature_names() if n not in missing]
+
+
+# How a provider supplies a concept where it is not simply the feed's own events of that
+# kind: derived, or counted differently from StatsBomb's (the reference definitions).
+_V2: Final = "Wyscout v2"
+_SWITCH_RULE: Final = (
+    "passes that travel across at least half the pitch's width (40 of 80 yards): "
+    "StatsBomb's own switch rule, applied to the pass end points"
+)
+_FOUL_WON_RULE: Final = "the other team of each foul committed (derived)"
+_XG_RULE: Final = (
+    "the feed's shot xG; a shot without one gets the product's modelled xG "
+    "(core.data.xg_model) where that is switched on, else the xG features are null"
+)
+CONCEPT_SOURCES: Final[dict[str, dict[str, str]]] = {
+    "take_on": {
+        "wyscout": f"{_V2}: ground attacking duels tagged take-on left/right (503/504), "
+        "complete when tagged accurate (1801); v3: its take-on events",
+    },
+    "carry": {
+        "wyscout": f"{_V2}: the 'Acceleration' sub-event (a run with the ball, first to "
+        "second position); v3: its carries. Only long runs: far fewer than StatsBomb's "
+        "carries, which include every move with the ball",
+    },
+    "recovery": {
+        "wyscout": "derived: a team's first open-play action (pass, touch, run, clearance, "
+        "shot) after the opponent left the ball loose (an inaccurate pass, a clearance, a "
+        "shot or a touch) with no duel, save or stoppage between; actions tagged "
+        "interception count as interceptions instead",
+    },
+    "dispossessed": {
+        "wyscout": f"{_V2}: ground attacking duels without a take-on tag that are lost (701)",
+    },
+    "interception": {
+        "wyscout": "every action tagged interception (1401): a broader tag than StatsBomb's "
+        "interceptions, about four times as many per match",
+    },
+    "duel": {
+        "wyscout": "both players' duel events (attacking, defending, aerial, loose ball), "
+        "take-ons and lost attacking duels left out: many more duels won than StatsBomb's "
+        "tackles, 50-50s and aerials won",
+    },
+    "foul": {"metrica": "the other team of each 'FAULT RECEIVED' event (derived)"},
+    "foul_won": {
+        "wyscout": f"{_FOUL_WON_RULE}, hand balls, protests, simulations and time wasting left out",
+        "sportec": _FOUL_WON_RULE,
+        "impect": _FOUL_WON_RULE,
+        "metrica": "Metrica's 'FAULT RECEIVED' events (kloppy reads them as fouls committed)",
+    },
+    "switch": {p: _SWITCH_RULE for p in ("wyscout", "opta", "statsperform", "sportec")}
+    | {p: _SWITCH_RULE for p in ("metrica", "impect")},
+    "xg": {p: _XG_RULE for p in ("wyscout", "opta", "statsperform", "sportec", "metrica")}
+    | {"impect": _XG_RULE},
+}
+# Features whose definition differs for a provider that lacks a concept the feature uses
+# where it can (not one it needs): feature -> (that concept, what it means then).
+FEATURE_NOTES: Final[dict[str, tuple[str, str]]] = {
+    "t2_defensive_action_height": (
+        "pressure",
+        "without pressure events the height is that of duels, interceptions, recoveries, "
+        "blocks, clearances and fouls only (StatsBomb's includes its pressures)",
+    ),
+}
+
+
+def definition_differs(name: str) -> bool:
+    """Whether feature ``name`` is built differently for some provider (see :func:`feature_source`)."""
+    info = feature_info(name)
+    return info.name in FEATURE_NOTES or any(
+        CONCEPT_SOURCES.get(c) for c in FEATURE_NEEDS.get(info.name, ())
+    )
+
+
+def feature_source(name: str, provider: str) -> str:
+    """What feature ``name`` is built from for ``provider``, in words, for the pages."""
+    info = feature_info(name)
+    have = _check_provider(provider)
+    missing = missing_concepts(info.name, provider)
+    if missing:
+        return f"Not available from {provider}: its data has no {' or '.join(missing)}."
+    needs = FEATURE_NEEDS.get(info.name, ())
+    parts = [CONCEPT_SOURCES.get(c, {}).get(provider) or CONCEPTS[c] for c in needs]
+    text = "; ".join(parts) if parts else "passes, shots and event locations and times"
+    concept, note = FEATURE_NOTES.get(info.name, ("", ""))
+    noted = f" Note: {note}." if concept and concept not in have else ""
+    return f"Built from {text} ({provider}).{noted}"

@@ -199,6 +199,8 @@ def start_training(
             progress=0.0,
             pid=None,
             pid_start=None,
+            heartbeat=None,  # a retry starts fresh: the last attempt's beat is long stale
+            device=None,
             message="queued",
             started_at=None,
             finished_at=None,

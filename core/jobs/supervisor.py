@@ -78,7 +78,10 @@ def _frozen_reason(job: JobInfo, pid: int, watch: _Watch, now: float) -> str | N
     cpu = process_cpu_ticks(pid)
     if cpu != watch.cpu:
         watch.cpu, watch.cpu_changed_at = cpu, now
-    beat_age = None if job.heartbeat is None else time.time() - job.heartbeat
+    # Only this worker's own beats count: until it records its pid, the heartbeat on record
+    # belongs to an earlier attempt (a retried run keeps its old status record).
+    own = job.pid == pid and job.heartbeat is not None
+    beat_age = time.time() - job.heartbeat if own and job.heartbeat is not None else None
     if watch.stopped_since is not None and now - watch.stopped_since >= FROZEN_AFTER_S:
         return (
             f"The worker process (pid {pid}) was stopped (SIGSTOP) for "

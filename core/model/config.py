@@ -61,6 +61,7 @@ def _normalise(config: object) -> None:
 # Upper bounds a real run never reaches; beyond them a typo (an extra zero) is more likely
 # than a wish, and a run would tie up the machine for hours or run out of memory.
 MAX_LATENT_DIM = 1024
+MAX_ENSEMBLE = 8  # seeds trained together in one process (memory grows with each)
 MAX_LAYER_WIDTH = 8192
 MAX_LAYERS = 8
 MAX_EPOCHS = 100_000
@@ -102,6 +103,9 @@ class VAEConfig:
     lr_factor: float = 0.5  # ReduceLROnPlateau factor applied to the learning rate
     early_stopping_min_delta: float = field(default=1e-4)  # improvement needed to reset patience
     rotation: str = "none"  # reading axes: "none" (model dims as learned) or "anchored_varimax"
+    # Seeds trained together (core.model.ensemble); a pattern is confirmed when other seeds
+    # find it again (core.analysis.ensemble). 1 = a single model, as the notebook.
+    ensemble: int = 1
     # The map's UMAP layout exactly reproducible from ``random_state`` (umap then runs on one
     # core); False lays it out on every core, a different layout on every run.
     reproducible_map: bool = True
@@ -167,6 +171,11 @@ class VAEConfig:
             f"rotation must be one of {ROTATIONS}, got {self.rotation!r}.",
         )
         _check(
+            _is_int(self.ensemble) and 1 <= self.ensemble <= MAX_ENSEMBLE,
+            f"ensemble must be a whole number of seeds from 1 to {MAX_ENSEMBLE}, "
+            f"got {self.ensemble!r}.",
+        )
+        _check(
             isinstance(self.reproducible_map, bool),
             f"reproducible_map must be true or false, got {self.reproducible_map!r}.",
         )
@@ -187,13 +196,15 @@ class VAEConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (``hidden_dims`` as a list).
 
-        ``reproducible_map`` appears only when False, so the run ids (a hash of this dict)
+        ``reproducible_map`` appears only when False and ``ensemble`` only above 1, so the run ids (a hash of this dict)
         of every configuration that existed before the option stay what they were.
         """
         data = dataclasses.asdict(self)
         data["hidden_dims"] = list(self.hidden_dims)
         if data["reproducible_map"]:
             del data["reproducible_map"]
+        if data["ensemble"] == 1:  # run ids of single-seed configs stay what they were
+            del data["ensemble"]
         return data
 
     @property

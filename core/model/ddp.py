@@ -41,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.errors import TrainingError
 from core.infra.io import atomic_write_json
+from core.model.checks import validate_matrix
 from core.model.config import VAEConfig
 from core.model.devices import resolve_device
 from core.model.metrics import Callback, EpochMetrics, JsonlMetricsWriter
@@ -49,7 +50,6 @@ from core.model.training import (
     TrainResult,
     build_module,
     run_epochs,
-    validate_matrix,
 )
 from core.model.vae import TacticalVAEModule, load_module, save_module
 

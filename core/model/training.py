@@ -23,8 +23,10 @@ import torch
 from tqdm.auto import tqdm
 
 from core.errors import TacticalError, TrainingError
+from core.model.checks import validate_matrix
 from core.model.config import VAEConfig
 from core.model.devices import resolve_device
+from core.model.ensemble import StackedVAE, build_stacked, member_seeds
 from core.model.flat_params import FlatParameters
 from core.model.metrics import Callback, EpochMetrics
 from core.model.precision import Precision, resolve_precision
@@ -65,54 +67,17 @@ class TrainResult:
     best_epoch: int | None = None  # epoch with the lowest total loss
     extra: dict[str, Any] = field(default_factory=dict)
     precision: str = "float32"  # "bfloat16": forward passes under bfloat16 autocast
+    # A seed ensemble (core.model.ensemble): ``module`` is member 0 (the run's own seed),
+    # ``members`` the others, ``seeds`` all the seeds in member order and ``member_kl`` each
+    # member's KL per dimension at the last epoch (member 0's is ``history[-1]``'s).
+    members: list[TacticalVAEModule] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    member_kl: list[list[float]] = field(default_factory=list)
 
     @property
     def final_loss(self) -> float:
         """Total loss of the last finished epoch (NaN when no epoch finished)."""
         return self.history[-1].total if self.history else float("nan")
-
-
-# -- validation ------------------------------------------------------------------------------
-def check_trainable(n_rows: int, n_features: int, cfg: VAEConfig) -> None:
-    """Raise :class:`TrainingError` if a matrix of this shape cannot train under ``cfg``.
-
-    Cheap: call it before queueing a job so the user hears at once what to change.
-    """
-    if n_features < 1:
-        raise TrainingError("The feature matrix has no columns; nothing to train on.")
-    if n_rows < 2:
-        raise TrainingError(
-            f"Need at least 2 segments to train, got {n_rows}. Add matches to the dataset."
-        )
-    if cfg.latent_dim > n_features:
-        raise TrainingError(
-            f"latent_dim={cfg.latent_dim} is larger than the {n_features} input features; "
-            f"choose latent_dim <= {n_features}."
-        )
-    if n_rows < cfg.batch_size:
-        raise TrainingError(
-            f"Only {n_rows} segments, fewer than one batch (batch_size={cfg.batch_size}). "
-            f"Lower batch_size to at most {n_rows}, or add matches."
-        )
-
-
-def validate_matrix(X: Any, cfg: VAEConfig) -> npt.NDArray[np.float32]:
-    """The training matrix as C-contiguous float32, after shape and finiteness checks."""
-    arr = np.asarray(X)
-    if arr.ndim != 2:
-        raise TrainingError(f"X must be a 2-D matrix (segments x features), got shape {arr.shape}.")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise TrainingError(f"X must be numeric, got dtype {arr.dtype}.")
-    check_trainable(arr.shape[0], arr.shape[1], cfg)
-    out = np.ascontiguousarray(arr, dtype=np.float32)
-    finite = np.isfinite(out)
-    if not finite.all():
-        bad_cols = np.flatnonzero(~finite.all(axis=0)).tolist()
-        raise TrainingError(
-            f"X has {int((~finite).sum())} NaN/infinite value(s) in column(s) {bad_cols[:10]}; "
-            "run the preprocessing (imputation) first."
-        )
-    return out
 
 
 def build_module(n_features: int, cfg: VAEConfig) -> TacticalVAEModule:
@@ -144,13 +109,14 @@ class _LoopOutcome:
     stopped_early: bool
     cancelled: bool
     best_epoch: int | None
+    member_sums: list[list[float]] = field(default_factory=list)  # last epoch, per member
 
 
 @dataclass(frozen=True)
 class _Loop:
     """What the epoch loop works with; fixed for one :func:`run_epochs` call."""
 
-    module: TacticalVAEModule
+    module: TacticalVAEModule | StackedVAE
     forward: Forward
     X_t: torch.Tensor
     cfg: VAEConfig
@@ -163,6 +129,7 @@ class _Loop:
     callbacks: Sequence[Callback]
     should_stop: Callable[[], bool] | None
     bf16: bool = False  # forward under bfloat16 autocast; loss and optimiser in float32
+    noise_seeds: tuple[int, ...] = ()  # one per ensemble member; () = a single module
 
 
 @dataclass
@@ -188,7 +155,7 @@ class _EarlyStopping:
 
 # Public entry (core.model.ddp calls it): its keyword-only options mirror train_vae's.
 def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keyword API
-    module: TacticalVAEModule,
+    module: TacticalVAEModule | StackedVAE,
     forward: Forward,
     X_t: torch.Tensor,
     cfg: VAEConfig,
@@ -201,6 +168,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
     should_stop: Callable[[], bool] | None = None,
     progress: bool = False,
     precision: str = "float32",
+    noise_seeds: Sequence[int] = (),
 ) -> _LoopOutcome:
     """Train ``module`` in place; shared by single-process and DDP training.
 
@@ -229,6 +197,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
         callbacks=callbacks,
         should_stop=should_stop,
         bf16=resolve_precision(precision, dev, world_size) == "bfloat16",
+        noise_seeds=tuple(int(s) for s in noise_seeds),
     )
     try:
         return _epochs(loop, progress=progress)
@@ -241,14 +210,21 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
 
 def _epochs(loop: _Loop, *, progress: bool) -> _LoopOutcome:
     cfg, dev = loop.cfg, loop.dev
-    perm_gen = torch.Generator(device=dev)
-    perm_gen.manual_seed(cfg.random_state)
-    noise_gen = torch.Generator(device=dev)
-    noise_gen.manual_seed(cfg.random_state + 1)
+    perm_gens = []
+    for seed in loop.noise_seeds or (cfg.random_state,):
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        perm_gens.append(gen)
+    noise_gens = []
+    for seed in loop.noise_seeds or (cfg.random_state,):
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed + 1)
+        noise_gens.append(gen)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         loop.opt, mode="min", factor=cfg.lr_factor, patience=cfg.lr_patience
     )
     history: list[EpochMetrics] = []
+    member_sums: list[list[float]] = []
     early = _EarlyStopping(cfg)
     stopped_early = cancelled = False
 
@@ -260,11 +236,11 @@ def _epochs(loop: _Loop, *, progress: bool) -> _LoopOutcome:
             break
         t0 = time.perf_counter()
         beta = beta_at(epoch, cfg)
-        acc = _train_epoch(loop, beta, perm_gen, noise_gen)
+        acc = _train_epoch(loop, beta, perm_gens, noise_gens)
         if acc is None:
             cancelled = True
             break
-        metrics = _epoch_metrics(loop, acc, epoch, beta, t0, history)
+        metrics, member_sums = _epoch_metrics(loop, acc, epoch, beta, t0, history)
         total = metrics.total
         history.append(metrics)
         sched.step(total)
@@ -274,13 +250,17 @@ def _epochs(loop: _Loop, *, progress: bool) -> _LoopOutcome:
             stopped_early = epoch < cfg.n_epochs
             break
     bar.close()
-    return _LoopOutcome(history, stopped_early, cancelled, early.best_epoch)
+    return _LoopOutcome(history, stopped_early, cancelled, early.best_epoch, member_sums)
 
 
 def _train_epoch(
-    loop: _Loop, beta: float, perm_gen: torch.Generator, noise_gen: torch.Generator
+    loop: _Loop,
+    beta: float,
+    perm_gens: Sequence[torch.Generator],
+    noise_gens: Sequence[torch.Generator],
 ) -> torch.Tensor | None:
-    """One pass over the data: the sums ``[squared error, KL per dim...]`` of this rank.
+    """One pass over the data: the sums ``[squared error, KL per dim...]`` of this rank, one
+    row per ensemble member (one row for a single module).
 
     None when ``should_stop`` interrupted the epoch (single process only).
     """
@@ -290,18 +270,22 @@ def _train_epoch(
     k = loop.cfg.latent_dim
     bs = loop.cfg.batch_size
     loop.module.train()
-    perm = torch.randperm(n_rows, generator=perm_gen, device=dev)
-    noise = torch.randn((n_rows, k), generator=noise_gen, device=dev)
-    acc = torch.zeros(1 + k, device=dev)
+    # An ensemble's members each shuffle with their own seed (shared batches would make the
+    # seeds agree for a reason that is not in the data); member 0 as a single run would.
+    perms = [torch.randperm(n_rows, generator=g, device=dev) for g in perm_gens]
+    perm = torch.stack(perms) if loop.noise_seeds else perms[0]
+    draws = [torch.randn((n_rows, k), generator=g, device=dev) for g in noise_gens]
+    noise = torch.stack(draws) if loop.noise_seeds else draws[0]
+    acc = torch.zeros((len(draws), 1 + k), device=dev)
     last_poll = time.monotonic()
     poll = loop.should_stop if world_size == 1 else None
     for start in range(0, n_rows, bs):
-        idx = perm[start : start + bs]
-        m = int(idx.shape[0])
-        eps = noise[start : start + m]
+        idx = perm[..., start : start + bs]
+        m = int(idx.shape[-1])
+        eps = noise[..., start : start + m, :]
         if world_size > 1:
-            idx, eps = idx[rank::world_size], eps[rank::world_size]
-        xb = X_t.index_select(0, idx)
+            idx, eps = idx[..., rank::world_size], eps[..., rank::world_size, :]
+        xb = X_t.index_select(0, idx.reshape(-1)).reshape(*idx.shape, X_t.shape[1])
         # Scaled by world_size / global batch rows: DDP's averaging gives the full-batch gradient.
         terms = loop.module.loss(
             xb, beta=beta, eps=eps, scale=world_size / m, forward=loop.forward, bf16=loop.bf16
@@ -313,8 +297,8 @@ def _train_epoch(
         terms.total.backward()  # type: ignore[no-untyped-call]
         opt.step()
         with torch.no_grad():
-            acc[0] += terms.recon_sum.detach()
-            acc[1:] += terms.kl_per_dim_sum.detach()
+            acc[:, 0] += terms.recon_sum.detach().reshape(-1)
+            acc[:, 1:] += terms.kl_per_dim_sum.detach().reshape(acc.shape[0], k)
         if poll is not None and time.monotonic() - last_poll > STOP_POLL_S:
             last_poll = time.monotonic()
             if poll():
@@ -329,12 +313,15 @@ def _epoch_metrics(
     beta: float,
     t0: float,
     history: list[EpochMetrics],
-) -> EpochMetrics:
-    """Global per-segment means of the epoch; raises :class:`NonFiniteLossError` on NaN/inf."""
+) -> tuple[EpochMetrics, list[list[float]]]:
+    """Global per-segment means of the epoch (member 0's) and every member's means
+    ``[recon, KL per dim...]``; raises :class:`NonFiniteLossError` on NaN/inf."""
     n_rows = int(loop.X_t.shape[0])
     if loop.all_reduce is not None:
         loop.all_reduce(acc)
-    sums = acc.cpu().double().numpy()  # the one host sync of the epoch
+    all_sums = acc.cpu().double().numpy()  # the one host sync of the epoch
+    members = (all_sums / n_rows).tolist()
+    sums = all_sums[0]
     recon_mean = float(sums[0] / n_rows)
     kl_dims_mean = (sums[1:] / n_rows).tolist()
     kl_mean = float(sum(kl_dims_mean))
@@ -342,7 +329,9 @@ def _epoch_metrics(
     lr = float(loop.opt.param_groups[0]["lr"])
     if not (math.isfinite(total) and math.isfinite(recon_mean) and math.isfinite(kl_mean)):
         raise NonFiniteLossError(epoch, history, f"recon={recon_mean}, kl={kl_mean}")
-    return EpochMetrics(
+    if not np.isfinite(all_sums).all():
+        raise NonFiniteLossError(epoch, history, "an ensemble member's loss is not finite")
+    metrics = EpochMetrics(
         epoch=epoch,
         total=total,
         recon=recon_mean,
@@ -352,6 +341,7 @@ def _epoch_metrics(
         seconds=time.perf_counter() - t0,
         beta=beta,
     )
+    return metrics, members
 
 
 def _report_epoch(loop: _Loop, metrics: EpochMetrics, bar: Any) -> None:
@@ -412,16 +402,24 @@ def train_vae(
     dev = resolve_device(device)
     used = resolve_precision(precision, dev)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    seeds = member_seeds(cfg.random_state, cfg.ensemble) if cfg.ensemble > 1 else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(cfg.random_state)
-        module = build_module(arr.shape[1], cfg).to(dev)
+        trained: TacticalVAEModule | StackedVAE
+        if seeds:
+            trained = build_stacked(
+                arr.shape[1], cfg.latent_dim, cfg.hidden_dims, cfg.dropout, seeds
+            ).to(dev)
+        else:
+            trained = build_module(arr.shape[1], cfg).to(dev)
         X_t = torch.from_numpy(arr).to(dev)
         for cb in callbacks:
             start = getattr(cb, "on_train_start", None)
             if start is not None:
-                start(module, arr.shape[0], arr.shape[1])
+                start(trained, arr.shape[0], arr.shape[1])
         logger.info(
-            "Training beta-VAE on %s (%s): %d segments x %d features, latent %d, beta %g, %d epochs",
+            "Training beta-VAE on %s (%s): %d segments x %d features, latent %d, beta %g, "
+            "%d epochs, %d seed(s)",
             dev,
             used,
             arr.shape[0],
@@ -429,10 +427,11 @@ def train_vae(
             cfg.latent_dim,
             cfg.beta,
             cfg.n_epochs,
+            max(1, len(seeds)),
         )
         outcome = run_epochs(
-            module,
-            module,
+            trained,
+            trained,
             X_t,
             cfg,
             dev,
@@ -440,8 +439,16 @@ def train_vae(
             should_stop=should_stop,
             progress=progress,
             precision=used,
+            noise_seeds=seeds,
         )
-    module = module.cpu().eval()
+    members: list[TacticalVAEModule] = []
+    if isinstance(trained, StackedVAE):
+        trained = trained.cpu().eval()
+        module = trained.member(0)
+        members = [trained.member(s) for s in range(1, trained.n_members)]
+    else:
+        module = trained.cpu().eval()
+    member_kl = [row[1:] for row in outcome.member_sums[1:]] if members else []
     return TrainResult(
         module=module,
         history=outcome.history,
@@ -450,6 +457,9 @@ def train_vae(
         device=str(dev),
         best_epoch=outcome.best_epoch,
         precision=used,
+        members=members,
+        seeds=seeds or [cfg.random_state],
+        member_kl=member_kl,
     )
 
 

@@ -5,6 +5,7 @@ baseline. Each writes its artifact atomically as soon as it exists."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from core.analysis import latents as analysis
+from core.analysis.ensemble import EnsembleReport, ensemble_report
 from core.analysis.quality import (
     MIN_DISTINCT,
     DimQuality,
@@ -60,6 +62,8 @@ def encode_stage(ctx: RunContext) -> None:
     Z_model = encode_means(result.module, data.X, batch_size=2048, device=ctx.device)
     kl_model = result.history[-1].kl_per_dim if result.history else None
     Z, quality, model_quality, axes = reading_axes_of(Z_model, kl_model, data.features, ctx.vae)
+    ensemble = _ensemble(ctx, Z, quality)
+    quality = dataclasses.replace(quality, n_seeds=ensemble.n_seeds, found_in=ensemble.found_in)
     if axes is not None:
         save_reading_axes(axes, ctx.run.artifact_path(AXES_FILE))
     znames = latent_names(Z.shape[1])
@@ -69,7 +73,21 @@ def encode_stage(ctx: RunContext) -> None:
         [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]
     )
     atomic_write_parquet(ctx.run.artifact_path(LATENTS_FILE), latents)
-    ctx.put(codes=Z, quality=quality, model_quality=model_quality, axes=axes)
+    ctx.put(codes=Z, quality=quality, model_quality=model_quality, axes=axes, ensemble=ensemble)
+
+
+def _ensemble(ctx: RunContext, Z: np.ndarray, quality: DimQuality) -> EnsembleReport:
+    """Every other member's codes on its own reading axes, matched to the reference's."""
+    from core.model.training import encode_means
+
+    data, result = ctx.data, ctx.result
+    members = []
+    for module, kl in zip(result.members, result.member_kl, strict=True):
+        Zm = encode_means(module, data.X, batch_size=2048, device=ctx.device)
+        Zr, q, _, _ = reading_axes_of(Zm, kl, data.features, ctx.vae)
+        members.append((Zr, q))
+    seeds = result.seeds or [ctx.vae.random_state]
+    return ensemble_report(Z, quality, members, data.features, data.feature_names, seeds)
 
 
 def correlations_stage(ctx: RunContext) -> None:
@@ -116,6 +134,7 @@ def diagnostics_stage(ctx: RunContext) -> None:
     diag = _diagnostics(Z, result, data, ctx.vae, rotated=axes is not None)
     tracked = with_tracks(ctx.quality, ctx.pearson[0], data.feature_names)
     diag.update(_quality_record(tracked, ctx.model_quality, axes))
+    diag["ensemble"] = ctx.ensemble.to_dict()
     Z_model = Z if axes is None else axes.to_raw(Z)  # the codes encoded above, no re-encoding
     diag["recon_at_means"] = _recon_at_means(result.module, data.X, Z_model)
     diag["baseline"] = _baseline(data, Z, diag)

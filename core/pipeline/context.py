@@ -18,6 +18,7 @@ from core.pipeline.reporter import RunReporter
 from core.runs.store import Run
 
 if TYPE_CHECKING:
+    from core.analysis.ensemble import EnsembleReport
     from core.analysis.quality import DimQuality, ReadingAxes
     from core.model.training import TrainResult
 
@@ -89,6 +90,12 @@ class RunContext:
     @property
     def axes(self) -> ReadingAxes | None:
         value: ReadingAxes | None = self._get("axes")
+        return value
+
+    @property
+    def ensemble(self) -> EnsembleReport:
+        """Which reading axes the other seeds of the ensemble find again."""
+        value: EnsembleReport = self._get("ensemble")
         return value
 
     @property

@@ -72,7 +72,7 @@ def check_training_input(
     Loads the features, filters and preprocesses them exactly as :func:`execute_run` will,
     and checks the shapes against ``vae_cfg``. Returns ``(n_segments, n_inputs)``.
     """
-    from core.model.training import check_trainable
+    from core.model.checks import check_trainable
 
     data = prepare(load_features(features_path), prep_cfg)
     if data.X.shape[0] < MIN_RUN_SEGMENTS:

@@ -207,7 +207,7 @@ def states_stage(rep: StageReporter, unit: int) -> dict[str, Any] | None:
 
 def load_stage(ctx: RunContext) -> None:
     """Load the features, filter and preprocess them (fails early when they cannot train)."""
-    from core.model.training import check_trainable
+    from core.model.checks import check_trainable
 
     rep, prep = ctx.rep, ctx.prep
     rep.stage("loading", 0, f"loading {ctx.features_path.name}")

@@ -64,7 +64,9 @@ from core.runs.status import RunStatus
 if TYPE_CHECKING:
     import torch
 
-    from core.analysis.quality import DimQuality, ReadingAxes, ReadingDecoder
+    from core.analysis.ensemble import EnsembleReport
+    from core.analysis.quality import DimQuality, ReadingAxes
+    from core.analysis.traversal import ReadingDecoder
     from core.model.preprocessing import PreprocessingPipeline
     from core.model.vae import TacticalVAEModule
 
@@ -312,6 +314,14 @@ class Run:
         usable = kl is not None and len(kl) == Z.shape[1]
         return dim_quality(Z, np.asarray(kl, dtype=np.float64) if usable else None)
 
+    def ensemble(self) -> EnsembleReport | None:
+        """Which distinct axes the run's other seeds found again (``diagnostics.json``), or
+        None for a run written before seed ensembles."""
+        from core.analysis.ensemble import EnsembleReport
+
+        record = self.diagnostics().get("ensemble")
+        return EnsembleReport.from_dict(record) if isinstance(record, dict) else None
+
     def reading_axes(self) -> ReadingAxes | None:
         """The rotation from model codes to the ``latents.parquet`` axes, if the run has one."""
         from core.runs.records import load_reading_axes
@@ -348,7 +358,7 @@ class Run:
 
     def load_decoder(self, device: str | torch.device = "cpu") -> ReadingDecoder:
         """A decoder taking codes on the run's reading axes (the ``latents.parquet`` columns)."""
-        from core.analysis.quality import ReadingDecoder
+        from core.analysis.traversal import ReadingDecoder
 
         return ReadingDecoder(self.load_model(device), self.reading_axes())
 

@@ -139,7 +139,8 @@ def _model(run: Run, out: Path) -> Path:
 def dim_status_table(quality: DimQuality, *, show_all: bool = False) -> pl.DataFrame:
     """One row per latent dimension: ``dim, status, copies`` (the distinct dim a redundant
     one copies), ``variance``, ``informativeness`` (and its ``informativeness_kind``),
-    ``tracks`` and ``shown`` (whether the default figures show it)."""
+    ``tracks``, ``reproduced`` (found again by the run's other seeds), ``found_in`` (of
+    ``n_seeds`` trainings) and ``shown`` (whether the default figures show it)."""
     shown = set(quality.shown(show_all))
     return pl.DataFrame(
         {
@@ -150,9 +151,14 @@ def dim_status_table(quality: DimQuality, *, show_all: bool = False) -> pl.DataF
             "informativeness": quality.informativeness,
             "informativeness_kind": quality.informativeness_kind,
             "tracks": [quality.tracks.get(n) for n in quality.names],
+            "reproduced": [n in quality.reproduced for n in quality.names],
+            "found_in": [
+                quality.found_in.get(n, 1) if n in quality.distinct else None for n in quality.names
+            ],
+            "n_seeds": [quality.n_seeds] * len(quality.names),
             "shown": [n in shown for n in quality.names],
         },
-        schema_overrides={"copies": pl.String, "tracks": pl.String},
+        schema_overrides={"copies": pl.String, "tracks": pl.String, "found_in": pl.Int64},
     )
 
 

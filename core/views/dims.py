@@ -11,15 +11,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from core.analysis.baseline import PCABaseline
 from core.analysis.latents import dominant_dimension
 from core.analysis.quality import DimQuality
+from core.errors import InspectError
+from core.services.states import cached_states
 from core.views.latent_map import ColorSpec, color_spec
 from core.views.table import SegmentTable
+
+if TYPE_CHECKING:
+    from core.runs.store import Run
 
 
 @dataclass(frozen=True)
@@ -62,21 +68,52 @@ class DimView:
         return self.quality.status.get(name, "unknown")
 
     def status_text(self, name: str) -> str:
-        """:meth:`status`, with the dimension a redundant one copies: ``redundant: copies z0``."""
+        """:meth:`status`, with the dimension a redundant one copies (``redundant: copies
+        z0``) and whether other seeds found a distinct one again (``distinct, found in 3 of 3
+        trainings`` / ``distinct, unconfirmed (1 of 3)``)."""
         state = self.status(name)
-        if state == "redundant" and self.quality is not None:
-            return f"redundant: copies {self.quality.redundant.get(name, '?')}"
+        q = self.quality
+        if state == "redundant" and q is not None:
+            return f"redundant: copies {q.redundant.get(name, '?')}"
+        if state == "distinct" and q is not None:
+            if q.n_seeds < 2:
+                return "distinct, unconfirmed (one seed)"
+            found = q.found_in.get(name, 1)
+            if name in q.reproduced:
+                return f"distinct, found in {found} of {q.n_seeds} trainings"
+            return f"distinct, unconfirmed ({found} of {q.n_seeds})"
         return state
 
-    def note(self) -> str | None:
-        """A caption naming what is hidden and how to show it, or ``None``."""
-        if not self.hidden:
+    def patterns_line(self) -> str | None:
+        """``"4 patterns found again across 3 trainings lead the list; 3 unconfirmed ..."``."""
+        q = self.quality
+        if q is None or not q.distinct or set(q.names) != set(self.names):
             return None
-        hidden = ", ".join(self.label(n) for n in self.hidden)
-        return (
-            f"Showing {len(self.shown)} distinct of {len(self.names)} dimensions; hidden: "
-            f"{hidden}. Turn on **Show all dimensions** in the sidebar to list them."
+        if q.n_seeds < 2:
+            return (
+                f"This run trained one seed: its {q.n_distinct} distinct dimensions are all "
+                "unconfirmed."
+            )
+        n_rep, n_un = len(q.reproduced), len(q.unconfirmed)
+        line = (
+            f"{n_rep} pattern{'s' if n_rep != 1 else ''} found again across the run's "
+            f"{q.n_seeds} trainings lead the list"
         )
+        if n_un:
+            line += f"; the {n_un} marked unconfirmed came out of one training only"
+        return line + "."
+
+    def note(self) -> str | None:
+        """A caption: how many listed patterns other seeds found again, and what is hidden
+        and how to show it; ``None`` when there is nothing to say."""
+        parts = [p for p in (self.patterns_line(),) if p]
+        if self.hidden:
+            hidden = ", ".join(self.label(n) for n in self.hidden)
+            parts.append(
+                f"Showing {len(self.shown)} distinct of {len(self.names)} dimensions; hidden: "
+                f"{hidden}. Turn on **Show all dimensions** in the sidebar to list them."
+            )
+        return " ".join(parts) or None
 
 
 def status_frame(view: DimView, column: str = "latent_dim") -> pl.DataFrame:
@@ -141,9 +178,45 @@ def dimension_table(view: DimView, baseline: PCABaseline | None) -> pl.DataFrame
     )
 
 
-def shown_color_spec(table: SegmentTable, view: DimView, mode: str, latent: int = 0) -> ColorSpec:
-    """The latent map's colouring over the listed dimensions: the dominant one among them
-    (a collapsed or copied dimension never wins), and a single latent under its label."""
+def default_color_mode(run: Run) -> str:
+    """The map's first colouring: the tactical states when they are computed, else the
+    first listed pattern (the most reproduced one), never the dominant dimension, which on
+    real matches paints an even blob of mixed colours."""
+    return "state" if cached_states(run) is not None else "latent"
+
+
+def state_color_spec(table: SegmentTable, run: Run) -> ColorSpec:
+    """Each segment coloured by its tactical state (the run's cached latent states)."""
+    found = cached_states(run)
+    if found is None:
+        raise InspectError(
+            "This run's tactical states are not computed yet: open **States** to compute them."
+        )
+    labels = found.labels.filter(pl.col("space") == "latent").sort("state")
+    names = [f"{s}: {lab}" for s, lab in zip(labels["state"], labels["label"], strict=True)]
+    per_segment = table.meta.select("segment_id").join(
+        found.assignments.select("segment_id", pl.col("latent_state").alias("state")),
+        on="segment_id",
+        how="left",
+        maintain_order="left",
+    )
+    values = per_segment["state"].fill_null(-1).to_numpy().astype(np.int64)
+    if (values < 0).any():  # segments the states were not fitted on
+        names = [*names, "no state"]
+        values = np.where(values < 0, len(names) - 1, values)
+    return ColorSpec(values=values, title="Tactical state", categories=names)
+
+
+def shown_color_spec(
+    table: SegmentTable, view: DimView, mode: str, latent: int = 0, run: Run | None = None
+) -> ColorSpec:
+    """The latent map's colouring over the listed dimensions: the tactical states, the
+    dominant one among them (a collapsed or copied dimension never wins), and a single
+    latent under its label."""
+    if mode == "state":
+        if run is None:
+            raise InspectError("Colouring by tactical state needs the run.")
+        return state_color_spec(table, run)
     if mode == "dominant":
         return ColorSpec(
             values=dominant_dimension(table.latents[:, view.indices]),

@@ -14,6 +14,7 @@ import polars as pl
 from scipy import stats
 
 from core.errors import InspectError
+from core.features.segments import in_window
 from core.infra.arrays import BoolArray, IntArray
 from core.views.table import SegmentTable
 
@@ -134,13 +135,20 @@ def _with_definitions(frame: pl.DataFrame, registry: pl.DataFrame | None) -> pl.
 
 
 def segment_events(events: pl.DataFrame, summary: SegmentSummary) -> pl.DataFrame:
-    """The segment team's own events inside the segment's time window, in time order."""
-    return events.filter(
-        (pl.col("match_id") == summary.match_id)
-        & (pl.col("team_id") == summary.team_id)
-        & (pl.col("period") == summary.period)
-        & (pl.col("time_s") >= summary.start_time)
-        & (pl.col("time_s") < summary.end_time)
+    """The segment team's own events inside the segment's time window, in time order (the
+    window rule of the features: :func:`core.features.segments.in_window`)."""
+    period = events.filter(
+        (pl.col("match_id") == summary.match_id) & (pl.col("period") == summary.period)
+    )
+    period_end = period["time_s"].max() if period.height else summary.end_time
+    return period.filter(
+        (pl.col("team_id") == summary.team_id)
+        & in_window(
+            pl.col("time_s"),
+            pl.lit(summary.start_time),
+            pl.lit(summary.end_time),
+            pl.lit(period_end),
+        )
     ).sort("time_s")
 
 

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import polars as pl
 
 from core.analysis.baseline import PCABaseline
-from core.analysis.quality import ACTIVE_UNIT_THRESHOLD, REDUNDANT_R, DimQuality
+from core.analysis.ensemble import FOUND_R
+from core.analysis.quality import ACTIVE_UNIT_THRESHOLD, REDUNDANT_R, DimQuality, min_found
 from core.errors import ArtifactMissingError, RunNotFoundError, StatesError
 from core.features.datasets import Dataset
 from core.features.summary import dataset_overview
@@ -102,8 +103,8 @@ def unfinished_notice(status: RunStatus) -> str | None:
 
 
 def run_metrics(metrics: pl.DataFrame, quality: DimQuality | None) -> list[Metric | None]:
-    """The five headline numbers of a finished run: final losses, then distinct and
-    redundant/inactive dimensions; None where a number is unknown (the slot stays empty)."""
+    """The five headline numbers of a finished run: final losses, then the reproduced
+    patterns and the unconfirmed/redundant/inactive dimensions; None where a number is unknown (the slot stays empty)."""
     out: list[Metric | None] = [None] * 5
     if metrics.height:
         last = metrics.row(-1, named=True)
@@ -112,14 +113,19 @@ def run_metrics(metrics: pl.DataFrame, quality: DimQuality | None) -> list[Metri
         out[2] = Metric("KL", f"{last['kl']:.4g}", explain("KL"))
     if quality is not None:
         out[3] = Metric(
-            "Distinct dimensions",
-            f"{quality.n_distinct} / {len(quality.names)}",
-            help="Active (the posterior mean varies across segments) and not a copy of a "
-            "more informative dimension. Only these are worth reading.",
+            "Reproduced patterns",
+            f"{len(quality.reproduced)} / {quality.n_distinct}"
+            if quality.n_seeds >= 2
+            else f"0 / {quality.n_distinct} (one seed)",
+            help="Distinct dimensions (active, and not a copy of a more informative one on "
+            "the model's own codes) that other seeds of the run's ensemble find again: codes "
+            f"correlating |r| ≥ {FOUND_R} in at least {min_found(quality.n_seeds)} of "
+            f"{max(quality.n_seeds, 2)} trainings. Only these are findings; the others are "
+            "unconfirmed.",
         )
         out[4] = Metric(
-            "Redundant · inactive",
-            f"{len(quality.redundant)} · {len(quality.inactive)}",
+            "Unconfirmed · redundant · inactive",
+            f"{len(quality.unconfirmed)} · {len(quality.redundant)} · {len(quality.inactive)}",
             help=f"Redundant: correlates |r| ≥ {REDUNDANT_R} with a more informative dimension "
             f"(a copy). Inactive: posterior-mean variance below {ACTIVE_UNIT_THRESHOLD} "
             "(collapsed to the prior).",
@@ -157,13 +163,18 @@ def run_findings(run: Run, quality: DimQuality) -> Findings:
         result = load_states(run)
         if result is not None:
             states = result.labels.filter(pl.col("space") == "latent")
-    patterns = run_patterns(run.interpretation(), quality.distinct)
+    patterns = run_patterns(run.interpretation(), quality.distinct, ensemble=run.ensemble())
     hint = None
     if states is None and patterns:
         hint = "Open **States** to group the segments into tactical states by these patterns."
     return Findings(
         headline=run_headline(patterns, states),
-        patterns=[f"{i}. **{p.name}** ({p.reading})." for i, p in enumerate(patterns, 1)],
+        patterns=[
+            f"{i}. **{p.name}** ({p.reading}; {p.support})."
+            if p.reproduced
+            else f"{i}. *{p.name}* ({p.support}; {p.reading})."
+            for i, p in enumerate(patterns, 1)
+        ],
         states_hint=hint,
     )
 

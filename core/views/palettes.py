@@ -23,10 +23,11 @@ DIVERGING = "RdBu"  # plotly's RdBu runs red (low) to blue (high); callers rever
 SEQUENTIAL = "Viridis"
 MAX_LEGEND_CATEGORIES = 30  # more categories than this share one trace without a legend
 
-ColorMode = Literal["dominant", "latent", "team", "match", "minute", "score_state"]
+ColorMode = Literal["state", "latent", "dominant", "team", "match", "minute", "score_state"]
 COLOR_MODES: dict[str, str] = {
+    "state": "Tactical state",
+    "latent": "A pattern",
     "dominant": "Dominant dimension",
-    "latent": "A single latent",
     "team": "Team",
     "match": "Match",
     "minute": "Match minute",

@@ -16,6 +16,7 @@ import polars as pl
 
 from core.analysis.timeline import match_minute
 from core.errors import FingerprintError
+from core.features.segments import in_window
 from core.model.latents import latent_columns
 
 if TYPE_CHECKING:
@@ -353,13 +354,20 @@ def typical_segment(
 
 
 def moment_events(events: pl.DataFrame, team_id: int, moment: Mapping[str, object]) -> pl.DataFrame:
-    """The team's own events inside one key moment (a row of ``typical``/``unusual``)."""
-    return events.filter(
-        (pl.col("match_id") == moment["match_id"])
-        & (pl.col("team_id") == team_id)
-        & (pl.col("period") == moment["period"])
-        & (pl.col("time_s") >= pl.lit(moment["start_time"]))
-        & (pl.col("time_s") < pl.lit(moment["end_time"]))
+    """The team's own events inside one key moment (a row of ``typical``/``unusual``), by
+    the window rule of the features (:func:`core.features.segments.in_window`)."""
+    period = events.filter(
+        (pl.col("match_id") == moment["match_id"]) & (pl.col("period") == moment["period"])
+    )
+    period_end = period["time_s"].max() if period.height else moment["end_time"]
+    return period.filter(
+        (pl.col("team_id") == team_id)
+        & in_window(
+            pl.col("time_s"),
+            pl.lit(moment["start_time"]),
+            pl.lit(moment["end_time"]),
+            pl.lit(period_end),
+        )
     ).sort("time_s")
 
 
