@@ -55,16 +55,31 @@ MANAGE_PAGES = [
 ]
 
 
+DEFAULT_URL = "overview"
+# Streamlit serves the default page at "/" only and matches "/overview" against the other
+# pages' url paths, so a link to "/overview?run=..." said "Page not found". A hidden page
+# serves the same file at "/overview"; the default page's own (unused) path must differ.
+OVERVIEW_ALIAS = st.Page(
+    "pages/overview.py", title="Overview", url_path=DEFAULT_URL, visibility="hidden"
+)
+
+
 def _pages(spec: list[tuple[str, str, str, str]]) -> list[st.Page]:
     return [
-        st.Page(path, title=title, url_path=url, icon=icon, default=(url == "overview"))
+        st.Page(
+            path,
+            title=title,
+            url_path=f"{url}-home" if url == DEFAULT_URL else url,
+            icon=icon,
+            default=(url == DEFAULT_URL),
+        )
         for path, title, url, icon in spec
         if (HERE / path).is_file()
     ]
 
 
 sections = {
-    "Set up": _pages(CORE_PAGES),
+    "Set up": [*_pages(CORE_PAGES), OVERVIEW_ALIAS],
     "Explore": _pages(EXPLORE_PAGES) + _pages(STATE_PAGES),
     "Manage": _pages(MANAGE_PAGES),
 }

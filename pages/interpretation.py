@@ -11,8 +11,10 @@ from plotly.subplots import make_subplots
 
 from core.analysis.latents import interpretation_pivot, interpretation_table
 from core.features.names import display_name
+from core.views.correlations import p_text
 from core.views.dims import shown_rows
 from core.views.glossary import explain
+from core.views.latent_map import dim_meanings, with_meaning
 from core.views.palettes import QUALITATIVE
 from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors
@@ -60,8 +62,13 @@ shown = with_registry(table, "tier", "definition", "unit").with_columns(
     )
     .alias("name")
 )
-shown = shown.select("latent_dim", "dim_status", "rank", "name", pl.exclude(
-    "latent_dim", "dim_status", "rank", "name"))  # fmt: skip
+meanings = dim_meanings(run)  # "z3" -> the pattern's name; p as text, never "0.0e+0"
+shown = shown.with_columns(
+    pl.Series("p_value", p_text(shown["p_value"].to_numpy()), dtype=pl.String),
+    pl.col("latent_dim").replace_strict(meanings, default="", return_dtype=pl.String)
+    .alias("pattern"),
+).select("latent_dim", "pattern", "dim_status", "rank", "name", pl.exclude(
+    "latent_dim", "pattern", "dim_status", "rank", "name"))  # fmt: skip
 view.caption()
 
 tab_table, tab_pivot, tab_bars = st.tabs(["Top-5 table", "Pivot view", "Bar charts"])
@@ -90,9 +97,8 @@ with tab_table:
                 "r", format="%+.3f", width=75, help=explain("Pearson r")
             ),
             "abs_r": st.column_config.NumberColumn("abs_r", format="%.3f", width=70),
-            "p_value": st.column_config.NumberColumn(
-                "p", format="%.1e", width=80, help=explain("p-value")
-            ),
+            "p_value": st.column_config.TextColumn("p", width=80, help=explain("p-value")),
+            "pattern": st.column_config.TextColumn("pattern", width=190),
             "tier": st.column_config.NumberColumn("tier", width=45, help=explain("Tier")),
             "definition": st.column_config.TextColumn("definition", width="large"),
         },
@@ -144,7 +150,7 @@ with tab_bars:
     fig = make_subplots(
         rows=n_rows,
         cols=n_cols,
-        subplot_titles=[view.label(d) for d in dims],
+        subplot_titles=[with_meaning(view.label(d), d, meanings) for d in dims],
         horizontal_spacing=0.22,
         vertical_spacing=0.12,
     )

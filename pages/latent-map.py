@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 import streamlit as st
+import streamlit.components.v1 as components
 
 from core.errors import InspectError
 from core.model.latents import latent_name
+from core.views import map_panels as panels
 from core.views.dims import default_color_mode, shown_color_spec, shown_contrast
 from core.views.inspector import (
     contrast_example,
@@ -17,17 +21,7 @@ from core.views.inspector import (
     selection_contrast,
     selection_frame,
 )
-from core.views.latent_map import latent_map_figure
-from core.views.map_panels import (
-    contrast_columns,
-    has_projection,
-    headline,
-    map_pick,
-    nearest_list,
-    open_example_label,
-    profile_rows,
-    selection_mask,
-)
+from core.views.latent_map import dim_meanings, latent_map_figure, with_meaning
 from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
 from core.views.table import filter_mask
@@ -42,20 +36,18 @@ from pages._ui.widgets import selected_row
 
 MAP_KEY = "latent_map"
 SELECTION_KEY = "map_selection"  # rows of a box/lasso selection
+OPENED_KEY = "map_opened_row"  # a segment opened from another page: ringed on the map
 N_NEAREST = 5
 
 ensure_routed()
 st.title("Latent map")
-st.caption(
-    "Each point is a segment (a team's few minutes of a match) placed by a 2-D UMAP of its "
-    "code: nearby points played alike. Click one to inspect it; box or lasso to compare a group."
-)
+st.caption(panels.INTRO)
 
 run = require_run()
 with friendly_errors("the Latent map"):
     table = segment_table(run)
 
-if not has_projection(table):
+if not panels.has_projection(table):
     st.warning(
         "This run has no 2-D projection (umap.parquet), so there is nothing to place on the "
         "map. Retrain the run on the **Train** page to compute it."
@@ -65,7 +57,7 @@ if not has_projection(table):
 
 def _on_select() -> None:
     """Chart selection changed: a single click inspects, a box or lasso compares."""
-    pick = map_pick(getattr(st.session_state.get(MAP_KEY), "selection", None) or {})
+    pick = panels.map_pick(getattr(st.session_state.get(MAP_KEY), "selection", None) or {})
     if pick.action == "group":
         st.session_state[SELECTION_KEY] = pick.rows
     else:  # inspect one, or cleared (double click): drop the group
@@ -75,6 +67,7 @@ def _on_select() -> None:
 
 
 view = dim_view(run, table.latent_names)
+meanings = dim_meanings(run)
 filters = current_filters()
 mask = filter_mask(table.meta, filters)
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -104,9 +97,17 @@ try:
 except InspectError as exc:
     st.warning(f"{exc} Pick another colouring.")
     st.stop()
-# The map does not depend on the clicked segment (plotly marks the clicked point itself):
-# a click re-sends an identical figure, which the browser does not draw again.
-fig = latent_map_figure(table, color, mask)
+if mode == "latent":  # the colour bar and hover name the pattern, not only "z3"
+    color = replace(color, title=with_meaning(color.title, latent_name(int(latent)), meanings))
+# The map does not depend on a segment clicked on it (plotly marks the clicked point itself):
+# a click re-sends an identical figure, which the browser does not draw again. A segment
+# opened from another page is ringed, and the page scrolls to its pitch (below).
+inspect = st.session_state.get(INSPECT_KEY)
+opened = panels.arrived(inspect, MAP_KEY in st.session_state)
+if opened:
+    st.session_state[OPENED_KEY] = inspect
+ring = inspect if inspect is not None and st.session_state.get(OPENED_KEY) == inspect else None
+fig = latent_map_figure(table, color, mask, highlight=None if ring is None else int(ring))
 reg = registry()
 
 
@@ -146,16 +147,13 @@ def _inspector(inspected: int) -> None:
     if close.button("Close inspector", key="close_inspector"):
         st.session_state.pop(INSPECT_KEY, None)
         st.rerun(scope="fragment")
-    head.markdown(headline(summary))
+    head.markdown(panels.headline(summary))
 
     left, right = st.columns([3, 2])
     with left:
         events = dataset_events(run)
         if events is None:
-            st.info(
-                "No events.parquet beside this run's features, so the segment cannot be "
-                "drawn. Re-extract the dataset on the **Data** page to add it."
-            )
+            st.info(panels.NO_EVENTS)
         else:
             seg_events = segment_events(events, summary)
             st.plotly_chart(
@@ -171,7 +169,7 @@ def _inspector(inspected: int) -> None:
     with right:
         st.markdown("**Features against all segments** (z-scores, largest first)")
         st.dataframe(
-            profile_rows(table, inspected, reg),
+            panels.profile_rows(table, inspected, reg),
             hide_index=True,
             key="inspector_profile",
             column_config={
@@ -181,7 +179,7 @@ def _inspector(inspected: int) -> None:
             },
         )
         st.markdown(f"**{N_NEAREST} nearest segments in latent space**")
-        for rank, near in enumerate(nearest_list(table, inspected, N_NEAREST), start=1):
+        for rank, near in enumerate(panels.nearest_list(table, inspected, N_NEAREST), start=1):
             st.button(
                 near.label,
                 key=f"nearest_{rank}",
@@ -195,20 +193,16 @@ def _selection(sel_rows: list[int]) -> None:
     """A box or lasso selection against the rest: contrast table and CSV."""
     st.divider()
     st.subheader(f"Selection: {len(sel_rows):,} segments")
-    sel_mask = selection_mask(table.n, sel_rows)
+    sel_mask = panels.selection_mask(table.n, sel_rows)
     try:
         raw = selection_contrast(table, sel_mask, reg).with_columns(pl.col("name").alias("key"))
-        contrast = shown_contrast(raw, view).head(25)
+        contrast = panels.readable_contrast(shown_contrast(raw, view).head(25), meanings)
     except InspectError as exc:
         st.info(str(exc))
     else:
-        st.caption(
-            "How the selected segments differ from all the others: effect is the difference "
-            "of means in pooled standard deviations (|effect| ≥ 0.5 is a clear difference); "
-            "p from Welch's t-test. Tick a row to open a selected segment that shows it."
-        )
+        st.caption(panels.CONTRAST_NOTE)
         event = st.dataframe(
-            contrast.select(contrast_columns(contrast)),
+            contrast.select(panels.contrast_columns(contrast)),
             hide_index=True,
             key="selection_contrast",
             on_select="rerun",
@@ -217,7 +211,6 @@ def _selection(sel_rows: list[int]) -> None:
                 "effect": st.column_config.NumberColumn("effect", format="%+.2f"),
                 "mean_selected": st.column_config.NumberColumn("mean (selected)", format="%.3g"),
                 "mean_rest": st.column_config.NumberColumn("mean (rest)", format="%.3g"),
-                "p_value": st.column_config.NumberColumn("p", format="%.1e"),
             },
         )
         picked = selected_row(event)
@@ -229,12 +222,10 @@ def _selection(sel_rows: list[int]) -> None:
                 st.info(str(exc))
             else:
                 if st.button(
-                    open_example_label(row),
+                    panels.open_example_label(row),
                     key="contrast_open",
                     icon=":material/sports_soccer:",
-                    help="Opens, in the inspector above, the selected segment at the 90th "
-                    "percentile of this row's difference from the rest: a clear example, "
-                    "not the single most extreme one.",
+                    help=panels.EXAMPLE_HELP,
                 ):
                     st.session_state[INSPECT_KEY] = example
                     st.rerun(scope="fragment")
@@ -248,3 +239,5 @@ def _selection(sel_rows: list[int]) -> None:
 
 
 _map_and_panels()
+if opened and inspect is not None:  # opened from another page: bring its pitch into view
+    components.html(panels.scroll_script(int(inspect)), height=0)

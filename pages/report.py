@@ -20,6 +20,7 @@ from core.views.report import (
     run_report_inputs,
 )
 from core.views.report_figures import report_pdf, report_pngs, zip_pngs
+from core.views.text import md_escape
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import dataset_events, run_version
 from pages._ui.routing import ensure_routed
@@ -117,10 +118,14 @@ with friendly_errors("the Team report page"):
     )
     pngs, pdf, zipped = _drawn(run.run_id, version, (int(team_id), opponent_id, match_id), report)
 
-st.subheader(report.title)
-st.caption(f"{report.scope} · {report.n_segments} windows · opponent: {report.opponent_name}")
+# Team and match names come from data files: escaped, never read as Markdown.
+st.subheader(md_escape(report.title))
+st.caption(
+    f"{md_escape(report.scope)} · {report.n_segments} windows · "
+    f"opponent: {md_escape(report.opponent_name)}"
+)
 for sentence in report.sentences:
-    st.markdown(f"- {sentence}")
+    st.markdown(f"- {md_escape(sentence)}")
 
 slug = re.sub(r"[^a-z0-9]+", "-", report.team_name.lower()).strip("-") or "team"
 d1, d2, _ = st.columns([2, 2, 3])
@@ -160,9 +165,9 @@ def _key_rows(frame: pl.DataFrame, what: str, key: str) -> None:
             else ""
         )
         a.markdown(
-            f"**{what}** · {row['match_label']} · {row['minute']:.0f}' · "
-            f"{row.get('state_label') or row['state']} · distance {row['distance']:.2f}"
-            + (f"  \n{players}" if players else "")
+            f"**{what}** · {md_escape(row['match_label'])} · {row['minute']:.0f}' · "
+            f"{md_escape(row.get('state_label') or row['state'])} · "
+            f"distance {row['distance']:.2f}" + (f"  \n{md_escape(players)}" if players else "")
         )
         with b:
             open_segment_button(run, str(row["segment_id"]), key=f"{key}_{i}")

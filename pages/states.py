@@ -8,10 +8,12 @@ from core.errors import FingerprintError
 from core.views.glossary import explain
 from core.views.states import (
     SPACE_NAMES,
+    TABLE_HINT,
     bic_figure,
     contingency_figure,
     fit_caption,
     profile_figure,
+    readable_profile,
     state_profile,
     state_shares,
     states_k_range,
@@ -23,7 +25,7 @@ from pages._ui.readers import with_registry
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import require_run, states_or_wait
 from pages._ui.sidebar import current_filters
-from pages._ui.widgets import open_segment_button
+from pages._ui.widgets import open_segment, open_segment_button, selected_row
 
 ensure_routed()
 
@@ -76,12 +78,7 @@ if used:
 if result.one_axis_message:
     st.info(f"{result.one_axis_message[:1].upper()}{result.one_axis_message[1:]}.")
 
-tab_bic, tab_states, tab_agree = st.tabs(["BIC curves", "States and profiles", "Agreement"])
-
-with tab_bic:
-    cols = st.columns(2)
-    for col, space in zip(cols, ("latent", "features"), strict=True):
-        col.plotly_chart(bic_figure(result, space), key=f"states_bic_{space}")
+tab_states, tab_bic, tab_agree = st.tabs(["States and profiles", "BIC curves", "Agreement"])
 
 with tab_states:
     space = st.radio(
@@ -105,11 +102,14 @@ with tab_states:
             "The states are fitted on all segments; set a sidebar filter (a team, a match) "
             "to see its shares beside the overall ones."
         )
-    st.dataframe(
+    st.caption(TABLE_HINT)
+    event = st.dataframe(
         shares.table,
         hide_index=True,
         width="stretch",
         key="states_table",
+        on_select="rerun",
+        selection_mode="single-row",
         column_config={
             "share": st.column_config.ProgressColumn(
                 "share", format="%.2f", min_value=0, max_value=1
@@ -119,6 +119,15 @@ with tab_states:
             ),
         },
     )
+    if (picked := selected_row(event)) is not None and picked < shares.table.height:
+        try:
+            seg = typical_state_segment(
+                result, latents, space, int(shares.table["state"][picked]), filters
+            )
+        except FingerprintError as exc:
+            st.info(str(exc))
+        else:
+            open_segment(run, seg)
     label_of = dict(zip(shares.table["state"], shares.table["label"], strict=True))
     state = st.selectbox(
         "State to profile",
@@ -135,8 +144,8 @@ with tab_states:
             run, example, key="states_open_example",
             label="Open the segment most typical of this state on the pitch",
         )  # fmt: skip
-    prof = with_registry(
-        state_profile(result, space, int(state)), "unit", "direction", "definition"
+    prof = readable_profile(
+        with_registry(state_profile(result, space, int(state)), "unit", "direction", "definition")
     )
     st.plotly_chart(profile_figure(prof), key="states_profile_chart")
     st.dataframe(
@@ -145,12 +154,19 @@ with tab_states:
         width="stretch",
         key="states_profile_table",
         column_config={
+            "name": st.column_config.TextColumn("feature"),
+            "feature": st.column_config.TextColumn("code name"),
             "state_mean": st.column_config.NumberColumn("state mean", format="%.3g"),
             "population_mean": st.column_config.NumberColumn("all segments", format="%.3g"),
             "population_std": st.column_config.NumberColumn("sd", format="%.3g"),
             "effect": st.column_config.NumberColumn("difference (sd)", format="%+.2f"),
         },
     )
+
+with tab_bic:
+    cols = st.columns(2)
+    for col, space in zip(cols, ("latent", "features"), strict=True):
+        col.plotly_chart(bic_figure(result, space), key=f"states_bic_{space}")
 
 with tab_agree:
     st.plotly_chart(contingency_figure(result), key="states_contingency")

@@ -61,24 +61,35 @@ with st.expander("What the chart shows and how a cell is recommended", expanded=
 folders = require_dataset_folders()
 
 # --- launch ---------------------------------------------------------------------------------
-with st.form("sweep_form"):
-    dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="sweep_dataset")
-    c1, c2 = st.columns(2)
-    betas = c1.multiselect(
-        "beta values",
-        views.grid_options(DEFAULT_BETAS, views.BETA_CHOICES),
-        default=list(DEFAULT_BETAS),
-        format_func=lambda v: f"{v:g}",
-        key="sweep_betas",
-    )
-    dims = c2.multiselect(
-        "Latent sizes",
-        views.grid_options(DEFAULT_LATENT_DIMS, views.DIM_CHOICES),
-        default=list(DEFAULT_LATENT_DIMS),
-        key="sweep_dims",
-    )
-    st.caption(views.FORM_NOTE)
-    submitted = st.form_submit_button("Start sweep", type="primary")
+# Plain widgets, not a form: the estimate below follows every change of the grid.
+dataset = st.selectbox("Dataset", folders, format_func=lambda p: p.name, key="sweep_dataset")
+c1, c2 = st.columns(2)
+betas = c1.multiselect(
+    "beta values",
+    views.grid_options(DEFAULT_BETAS, views.BETA_CHOICES),
+    default=list(DEFAULT_BETAS),
+    format_func=lambda v: f"{v:g}",
+    key="sweep_betas",
+)
+dims = c2.multiselect(
+    "Latent sizes",
+    views.grid_options(DEFAULT_LATENT_DIMS, views.DIM_CHOICES),
+    default=list(DEFAULT_LATENT_DIMS),
+    key="sweep_dims",
+)
+st.caption(views.FORM_NOTE)
+estimate: views.SweepEstimate | None
+try:
+    estimate = views.sweep_estimate(Dataset(dataset).features_path, betas, dims)
+except (ConfigError, FeaturesFileError, OSError) as exc:
+    estimate = None
+    st.warning(f"{exc}")
+else:
+    st.markdown(estimate.text)
+confirmed = estimate is not None and not estimate.needs_confirmation
+if estimate is not None and estimate.needs_confirmation:
+    confirmed = st.checkbox(views.confirm_label(estimate), key="sweep_confirm")
+submitted = st.button("Start sweep", type="primary", key="sweep_start", disabled=not confirmed)
 
 
 def _launch(features: Any, betas_: list[float], dims_: list[int], **kw: Any) -> Sweep | None:

@@ -422,7 +422,7 @@ class TestBadRuns:
         delete_run(run.run_id, force=True)
         at.run()
         healthy(at)
-        assert any(f"Run {run.run_id} no longer exists" in w.value for w in at.warning)
+        assert any(f"Run {run.run_id} was not found" in w.value for w in at.warning)
         with pytest.raises(LookupError):
             get_run(run.run_id)
 

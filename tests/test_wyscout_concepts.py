@@ -36,6 +36,12 @@ PAIRED_MATCHES = 12
 MIN_FILLED = 45
 
 
+def _num(value: object) -> float:
+    """A polars aggregate as a float (it is typed as any literal)."""
+    assert isinstance(value, int | float), value
+    return float(value)
+
+
 @pytest.fixture(scope="module")
 def paired() -> tuple[pl.DataFrame, pl.DataFrame]:
     """Neutral events of the same World Cup matches from Wyscout (kloppy) and StatsBomb."""
@@ -114,8 +120,8 @@ def test_carries_are_runs_with_the_ball(paired: tuple[pl.DataFrame, pl.DataFrame
         .alias("length"),
         (pl.col("end_x") > pl.col("x")).alias("forward"),
     )
-    assert runs["length"].median() > 10  # yards
-    assert runs["forward"].mean() > 0.7  # mostly towards the opponent's goal
+    assert _num(runs["length"].median()) > 10  # yards
+    assert _num(runs["forward"].mean()) > 0.7  # mostly towards the opponent's goal
     assert carries["end_x"].is_between(0, 120).all()
 
 

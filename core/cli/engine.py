@@ -139,15 +139,17 @@ def register(subparsers: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from core.errors import ConfigError
+    from core.errors import ConfigError, FeaturesFileError
+    from core.model.config import check_world_size
     from core.pipeline.prepare import check_training_input
     from core.runs.config import run_id_for
     from core.runs.store import create_run
 
     try:
+        check_world_size(args.ddp)  # before any run exists: --ddp 1000 starts nothing
         vae, prep = _configs(args)
         run_id = run_id_for(args.features, vae, prep)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, FeaturesFileError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     code = _existing_run_exit(run_id)

@@ -7,9 +7,12 @@ from typing import Any
 
 from core.cli import opendata as opendata_cli
 from core.cli.progress import ProgressBar
+from core.errors import ConfigError
 from core.features.extract import (
     ExtractionError,
     ExtractionSummary,
+    check_out_dir,
+    check_window_stride,
     default_workers,
     extract_features,
 )
@@ -104,6 +107,12 @@ def format_summary(summary: ExtractionSummary) -> str:
 
 def run_features(args: argparse.Namespace) -> int:
     """Run the extraction; 0 when at least one match was extracted, 1 otherwise."""
+    try:  # before any download or worker: bad numbers and paths end here, with a message
+        check_window_stride(args.window, args.stride)
+        check_out_dir(args.out)
+    except ConfigError as exc:
+        print(f"error: {exc}")
+        return 2
     bar = ProgressBar("extracting", unit="match")
     progress = bar
 

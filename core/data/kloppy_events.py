@@ -39,6 +39,8 @@ from core.data.schema import (
 from core.data.wyscout_v2 import FOUL_WON_SUB_EVENTS, sub_event
 
 _INT63: Final = (1 << 63) - 1
+# The row key naming the team of the feed record a row comes from (see event_row).
+SOURCE_TEAM: Final = "source_team_id"
 
 
 def stable_id(value: Any) -> int | None:
@@ -261,9 +263,13 @@ def event_row(event: Any, kind: str) -> dict[str, Any]:
     ):
         length = math.hypot(end_x - x, end_y - y)
     team, player = event.team, event.player
+    team_id = stable_id(team.team_id) if team is not None else None
     return {
         "event_id": str(event.event_id),
-        "team_id": stable_id(team.team_id) if team is not None else None,
+        "team_id": team_id,
+        # The team whose feed record this row comes from (rows derived for the other team
+        # keep it): the attacking-direction check mirrors by it; not an EVENT_SCHEMA column.
+        SOURCE_TEAM: team_id,
         "team_name": team_name(team) if team is not None else None,
         "player_id": stable_id(player.player_id) if player is not None else None,
         "player_name": (player.full_name or player.name) if player is not None else None,

@@ -20,9 +20,13 @@ this path differs slightly from the fast reader in :mod:`core.data.statsbomb`):
   won is a ``duel`` with a won result instead.
 - ``play_pattern`` is ``from_counter`` where kloppy marks a counter-attack, else
   ``regular_play``.
-- An own goal (a kloppy shot with result ``OWN_GOAL``) becomes ``own_goal_against`` for
-  the scorer's team plus an ``own_goal_for`` row for the other team, as StatsBomb has it;
-  it is never a shot.
+- An own goal (a kloppy shot with result ``OWN_GOAL``, or a Wyscout v2 touch or clearance
+  tagged own goal) becomes ``own_goal_against`` for the scorer's team plus an
+  ``own_goal_for`` row for the other team, as StatsBomb has it; it is never a shot (the
+  Wyscout touch or clearance keeps its own row).
+- The attacking direction is checked per team and period (:func:`_fix_direction`): shots
+  and open-play passes only, never set pieces (Wyscout v2 goal kicks start on a
+  placeholder point).
 - An Impect shot's end lies on the goal line (x = 120): kloppy 3.19 reads the target point
   with an x beyond the pitch. Impect's ball receptions are ``ball_receipt`` rows, and its
   goal markers (the shot already says goal) stay ``unknown`` without a warning.
@@ -59,6 +63,7 @@ from core.data.kloppy_events import (
     PROVIDER_GENERIC_NAMES,
     QUIET_GENERIC_NAMES,
     QUIET_TYPES,
+    SOURCE_TEAM,
     event_row,
     foul_rows,
     has_fouled_side,
@@ -75,7 +80,7 @@ from core.data.schema import (
     UNKNOWN_TYPE,
     match_label,
 )
-from core.data.wyscout_v2 import derive_concepts
+from core.data.wyscout_v2 import derive_concepts, own_goal_record
 from core.data.xg_model import ARTEFACT_PATH, fill_modelled_xg
 
 logger = logging.getLogger(__name__)
@@ -88,9 +93,17 @@ CLOCK_SLACK_S: Final = 300.0
 # No period lasts longer than this (a half with a very long stoppage): an event timed
 # beyond it, or before the period start, is mistimed and dropped (and reported).
 MAX_PERIOD_S: Final = 75 * 60.0
-# A period is mirrored when its shots (and its goal kicks, mirrored) lie on average in the
-# acting team's own half, given at least this many of them.
+# A team's period is mirrored when at least this many of its shots lie on average in its
+# own half; with fewer shots, when at least MIN_DIRECTION_PASSES open-play passes go
+# backwards on average (see _wrong_way). On the World Cup 2018 (Wyscout v2, placeholders
+# removed) every correct team-period's passes gain 0.36 yd or more on average.
 MIN_DIRECTION_EVIDENCE: Final = 3
+MIN_DIRECTION_PASSES: Final = 20
+MIRRORED: Final = "_mirrored"  # a working column of _fix_direction
+# Where a goal kick without a start (Wyscout v2's placeholder) is taken: the middle of the
+# six-yard line, where most of StatsBomb's goal kicks start (its mode on the World Cup 2018
+# and NWSL 2018; the side of the box would need the kicker's foot, which no feed gives).
+GOAL_KICK_SPOT: Final = (6.0, PITCH_WIDTH / 2)
 # The modelled-xG switch: "1" fills the xG of shots the feed gives none with the product's
 # model (core.data.xg_model), "0" leaves it null (extraction then nulls the match's xG
 # features, as for a feed without xG); unset, it is on once the fitted model exists.
@@ -161,34 +174,66 @@ def _impect_shot_ends(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _fix_direction(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
-    """Mirror each period whose shots (and goal kicks) say the direction is the wrong way.
+def _direction_evidence(frame: pl.DataFrame) -> pl.DataFrame:
+    """Per period and source team: its shots' count and mean x, its open-play passes' count
+    and mean forward gain (end x - x). Set pieces say nothing: a Wyscout v2 goal kick
+    starts on a placeholder point, and restarts go anywhere."""
+    shot = (pl.col("type") == "shot") & pl.col("x").is_not_null()
+    open_pass = (
+        (pl.col("type") == "pass")
+        & pl.col("set_piece").is_null()
+        & pl.col("x").is_not_null()
+        & pl.col("end_x").is_not_null()
+    )
+    return frame.group_by("period", SOURCE_TEAM).agg(
+        shot.sum().alias("shots"),
+        pl.col("x").filter(shot).mean().alias("shot_x"),
+        open_pass.sum().alias("passes"),
+        (pl.col("end_x") - pl.col("x")).filter(open_pass).mean().alias("gain"),
+    )
+
+
+def _wrong_way(evidence: pl.DataFrame) -> pl.DataFrame:
+    """The ``period, source team`` pairs whose play points at their own goal.
+
+    Shots decide when there are at least :data:`MIN_DIRECTION_EVIDENCE` of them (their
+    mean x in the team's own half); with fewer, the open-play passes (at least
+    :data:`MIN_DIRECTION_PASSES`) going backwards on average, unless the few shots lie in
+    the opponent's half.
+    """
+    half = PITCH_LENGTH / 2
+    by_shots = (pl.col("shots") >= MIN_DIRECTION_EVIDENCE) & (pl.col("shot_x") < half)
+    by_passes = (
+        (pl.col("shots") < MIN_DIRECTION_EVIDENCE)
+        & (pl.col("passes") >= MIN_DIRECTION_PASSES)
+        & (pl.col("gain") < 0)
+        & ~(pl.col("shot_x") >= half).fill_null(False)
+    )
+    return evidence.filter(by_shots | by_passes).select("period", SOURCE_TEAM)
+
+
+def _fix_direction(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, int]]]:
+    """Mirror each team's period whose shots and open-play passes say it points the wrong way.
 
     kloppy's orientation for a feed comes from its metadata; when that belongs to another
     recording (kloppy's Metrica fixture), every event of a period points at the own goal.
+    A Wyscout v2 file may have one team's period the wrong way round (the penalty
+    shoot-outs of the World Cup 2018, Russia's first half against Spain). Each team's
+    whole period is mirrored, with the rows derived from its records for the other team
+    (fouls won, own goals for). Returns the frame and the ``(period, team id)`` mirrored.
     """
-    evidence = (
-        frame.filter((pl.col("type") == "shot") | (pl.col("set_piece") == "goal_kick"))
-        .filter(pl.col("x").is_not_null())
-        .group_by("period")
-        .agg(
-            pl.when(pl.col("type") == "shot")
-            .then(pl.col("x"))
-            .otherwise(PITCH_LENGTH - pl.col("x"))
-            .mean()
-            .alias("x"),
-            pl.len().alias("n"),
-        )
-    )
-    flip = sorted(
-        evidence.filter((pl.col("n") >= MIN_DIRECTION_EVIDENCE) & (pl.col("x") < PITCH_LENGTH / 2))
-        .get_column("period")
-        .to_list()
-    )
+    wrong = _wrong_way(_direction_evidence(frame)).sort("period", SOURCE_TEAM)
+    flip = [(int(p), int(t)) for p, t in wrong.iter_rows() if t is not None]
     if not flip:
         return frame, []
-    mirrored = pl.col("period").is_in(flip)
-    return frame.with_columns(
+    mirrored = pl.col(MIRRORED).fill_null(False)
+    marked = frame.join(
+        wrong.with_columns(pl.lit(True).alias(MIRRORED)),
+        on=["period", SOURCE_TEAM],
+        how="left",
+        maintain_order="left",
+    )
+    return marked.with_columns(
         *[
             pl.when(mirrored).then(size - pl.col(c)).otherwise(pl.col(c)).alias(c)
             for c, size in (
@@ -198,7 +243,25 @@ def _fix_direction(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[int]]:
                 ("end_y", PITCH_WIDTH),
             )
         ]
-    ), flip
+    ).drop(MIRRORED), flip
+
+
+def goal_kick_starts(frame: pl.DataFrame) -> pl.DataFrame:
+    """Goal kicks without a start start at :data:`GOAL_KICK_SPOT`, with their pass length.
+
+    Run after the direction check: the spot is in the kicker's own six-yard box whichever
+    way his team's period was recorded.
+    """
+    x0, y0 = GOAL_KICK_SPOT
+    missing = (
+        (pl.col("type") == "pass") & (pl.col("set_piece") == "goal_kick") & pl.col("x").is_null()
+    )
+    length = ((pl.col("end_x") - x0) ** 2 + (pl.col("end_y") - y0) ** 2).sqrt()
+    return frame.with_columns(
+        pl.when(missing).then(pl.lit(x0)).otherwise(pl.col("x")).alias("x"),
+        pl.when(missing).then(pl.lit(y0)).otherwise(pl.col("y")).alias("y"),
+        pl.when(missing).then(length).otherwise(pl.col("pass_length")).alias("pass_length"),
+    )
 
 
 def _with_possessions(frame: pl.DataFrame) -> pl.DataFrame:
@@ -217,6 +280,35 @@ def _with_possessions(frame: pl.DataFrame) -> pl.DataFrame:
         | pl.col("set_piece").is_not_null()
     ).fill_null(True)
     return frame.with_columns(changed.cum_sum().cast(pl.Int64).alias("possession"))
+
+
+def _rows_of(
+    event: Any,
+    row: dict[str, Any],
+    other: tuple[int, str] | None,
+    provider: str,
+    own_goals: set[int],
+) -> list[dict[str, Any]]:
+    """The neutral rows of one kloppy event: its row, or the rows of both sides (own goals,
+    fouls) where the feed records one side only."""
+    if row["type"] == "shot" and event.result == ShotResult.OWN_GOAL:
+        return own_goal_rows(row, other)
+    if provider == "wyscout" and _first_own_goal(event, own_goals):
+        own_goal = {**row, "event_id": f"{row['event_id']}-own-goal", "outcome": None}
+        return [row, *own_goal_rows(own_goal, other)]
+    if row["type"] == "foul_committed" and has_fouled_side(event):
+        return foul_rows(row, other, provider)
+    return [row]
+
+
+def _first_own_goal(event: Any, seen: set[int]) -> bool:
+    """Whether ``event`` is a Wyscout v2 own goal (a tag on a touch or clearance) whose raw
+    record has not given one yet (kloppy may read one record as two events)."""
+    record = own_goal_record(event)
+    if record is None or record in seen:
+        return False
+    seen.add(record)
+    return True
 
 
 def _lineups(dataset: EventDataset) -> pl.DataFrame:
@@ -318,6 +410,7 @@ def kloppy_events(
     other = {a: team_of[b] for a, b in zip(team_of, reversed(list(team_of)), strict=True)}
     rows: list[dict[str, Any]] = []
     unknown: set[str] = set()
+    own_goals: set[int] = set()  # raw records already counted as an own goal
     for event in pitched.records:
         kind = neutral_type(event, generic_names)
         if (
@@ -330,12 +423,9 @@ def kloppy_events(
         pid = event.period.id
         row["period"] = pid
         row["time_s"] = event.timestamp.total_seconds() + offsets.get(pid, 0.0)
-        if kind == "shot" and event.result == ShotResult.OWN_GOAL:
-            rows.extend(own_goal_rows(row, other.get(row["team_id"])))
-        elif kind == "foul_committed" and has_fouled_side(event):
-            rows.extend(foul_rows(row, other.get(row["team_id"]), provider))
-        else:
-            rows.append(row)
+        rows.extend(_rows_of(event, row, other.get(row["team_id"]), provider, own_goals))
+    # Every row decides the column types (the default reads 100): a match whose first set
+    # piece, xG or body part comes later would otherwise fail on a column read as null.
     frame = pl.DataFrame(
         rows,
         schema_overrides={"xg": pl.Float64, "pass_length": pl.Float64, "body_part": pl.String},
@@ -349,18 +439,22 @@ def kloppy_events(
             "period", "time_s", maintain_order=True
         )
     )
-    frame = frame.with_columns(
-        pl.lit(match_id, dtype=pl.Int64).alias("match_id"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
-        (
-            pl.col("period").replace_strict(PERIOD_START_MINUTE, default=0) * 60
-            + pl.col("time_s").floor()
+    frame = (
+        goal_kick_starts(frame)
+        .with_columns(
+            pl.lit(match_id, dtype=pl.Int64).alias("match_id"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
+            (
+                pl.col("period").replace_strict(PERIOD_START_MINUTE, default=0) * 60
+                + pl.col("time_s").floor()
+            )
+            .cast(pl.Int64)
+            .alias("clock"),
         )
-        .cast(pl.Int64)
-        .alias("clock"),
-    ).with_columns(
-        (pl.col("clock") // 60).alias("minute"),
-        (pl.col("clock") % 60).alias("second"),
+        .with_columns(
+            (pl.col("clock") // 60).alias("minute"),
+            (pl.col("clock") % 60).alias("second"),
+        )
     )
     if modelled_xg if modelled_xg is not None else modelled_xg_enabled():
         frame = fill_modelled_xg(frame)
@@ -380,10 +474,12 @@ def kloppy_events(
             f"{mistimed} events dropped: their time lies outside their period "
             f"(before its start or over {MAX_PERIOD_S / 60:.0f} minutes into it)"
         )
+    names = {tid: name for tid, name in team_of.values()}
     warnings += [
-        f"period {p} mirrored: its shots lay in the shooting team's own half, so the feed's "
-        "attacking direction was the other way round"
-        for p in mirrored
+        f"period {p} of {names.get(t, t)} mirrored: its shots lay in its own half or its "
+        "open-play passes went backwards, so the feed's attacking direction was the other "
+        "way round"
+        for p, t in mirrored
     ]
     return KloppyEvents(
         events=events,

@@ -18,7 +18,19 @@ rewrites a v2 :class:`~kloppy.domain.EventDataset` so that the neutral mapping i
   interception (1401) is an interception instead (kloppy already makes those). A touch
   that recovers the ball is the recovery; before any other recovering action a recovery
   is inserted. Every other plain touch is a ball receipt (it marks who has the ball);
-- a goalkeeper leaving his line is a goalkeeper event.
+- a goalkeeper leaving his line is a goalkeeper event;
+- placeholder points ((0,0) or (100,100), where the feed has no location) are not kept as
+  real points: a corner's start stays (it is the corner), any other placeholder start
+  (goal kicks: all of them; save attempts) and every placeholder end point is left empty
+  (a goal kick without a start then starts on the six-yard line,
+  :func:`core.data.kloppy_source.goal_kick_starts`, once the direction is settled);
+- a goal kick carries no accuracy tag (none of the 1,109 on the World Cup 2018): it is
+  complete when the kicker's team makes the next on-ball action (pass, shot, touch, run,
+  clearance, take-on, interception, recovery), aerial and ground duels skipped, and
+  incomplete when the opponent does or play stops first (kloppy already marks one that
+  goes out);
+- an own goal is a tag (102) on a touch, clearance or shot, never a shot result:
+  :func:`own_goal_record` tells the neutral mapping to add the own-goal rows.
 
 Fouls won are derived for every provider in :mod:`core.data.kloppy_events`;
 :data:`FOUL_WON_SUB_EVENTS` says which v2 fouls have a fouled side.
@@ -39,6 +51,8 @@ from kloppy.domain import (
     PassResult,
     Point,
     Provider,
+    SetPieceQualifier,
+    SetPieceType,
     TakeOnResult,
     build_coordinate_system,
 )
@@ -53,6 +67,9 @@ WON: Final = 703
 ACCURATE: Final = 1801
 NOT_ACCURATE: Final = 1802
 INTERCEPTION: Final = 1401
+OWN_GOAL: Final = 102
+# Where a v2 feed has no location it writes one of these points (Wyscout's 0-100 pitch).
+PLACEHOLDERS: Final = frozenset({(0.0, 0.0), (100.0, 100.0)})
 
 # Wyscout v2 event and sub-event ids (kloppy's wyscout_events.py).
 FREE_KICK_EVENT: Final = 3
@@ -124,6 +141,87 @@ def _raw_id(event: Any, key: str) -> int | None:
 def sub_event(event: Any) -> int | None:
     """The Wyscout v2 sub-event id of an event (``None`` when it has none)."""
     return _raw_id(event, "subEventId")
+
+
+def own_goal_record(event: Any) -> int | None:
+    """The raw record id of a v2 own goal (tag 102: a touch, clearance or shot into the own
+    net), ``None`` for any other event.
+
+    kloppy may read one raw record as two events (an interception before an action tagged
+    interception, 1401, both with the record): the caller counts each record once.
+    """
+    if OWN_GOAL not in tags(event):
+        return None
+    return _raw_id(event, "id") or id(event.raw_event)
+
+
+def _raw_point(event: Any, i: int) -> tuple[float, float] | None:
+    positions = event.raw_event.get("positions") or []
+    if len(positions) <= i or not isinstance(positions[i], dict):
+        return None
+    try:
+        return float(positions[i]["x"]), float(positions[i]["y"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _set_piece(event: Any) -> SetPieceType | None:
+    found = [q.value for q in event.qualifiers or [] if isinstance(q, SetPieceQualifier)]
+    return found[0] if found else None
+
+
+def _without_placeholders(event: Any) -> Any:
+    """``event`` with its placeholder points replaced or emptied (see the module doc)."""
+    if not isinstance(getattr(event, "raw_event", None), dict):
+        return event
+    changes: dict[str, Any] = {}
+    if _raw_point(event, 0) in PLACEHOLDERS and event.coordinates is not None:
+        kind = _set_piece(event) if event.event_type == EventType.PASS else None
+        if kind != SetPieceType.CORNER_KICK:
+            changes["coordinates"] = None
+    if _raw_point(event, 1) in PLACEHOLDERS:
+        for attr in ("receiver_coordinates", "end_coordinates"):
+            if getattr(event, attr, None) is not None:
+                changes[attr] = None
+    return replace(event, **changes) if changes else event
+
+
+# kloppy event types that show which team has the ball after a goal kick.
+_HAS_BALL: Final = frozenset(
+    {
+        EventType.PASS,
+        EventType.SHOT,
+        EventType.CLEARANCE,
+        EventType.CARRY,
+        EventType.TAKE_ON,
+        EventType.INTERCEPTION,
+        EventType.RECOVERY,
+        EventType.MISCONTROL,
+    }
+)
+# ... and those after which play stops before anyone has it.
+_STOPS: Final = frozenset({EventType.BALL_OUT, EventType.FOUL_COMMITTED, EventType.CARD})
+
+
+def _goal_kick_results(records: list[Any]) -> list[Any]:
+    """Goal kicks without a result judged by who has the ball next (see the module doc)."""
+    out = list(records)
+    for i, event in enumerate(records):
+        if (
+            event.event_type != EventType.PASS
+            or event.result is not None
+            or _set_piece(event) != SetPieceType.GOAL_KICK
+        ):
+            continue
+        complete = False
+        for later in records[i + 1 :]:
+            if later.period.id != event.period.id or later.event_type in _STOPS:
+                break
+            if later.event_type in _HAS_BALL or _is_touch(later):
+                complete = later.team == event.team
+                break
+        out[i] = replace(event, result=PassResult.COMPLETE if complete else PassResult.INCOMPLETE)
+    return out
 
 
 def _base(event: Any, **changes: Any) -> dict[str, Any]:
@@ -229,7 +327,8 @@ def _is_set_piece(event: Any) -> bool:
 
 
 def derive_concepts(dataset: EventDataset) -> EventDataset:
-    """A Wyscout v2 dataset with take-ons, carries, dispossessions and recoveries (module doc).
+    """A Wyscout v2 dataset with take-ons, carries, dispossessions and recoveries, placeholder
+    points and goal-kick results fixed (module doc).
 
     Any other dataset (Wyscout v3 included) is returned unchanged.
     """
@@ -242,8 +341,8 @@ def derive_concepts(dataset: EventDataset) -> EventDataset:
         Provider.WYSCOUT, pitch_length=dims.pitch_length, pitch_width=dims.pitch_width
     )
     to_dataset = DatasetTransformer(from_coordinate_system=raw_system, to_coordinate_system=system)
-    renamed = (_renamed(e, to_dataset) for e in dataset.records)
-    records = _with_recoveries(renamed, (home, away))
+    renamed = [_without_placeholders(_renamed(e, to_dataset)) for e in dataset.records]
+    records = _with_recoveries(_goal_kick_results(renamed), (home, away))
     counts: dict[str, int] = {}
     for event in records:
         key = str(event.event_name)

@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 MAX_UPLOAD_MB = 100
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 UPLOAD_CHUNK_BYTES = 1024 * 1024
+# What an upload may decode to before it is read whole: a small file can hold billions of
+# run-length encoded values (1.7 MB that decode to 3 GiB).
+MAX_DECODED_BYTES = 1024 * 1024 * 1024
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATASET_NAME_RULE = (
     "use letters, digits, '_', '-' or '.', starting with a letter or digit (at most 64 characters)"
@@ -227,6 +230,7 @@ def import_features_stream(
         if size == 0:
             raise DatasetImportError("The uploaded file is empty; choose a features .parquet file.")
         try:
+            check_decoded_size(tmp)
             frame = load_features(tmp)
         except FeaturesFileError as exc:
             raise DatasetImportError(
@@ -242,13 +246,58 @@ def import_features_stream(
     return ImportedDataset(name=name, path=folder, segments=frame.height, features=n_features)
 
 
+def decoded_size(path: Path) -> tuple[int, int]:
+    """``(rows, bytes)`` a parquet file decodes to, from its footer alone: at least 8
+    bytes per value, or the pages' own uncompressed size when larger."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise FeaturesFileError(
+            f"{display_path(path)} is not a readable parquet features file ({exc})."
+        ) from exc
+    pages = sum(
+        meta.row_group(i).column(j).total_uncompressed_size
+        for i in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+    )
+    return meta.num_rows, max(pages, meta.num_rows * meta.num_columns * 8)
+
+
+def check_decoded_size(path: Path, max_bytes: int = MAX_DECODED_BYTES) -> None:
+    """Refuse a parquet file that decodes to more than ``max_bytes`` before reading it."""
+    rows, size = decoded_size(path)
+    if size > max_bytes:
+        raise FeaturesFileError(
+            f"{display_path(path)} decodes to about {size / 2**30:.1f} GiB ({rows:,} rows), "
+            f"more than the {max_bytes / 2**30:.0f} GiB a features table may take here."
+        )
+
+
 def count_segments(features: Path, segment_type: str) -> int:
     """Segments of ``segment_type`` (``window``/``possession``) in a features file (read
-    lazily, one column)."""
-    return int(
-        pl.scan_parquet(features)
-        .filter(pl.col("segment_type") == segment_type)
-        .select(pl.len())
-        .collect()
-        .item()
-    )
+    lazily, one column); ``FeaturesFileError`` for a file that is empty, not parquet or
+    has no ``segment_type`` column."""
+    shown = display_path(features)
+    if features.is_file() and features.stat().st_size == 0:
+        raise FeaturesFileError(f"{shown} is empty; extract it again (`python -m core features`).")
+    try:
+        if "segment_type" not in pl.read_parquet_schema(features):
+            raise FeaturesFileError(
+                f"{shown} has no segment_type column; a features file needs "
+                f"{list(REQUIRED_METADATA_COLUMNS)}. Produce it with `python -m core features`."
+            )
+        return int(
+            pl.scan_parquet(features)
+            .filter(pl.col("segment_type") == segment_type)
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+    except FeaturesFileError:
+        raise
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FeaturesFileError(
+            f"{shown} is not a readable parquet features file ({type(exc).__name__}: {exc})."
+        ) from exc

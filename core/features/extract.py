@@ -32,12 +32,18 @@ from core.data.providers import (
 )
 from core.data.schema import MATCH_SCHEMA, METADATA_COLUMNS
 from core.data.sources import Discovery, discover
-from core.errors import ProviderError, SourceError, StatsBombFormatError, TacticalError
+from core.errors import (
+    ConfigError,
+    ProviderError,
+    SourceError,
+    StatsBombFormatError,
+    TacticalError,
+)
 from core.features.datasets import Dataset
 from core.features.match_tables import AnyMatch, MatchTables, extract_match
 from core.features.registry import feature_names
 from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
-from core.features.support import missing_concepts
+from core.features.support import match_lacks_reason, missing_concepts
 from core.infra.io import atomic_write_json, atomic_write_parquet
 
 logger = logging.getLogger(__name__)
@@ -53,7 +59,7 @@ __all__ = [
 ]
 
 # Bump when the event table, segments or features change: it invalidates every cache entry.
-EXTRACTOR_VERSION: Final = "5"
+EXTRACTOR_VERSION: Final = "6"
 # Starting worker processes costs about a second; below this many matches it does not pay.
 MIN_PARALLEL_MATCHES: Final = 4
 
@@ -204,6 +210,35 @@ def _run_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# Windows and strides in seconds: finite, from one second (shorter multiplies segments past
+# any use, and memory with them: a 1e-9 s stride asked for 22 GB) to longer than any match.
+MIN_WINDOW_S: Final = 1.0
+MAX_WINDOW_S: Final = 4 * 3600.0
+
+
+def check_window_stride(window_s: object, stride_s: object) -> tuple[float, float]:
+    """``(window_s, stride_s)`` as floats, or a ``ConfigError`` naming the bad one."""
+    for name, value in (("window", window_s), ("stride", stride_s)):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not (number and MIN_WINDOW_S <= float(value) <= MAX_WINDOW_S):  # type: ignore[arg-type]
+            raise ConfigError(
+                f"--{name} must be a finite number of seconds from {MIN_WINDOW_S:g} to "
+                f"{MAX_WINDOW_S:g}, got {value!r}."
+            )
+    return float(window_s), float(stride_s)  # type: ignore[arg-type]
+
+
+def check_out_dir(out_dir: str | Path) -> Path:
+    """The dataset folder to write, resolved; ``ConfigError`` when it is an existing file."""
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"--out {out_dir} is a file, not a folder: give the dataset folder to write "
+            "(created when missing)."
+        )
+    return out
+
+
 def default_workers() -> int:
     """Worker processes used when none are asked for: at most two (shared machines)."""
     return max(1, min(2, os.cpu_count() or 1))
@@ -236,10 +271,9 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
     previous outputs untouched.
     """
     started = time.perf_counter()
-    out = Path(out_dir).expanduser().resolve()
+    window_s, stride_s = check_window_stride(window_s, stride_s)
+    out = check_out_dir(out_dir)
     summary = ExtractionSummary(out_dir=str(out))
-    if window_s <= 0 or stride_s <= 0:
-        raise ValueError(f"window ({window_s} s) and stride ({stride_s} s) must be positive")
     found = _discover(
         source,
         summary,
@@ -452,7 +486,7 @@ def _why_null(name: str, provider: str) -> str:
     missing = missing_concepts(name, provider)
     if missing:
         return f"{provider} data has no {' or '.join(missing)}"
-    return "the matches' shots carry no xG"
+    return match_lacks_reason(name)
 
 
 def _drop_stale(cache_dir: Path, match_id: int, key: str) -> None:

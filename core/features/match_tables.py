@@ -2,7 +2,9 @@
 
 Features the match's provider cannot supply are null, never 0
 (:func:`core.features.support.unavailable_features`); so are the xG features of a match
-whose shots carry no xG.
+whose shots carry no xG, and the carry counts of a match without a carry event
+(StatsBomb's 2018 open-data files hold none: 0 carries there would read as a team that
+never runs with the ball).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from core.features.segments import (
     segment_context,
     window_segments,
 )
-from core.features.support import unavailable_features
+from core.features.support import features_from_only, unavailable_features
 
 # Event types kept in ``events.parquet`` even without a location: the match timeline marks
 # them (substitutions have none; goals and own goals normally do, kept regardless).
@@ -176,9 +178,28 @@ def _read_provider(files: ProviderMatch) -> _Parsed:
 
 
 def lacking_concepts(events: pl.DataFrame) -> tuple[str, ...]:
-    """Concepts a match's own data lacks although its provider may carry them: xG on shots."""
+    """Concepts a match's own data lacks although its provider may carry them: xG on shots,
+    carry events."""
     shots = events.filter(pl.col("type") == "shot")
-    return ("xg",) if shots.height and shots.get_column("xg").is_null().all() else ()
+    lacks: tuple[str, ...] = ()
+    if shots.height and shots.get_column("xg").is_null().all():
+        lacks += ("xg",)
+    if events.filter(pl.col("type") == "carry").is_empty():
+        lacks += ("carry",)
+    return lacks
+
+
+def match_unavailable(provider: str, lacking: tuple[str, ...], events: pl.DataFrame) -> list[str]:
+    """Features null in this match: those its provider (as read here) cannot supply, the xG
+    features when its shots carry no xG, and the features built from carries alone when it
+    holds no carry event (entries, which also count passes, keep their passes)."""
+    own = lacking_concepts(events)
+    unavailable = unavailable_features(
+        provider, lacking=(*lacking, *(c for c in own if c != "carry"))
+    )
+    if "carry" in own:
+        unavailable += [n for n in features_from_only("carry") if n not in unavailable]
+    return unavailable
 
 
 def extract_match(
@@ -189,8 +210,9 @@ def extract_match(
 ) -> MatchTables:
     """Parse one match and compute its segment features; raises on an unusable events file.
 
-    Features the match's provider cannot supply (:func:`unavailable_features`), and xG
-    features of a match whose shots carry no xG, are null, never 0.
+    Features the match's provider cannot supply (:func:`unavailable_features`), the xG
+    features of a match whose shots carry no xG and the carry counts of a match without a
+    carry event are null, never 0 (:func:`match_unavailable`).
     """
     lacking: tuple[str, ...] = ()
     if isinstance(files, ProviderMatch):
@@ -200,7 +222,7 @@ def extract_match(
     else:
         events, players, frames, match, warnings = _read_statsbomb(files)
         provider = "statsbomb"
-    unavailable = unavailable_features(provider, lacking=(*lacking, *lacking_concepts(events)))
+    unavailable = match_unavailable(provider, lacking, events)
 
     segments = pl.concat([window_segments(events, window_s, stride_s), possession_segments(events)])
     features = segment_features(events, segments, players, frames)

@@ -205,6 +205,15 @@ CONCEPT_SOURCES: Final[dict[str, dict[str, str]]] = {
         "tackles, 50-50s and aerials won",
     },
     "foul": {"metrica": "the other team of each 'FAULT RECEIVED' event (derived)"},
+    "counter": {
+        "wyscout": "the counter-attack tag (kloppy's CounterAttackQualifier) on the events its "
+        "analysts put in a counter: other events than StatsBomb's play pattern 'From "
+        "Counter' (every event of a possession that started as one), about a fifth as many",
+    },
+    "through_ball": {
+        "wyscout": "the 'through' tag, set on about one pass in sixty: a broader definition "
+        "than StatsBomb's through-ball flag (about one pass in a thousand in its 2018 data)",
+    },
     "foul_won": {
         "wyscout": f"{_FOUL_WON_RULE}, hand balls, protests, simulations and time wasting left out",
         "sportec": _FOUL_WON_RULE,
@@ -227,11 +236,74 @@ FEATURE_NOTES: Final[dict[str, tuple[str, str]]] = {
 }
 
 
+# Features counted by one rule from concepts a provider records by another definition than
+# StatsBomb's (the reference), so their values are not comparable across the two: feature
+# -> provider -> why (measured on the World Cup 2018, StatsBomb against Wyscout v2, the same
+# 128 team-matches: bench/bench_wyscout.py).
+_WY_PASS_ENDS: Final = (
+    "Wyscout v2's pass ends are integer percentages of the pitch, and its 'accurate' tag is "
+    "set on more forward passes than StatsBomb's complete outcome (a ball into the box that "
+    "a defender touches first is incomplete in StatsBomb more often)"
+)
+_WY_POSSESSIONS: Final = (
+    "possessions are derived from the team of the last on-ball action (Wyscout v2 has no "
+    "possession ids): shorter than StatsBomb's own (about 0.7x the duration)"
+)
+PROVIDER_FEATURE_NOTES: Final[dict[str, dict[str, str]]] = {
+    "t1_crosses_per_min": {
+        "wyscout": "Wyscout v2's 'Cross' sub-event, not StatsBomb's cross flag: about 1.1x as "
+        "many, headed and cut-back balls counted differently",
+    },
+    "t1_clearances_per_min": {
+        "wyscout": "Wyscout v2's 'Clearance' sub-event: a defensive header after an air duel is "
+        "often a head pass there; StatsBomb's clearances take headed and footed alike",
+    },
+    "t2_progressive_passes_per_min": {"wyscout": _WY_PASS_ENDS},
+    "t2_deep_completions_per_min": {"wyscout": _WY_PASS_ENDS},
+    "t2_possession_duration": {"wyscout": _WY_POSSESSIONS},
+    "t2_direct_speed": {"wyscout": _WY_POSSESSIONS},
+    "t2_attack_width": {
+        "wyscout": "other on-ball actions (Wyscout's take-ons are tagged duels, StatsBomb's 2018 "
+        "files hold no carries) on integer-percent locations; team-matches differ little, so "
+        "small definition noise lowers the agreement",
+    },
+    "t2_shot_distance": {
+        "wyscout": "shot locations in integer percentages of the pitch against StatsBomb's "
+        "decimal yards, on few shots per team-match",
+    },
+}
+
+
+def features_from_only(concept: str) -> list[str]:
+    """Features built from ``concept`` alone, in catalogue order (a match whose own data
+    lacks the concept has them null; features that also count other events keep those)."""
+    if concept not in CONCEPTS:
+        raise KeyError(f"{concept!r} is not a concept; known: {', '.join(CONCEPTS)}")
+    return [n for n in feature_names() if FEATURE_NEEDS.get(n, ()) == (concept,)]
+
+
+# Why a feature is null in a match whose provider supplies it: the concept the match's own
+# data lacks (core.features.match_tables.lacking_concepts).
+MATCH_LACKS: Final[dict[str, str]] = {
+    "xg": "the matches' shots carry no xG",
+    "carry": "the matches hold no carry events (StatsBomb's 2018 open-data files, data "
+    "version 1.0, have none)",
+}
+
+
+def match_lacks_reason(name: str) -> str:
+    """Why feature ``name`` is null in matches whose provider supplies it, in words."""
+    needs = FEATURE_NEEDS.get(feature_info(name).name, ())
+    return next((MATCH_LACKS[c] for c in needs if c in MATCH_LACKS), MATCH_LACKS["xg"])
+
+
 def definition_differs(name: str) -> bool:
     """Whether feature ``name`` is built differently for some provider (see :func:`feature_source`)."""
     info = feature_info(name)
-    return info.name in FEATURE_NOTES or any(
-        CONCEPT_SOURCES.get(c) for c in FEATURE_NEEDS.get(info.name, ())
+    return (
+        info.name in FEATURE_NOTES
+        or info.name in PROVIDER_FEATURE_NOTES
+        or any(CONCEPT_SOURCES.get(c) for c in FEATURE_NEEDS.get(info.name, ()))
     )
 
 
@@ -247,4 +319,6 @@ def feature_source(name: str, provider: str) -> str:
     text = "; ".join(parts) if parts else "passes, shots and event locations and times"
     concept, note = FEATURE_NOTES.get(info.name, ("", ""))
     noted = f" Note: {note}." if concept and concept not in have else ""
+    differs = PROVIDER_FEATURE_NOTES.get(info.name, {}).get(provider)
+    noted += f" Not comparable with StatsBomb's: {differs}." if differs else ""
     return f"Built from {text} ({provider}).{noted}"

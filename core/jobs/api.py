@@ -9,6 +9,7 @@ inherited); tests that need another store use :class:`~core.jobs.manager.JobMana
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from core.data.opendata import OPEN_DATA_SOURCE
 from core.errors import (
+    ConfigError,
     DatasetImportError,
     JobError,
     JobNotFoundError,
@@ -24,13 +26,14 @@ from core.errors import (
     RunNotFoundError,
 )
 from core.features.datasets import Dataset
+from core.features.extract import check_window_stride
 from core.infra.locks import file_lock
 from core.infra.paths import data_root, resolve_under
 from core.infra.process import process_alive, utc_now
 from core.jobs import worker
-from core.jobs.manager import default_manager
+from core.jobs.manager import JobManager, default_manager, disk_error_text
 from core.jobs.records import DEVICE_LOCKS, LOG_TAIL_LINES, JobInfo, TrainRequest
-from core.model.config import PreprocessConfig, VAEConfig
+from core.model.config import PreprocessConfig, VAEConfig, check_world_size
 from core.pipeline.prepare import check_training_input
 from core.runs.config import run_id_for
 from core.runs.status import RunStatus
@@ -95,9 +98,23 @@ def run_status(run: Run) -> RunStatus:
     if not st.is_active:
         return st
     if st.job_id:
+        job = None
         with contextlib.suppress(JobNotFoundError):
-            default_manager().get_job(st.job_id)
-        return run.status()
+            job = default_manager().get_job(st.job_id)
+        now = run.status()
+        if job is not None and job.is_final and now.is_active and now.job_id == job.job_id:
+            # The job ended but could not write the run's folder (a disk error): its own
+            # record holds the end, which is the run's too.
+            return dataclasses.replace(
+                now,
+                state=job.state,
+                error=job.error,
+                message=job.message,
+                log_tail=job.log_tail,
+                finished_at=job.finished_at,
+                eta_s=None,
+            )
+        return now
     if st.state == "running" and st.pid and not process_alive(st.pid, st.pid_start):
         time.sleep(0.05)  # the process may have written its final state as it exited
         again = run.status()
@@ -167,6 +184,7 @@ def start_training(
     (wrong schema, no features, too few rows, latent_dim > features) raises here, before
     any run or job exists.
     """
+    world_size = check_world_size(world_size)  # ConfigError past this machine's cores/GPUs
     if not trusted:
         features_path = resolve_under(data_root(), features_path)
     run_id = run_id_for(features_path, vae_cfg, prep_cfg)
@@ -181,32 +199,46 @@ def start_training(
                 return attached
         # New, failed, cancelled, or queued without a live job: (re)start it, input checked first.
         check_training_input(features_path, vae_cfg, prep_cfg)
-        run, existed = create_run(features_path, vae_cfg, prep_cfg)
-        job = manager.submit_job(
-            "train",
-            {"run_id": run.run_id, "world_size": world_size},
-            run_id=run.run_id,
-            spawn=False,
-        )
-        # The run's status record becomes this job's state before its worker starts, so the
-        # worker's "running" is never overwritten.
-        run.update_status(
-            state="queued",
-            stage="queued",
-            job_id=job.job_id,
-            error=None,
-            log_tail=None,
-            progress=0.0,
-            pid=None,
-            pid_start=None,
-            heartbeat=None,  # a retry starts fresh: the last attempt's beat is long stale
-            device=None,
-            message="queued",
-            started_at=None,
-            finished_at=None,
-            eta_s=None,
-        )
-        job = manager.spawn(job.job_id)
+        try:
+            return _queue_training(manager, features_path, vae_cfg, prep_cfg, world_size)
+        except OSError as exc:
+            raise JobError(disk_error_text(f"Run {run_id}'s folder", exc)) from exc
+
+
+def _queue_training(
+    manager: JobManager,
+    features_path: str | os.PathLike[str],
+    vae_cfg: VAEConfig,
+    prep_cfg: PreprocessConfig,
+    world_size: int,
+) -> TrainRequest:
+    """Create (or reuse) the run and queue a training job for it, its status reset."""
+    run, existed = create_run(features_path, vae_cfg, prep_cfg)
+    job = manager.submit_job(
+        "train",
+        {"run_id": run.run_id, "world_size": world_size},
+        run_id=run.run_id,
+        spawn=False,
+    )
+    # The run's status record becomes this job's state before its worker starts, so the
+    # worker's "running" is never overwritten.
+    run.update_status(
+        state="queued",
+        stage="queued",
+        job_id=job.job_id,
+        error=None,
+        log_tail=None,
+        progress=0.0,
+        pid=None,
+        pid_start=None,
+        heartbeat=None,  # a retry starts fresh: the last attempt's beat is long stale
+        device=None,
+        message="queued",
+        started_at=None,
+        finished_at=None,
+        eta_s=None,
+    )
+    job = manager.spawn(job.job_id)
     return TrainRequest(run, job, existed)
 
 
@@ -234,8 +266,10 @@ def submit_extraction(
             f"Dataset {name!r} already exists ({dataset.path}); runs trained on it refer to "
             "its features. Choose another name, or pass overwrite=True to replace it."
         )
-    if window_s <= 0 or stride_s <= 0:
-        raise JobError(f"window_s and stride_s must be > 0, got {window_s} and {stride_s}.")
+    try:
+        window_s, stride_s = check_window_stride(window_s, stride_s)
+    except ConfigError as exc:
+        raise JobError(str(exc)) from exc
     src = str(source)
     named = src in ("demo", OPEN_DATA_SOURCE)
     if src == OPEN_DATA_SOURCE and not filters.get("competitions"):

@@ -36,7 +36,7 @@ from core.errors import (
 )
 from core.infra.io import atomic_write_json, read_json
 from core.infra.locks import file_lock
-from core.infra.paths import PROJECT_ROOT, jobs_root, resolve_under
+from core.infra.paths import PROJECT_ROOT, display_path, jobs_root, resolve_under
 from core.infra.process import age_s, process_alive, process_start_time, tail_text, utc_now
 from core.jobs import slots
 from core.jobs.records import (
@@ -172,7 +172,12 @@ class JobManager:
         state = {k: v for k, v in changes.items() if k in STATE_FIELDS}
         facts = {k: v for k, v in changes.items() if k not in STATE_FIELDS}
         if state:
-            st = run.update_status(**state)
+            try:
+                st = run.update_status(**state)
+            except OSError as exc:
+                if state.get("state") not in FINAL_STATES:
+                    raise
+                return self._end_in_job_file(current, run, state, facts, exc)
             if state.get("state") in FINAL_STATES:
                 # The job ends: job.json keeps its final state from now on.
                 record = st.to_dict()
@@ -181,6 +186,25 @@ class JobManager:
             current = JobInfo.from_dict({**current.to_dict(), **facts, "updated_at": utc_now()})
             atomic_write_json(self.job_dir(job_id) / JOB_FILE, current.to_dict())
         return self._with_state(current, st)
+
+    def _end_in_job_file(
+        self,
+        current: JobInfo,
+        run: Run,
+        state: dict[str, Any],
+        facts: dict[str, Any],
+        exc: OSError,
+    ) -> JobInfo:
+        """Record a training job's end in ``job.json`` when its run folder cannot be written
+        (read-only, full disk, removed): the job ends with the disk error named, and readers
+        show that state for the run too (:func:`core.jobs.api.run_status`)."""
+        disk = disk_error_text(f"Run {run.run_id}'s folder", exc)
+        logger.error("job %s: %s", current.job_id, disk)
+        error = state.get("error")
+        ended = {**state, "error": f"{error}\n{disk}" if error else disk}
+        info = JobInfo.from_dict({**current.to_dict(), **facts, **ended, "updated_at": utc_now()})
+        atomic_write_json(self.job_dir(current.job_id) / JOB_FILE, info.to_dict())
+        return info
 
     # -- submit ---------------------------------------------------------------------------------
     def submit_job(
@@ -259,6 +283,15 @@ class JobManager:
                 job = self._reconcile(self.read(entry.name))
             except (JobNotFoundError, json.JSONDecodeError):
                 continue
+            except OSError as exc:  # one job's disk fault never hides the others
+                logger.warning("job %s: %s", entry.name, exc)
+                job = JobInfo(
+                    job_id=entry.name,
+                    kind="unknown",
+                    state="broken",
+                    message="job record unreadable",
+                    error=disk_error_text(f"Job {entry.name}'s folder", exc),
+                )
             if kind is None or job.kind == kind:
                 jobs.append(job)
         jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
@@ -434,6 +467,17 @@ class JobManager:
             self.root / DEVICE_LOCKS, self.devices(), world_size, cancel_flag, waiting
         ) as device:
             yield device
+
+
+def disk_error_text(what: str, exc: OSError) -> str:
+    """One line saying that ``what`` could not be read or written, and the disk's reason."""
+    where = f" ({display_path(exc.filename)})" if exc.filename else ""
+    why = exc.strerror or str(exc) or type(exc).__name__
+    return (
+        f"{what} could not be written or read{where}: {why} [{type(exc).__name__}, a disk "
+        "error: a read-only or full disk, or a folder without write permission]. Fix the "
+        "disk, then start the run again."
+    )
 
 
 def default_manager() -> JobManager:

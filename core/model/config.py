@@ -280,3 +280,40 @@ def parse_hidden_dims(text: str) -> tuple[int, ...]:
     if not dims:
         raise ConfigError("Give at least one hidden layer size, like 256,128,64.")
     return dims
+
+
+def _cores() -> int:
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(cores or 1)
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def max_ranks() -> int:
+    """The most data-parallel training processes this machine runs: one per CPU core the
+    process may use, or one per GPU when it has more GPUs than cores."""
+    return max(_cores(), _gpu_count())
+
+
+def check_world_size(world_size: object) -> int:
+    """``world_size`` (``--ddp``) as a whole number from 1 to :func:`max_ranks`, or a
+    ``ConfigError`` saying what this machine allows (torch is imported only to count GPUs
+    when more ranks than cores are asked)."""
+    _check(
+        _is_int(world_size) and int(str(world_size)) >= 1,
+        "--ddp (the number of training processes) must be a whole number >= 1, "
+        f"got {world_size!r}.",
+    )
+    n = int(str(world_size))
+    if n > _cores() and n > (limit := max_ranks()):
+        raise ConfigError(
+            f"--ddp {n} asks for {n} training processes; this machine runs at most {limit} "
+            f"(one per CPU core or GPU). Use --ddp {limit} or fewer."
+        )
+    return n

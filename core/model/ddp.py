@@ -39,10 +39,10 @@ import torch.multiprocessing as tmp
 from torch.multiprocessing.spawn import start_processes
 from torch.nn.parallel import DistributedDataParallel
 
-from core.errors import TrainingError
+from core.errors import ConfigError, TrainingError
 from core.infra.io import atomic_write_json
 from core.model.checks import validate_matrix
-from core.model.config import VAEConfig
+from core.model.config import VAEConfig, check_world_size
 from core.model.devices import resolve_device
 from core.model.metrics import Callback, EpochMetrics, JsonlMetricsWriter
 from core.model.training import (
@@ -276,6 +276,11 @@ def train_vae_ddp(
     """
     if world_size < 1:
         raise TrainingError(f"world_size must be >= 1, got {world_size}.")
+    if devices is None:  # ranks on this machine: bounded by its cores and GPUs
+        try:
+            check_world_size(world_size)
+        except ConfigError as exc:
+            raise TrainingError(str(exc)) from exc
     arr = validate_matrix(X, cfg)
     names, chosen_backend = _rank_devices(world_size, backend, devices)
 

@@ -35,6 +35,7 @@ from core.infra.paths import resolve_under, runs_root
 from core.infra.process import process_alive, tail_text, utc_now
 from core.model.config import PreprocessConfig, VAEConfig
 from core.model.latents import latent_names
+from core.runs import artifacts
 from core.runs.config import (
     RUN_ID_RE,
     RunConfig,
@@ -71,9 +72,7 @@ if TYPE_CHECKING:
     from core.model.vae import TacticalVAEModule
 
 logger = logging.getLogger(__name__)
-
-
-# --- hashing ------------------------------------------------------------------------------
+_CORRELATION_KEYS = ("pearson_r", "pearson_p", "spearman_r", "spearman_p", "feature_names")
 
 
 # --- the run object -------------------------------------------------------------------------
@@ -256,9 +255,28 @@ class Run:
             f"(line {shown}); the curves show the other epochs."
         )
 
+    @contextlib.contextmanager
+    def _checking(self) -> Iterator[None]:
+        """Read an artefact: a damaged one (``BrokenRunError`` from
+        :mod:`core.runs.artifacts`) marks a finished run ``broken`` with the file named."""
+        try:
+            yield
+        except BrokenRunError as exc:
+            logger.warning("%s", exc)
+            st = self._status_raw()
+            if st is not None and st.state == "done":
+                with contextlib.suppress(OSError):  # a read-only folder still reports
+                    self.update_status(
+                        state="broken", stage="broken", message="a file is damaged", error=str(exc)
+                    )
+            raise
+
     def latents(self) -> pl.DataFrame:
         """``segment_id`` + segment metadata + ``z0..z{k-1}`` (posterior means)."""
-        return pl.read_parquet(self._require(LATENTS_FILE))
+        with self._checking():
+            frame = artifacts.read_parquet(self.run_id, self._require(LATENTS_FILE), LATENTS_FILE)
+            artifacts.check_latents(self.run_id, LATENTS_FILE, frame, self.latent_columns())
+        return frame
 
     def latent_columns(self) -> list[str]:
         """Names of the latent columns (``z0..``)."""
@@ -270,20 +288,27 @@ class Run:
 
     def correlations(self) -> Correlations:
         """Pearson and Spearman r and p of every latent against every model feature."""
-        with np.load(self._require(CORRELATIONS_FILE), allow_pickle=False) as npz:
-            r = np.asarray(npz["pearson_r"])
-            return Correlations(
-                pearson_r=r,
-                pearson_p=np.asarray(npz["pearson_p"]),
-                spearman_r=np.asarray(npz["spearman_r"]),
-                spearman_p=np.asarray(npz["spearman_p"]),
-                feature_names=[str(s) for s in npz["feature_names"]],
-                latent_names=latent_names(r.shape[0]),
-            )
+        path = self._require(CORRELATIONS_FILE)
+        with self._checking():
+            arrays = artifacts.read_npz(self.run_id, path, CORRELATIONS_FILE, _CORRELATION_KEYS)
+            artifacts.check_correlations(self.run_id, CORRELATIONS_FILE, arrays)
+        r = arrays["pearson_r"]
+        return Correlations(
+            pearson_r=r,
+            pearson_p=arrays["pearson_p"],
+            spearman_r=arrays["spearman_r"],
+            spearman_p=arrays["spearman_p"],
+            feature_names=[str(s) for s in arrays["feature_names"]],
+            latent_names=latent_names(r.shape[0]),
+        )
 
     def interpretation(self) -> pl.DataFrame:
         """Top-5 table ``latent_dim, rank, feature, pearson_r, abs_r, p_value``."""
-        return pl.read_parquet(self._require(INTERPRETATION_FILE))
+        path = self._require(INTERPRETATION_FILE)
+        with self._checking():
+            frame = artifacts.read_parquet(self.run_id, path, INTERPRETATION_FILE)
+            artifacts.check_interpretation(self.run_id, INTERPRETATION_FILE, frame)
+        return frame
 
     def interpretation_pivot(self) -> pl.DataFrame:
         """One row per latent, ``dim, #1..#5`` as ``"feature (+0.123)"``."""
@@ -291,12 +316,18 @@ class Run:
 
     def umap(self) -> pl.DataFrame:
         """``segment_id, umap_x, umap_y``."""
-        return pl.read_parquet(self._require(UMAP_FILE))
+        path = self._require(UMAP_FILE)
+        rows = artifacts.parquet_rows(self.path / LATENTS_FILE) if self.has(LATENTS_FILE) else None
+        with self._checking():
+            frame = artifacts.read_parquet(self.run_id, path, UMAP_FILE)
+            artifacts.check_umap(self.run_id, UMAP_FILE, frame, rows)
+        return frame
 
     def diagnostics(self) -> dict[str, Any]:
         """VAE health: KL per dim, active units, collapsed dims, warnings."""
-        data: dict[str, Any] = read_json(self._require(DIAGNOSTICS_FILE))
-        return data
+        path = self._require(DIAGNOSTICS_FILE)
+        with self._checking():
+            return artifacts.read_json_object(self.run_id, path, DIAGNOSTICS_FILE)
 
     def dim_quality(self) -> DimQuality:
         """Which latent dims are distinct, redundant or inactive (``diagnostics.json``).
@@ -336,24 +367,21 @@ class Run:
 
     def load_pipeline(self) -> PreprocessingPipeline:
         """The fitted preprocessing (``preprocessing.json``)."""
-        from core.model.preprocessing import PreprocessingPipeline
-
-        return PreprocessingPipeline.load(self._require(PREPROCESSING_FILE))
+        path = self._require(PREPROCESSING_FILE)
+        with self._checking():
+            return artifacts.load_preprocessing(self.run_id, path, PREPROCESSING_FILE)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Model weights, loaded with ``torch.load(weights_only=True)``."""
-        import torch
-
-        sd: dict[str, torch.Tensor] = torch.load(
-            self._require(MODEL_FILE), map_location="cpu", weights_only=True
-        )
-        return sd
+        path = self._require(MODEL_FILE)
+        with self._checking():
+            return artifacts.load_weights(self.run_id, path, MODEL_FILE)
 
     def load_model(self, device: str | torch.device = "cpu") -> TacticalVAEModule:
         """The trained ``TacticalVAEModule`` in eval mode on ``device`` (model codes)."""
-        from core.model.vae import load_module
-
-        module = load_module(self._require(MODEL_FILE), dropout=self.config().vae.dropout)
+        weights = self.state_dict()
+        with self._checking():
+            module = artifacts.build_module(self.run_id, MODEL_FILE, weights, self.config())
         return module.to(device)
 
     def load_decoder(self, device: str | torch.device = "cpu") -> ReadingDecoder:

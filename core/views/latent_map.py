@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from core.analysis.latents import dominant_dimension
-from core.errors import InspectError
+from core.errors import InspectError, TacticalError
 from core.infra.arrays import BoolArray, IntArray
 from core.model.latents import latent_name
 from core.views.palettes import (
@@ -21,8 +22,36 @@ from core.views.palettes import (
     MAX_LEGEND_CATEGORIES,
     QUALITATIVE,
     SEQUENTIAL,
+    category_colours,
 )
+from core.views.plain import patterns_of
 from core.views.table import SegmentTable
+
+if TYPE_CHECKING:
+    from core.runs.store import Run
+
+logger = logging.getLogger(__name__)
+
+# --- what a dimension means ------------------------------------------------------------
+
+
+def dim_meanings(run: Run) -> dict[str, str]:
+    """Latent name -> the name of the pattern it reads as (``"z3"`` -> ``"possession share
+    & field tilt"``, ``"unconfirmed axis z7"``), for the run's distinct dimensions; empty
+    when the run's interpretation cannot be read (a page then shows the bare names)."""
+    try:
+        return {p.dim: p.name for p in patterns_of(run)}
+    except (TacticalError, OSError, ValueError, KeyError) as exc:
+        logger.info("No pattern names for run %s: %s", run.run_id, exc)
+        return {}
+
+
+def with_meaning(label: str, name: str, meanings: Mapping[str, str]) -> str:
+    """A dimension's ``label`` (``"z3"``, ``"z1 (redundant: copies z0)"``) with what it
+    means when known: ``"z3: possession share & field tilt"``."""
+    meaning = meanings.get(name)
+    return f"{label}: {meaning}" if meaning and meaning != f"unconfirmed axis {name}" else label
+
 
 # --- the map -----------------------------------------------------------------------------
 
@@ -98,6 +127,54 @@ def color_spec(table: SegmentTable, mode: str, latent: int = 0) -> ColorSpec:
     raise InspectError(f"Unknown colouring {mode!r}; choose one of {list(COLOR_MODES)}.")
 
 
+def _text(meta: pl.DataFrame, column: str, fallback: pl.Expr) -> pl.Expr:
+    """``column`` as text where the table has it and it is set, else ``fallback``."""
+    if column not in meta.columns:
+        return fallback
+    return pl.col(column).cast(pl.String).fill_null(fallback)
+
+
+def hover_text(meta: pl.DataFrame) -> npt.NDArray[np.str_]:
+    """Each segment's hover on the map: team and minute, then match and score state
+    (``"Italy · 34'<br>Turkey 0-3 Italy · leading by 1"``), computed in one pass."""
+    unknown = pl.lit("?")
+    team = _text(
+        meta,
+        "team_name",
+        pl.format("Team {}", pl.col("team_id")) if "team_id" in meta.columns else unknown,
+    ).fill_null(unknown)
+    match = _text(
+        meta,
+        "match_label",
+        pl.format("Match {}", pl.col("match_id")) if "match_id" in meta.columns else unknown,
+    ).fill_null(unknown)
+    if "match_minute" in meta.columns:
+        minute_of = pl.col("match_minute")
+    elif "start_time" in meta.columns:
+        minute_of = pl.col("start_time") / 60.0
+    else:
+        minute_of = pl.lit(None, dtype=pl.Float64)
+    minute = (minute_of.floor().cast(pl.Int64).cast(pl.String) + pl.lit("'")).fill_null("?'")
+    if "score_state" in meta.columns:
+        state = pl.col("score_state")
+        goals = state.abs().cast(pl.String)
+        score = (
+            pl.when(state.is_null())
+            .then(pl.lit("score unknown"))
+            .when(state == 0)
+            .then(pl.lit("level"))
+            .when(state > 0)
+            .then(pl.lit("leading by ") + goals)
+            .otherwise(pl.lit("trailing by ") + goals)
+        )
+    else:
+        score = pl.lit("score unknown")
+    text = meta.select(
+        pl.concat_str([team, pl.lit(" · "), minute, pl.lit("<br>"), match, pl.lit(" · "), score])
+    ).to_series()
+    return text.to_numpy().astype(str)
+
+
 def _ring_trace(
     table: SegmentTable,
     rows: Sequence[int],
@@ -117,10 +194,11 @@ def _ring_trace(
         x=table.xy[ring_rows, 0],
         y=table.xy[ring_rows, 1],
         customdata=ring_rows,
+        text=hover_text(table.meta[ring_rows.tolist()]),
         mode="markers",
         name=name,
         marker={"size": size, "color": "rgba(0,0,0,0)", "line": {"width": width, "color": colour}},
-        hovertemplate=f"{point} %{{customdata}}<extra></extra>",
+        hovertemplate=f"<b>{point}</b><br>%{{text}}<extra></extra>",
     )
 
 
@@ -137,13 +215,16 @@ def latent_map_figure(
     """WebGL scatter of the segments' 2-D map positions, one trace per category.
 
     Only rows in ``mask`` are sent; every point carries its table row as ``customdata`` so
-    a click or lasso maps back to segments without sending any other per-point data.
-    ``highlight`` rings the inspected segment and ``neighbours`` its nearest segments.
+    a click or lasso maps back to segments, and its hover (:func:`hover_text`: team,
+    minute, match, score) as ``text``. ``highlight`` rings the inspected segment and
+    ``neighbours`` its nearest segments. Categories up to ``MAX_LEGEND_CATEGORIES`` (a
+    World Cup's 32 teams) each get a legend entry and a colour of their own.
     """
     keep = np.ones(table.n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     keep &= np.isfinite(table.xy).all(axis=1)
     rows = np.flatnonzero(keep).astype(np.int32)
     xy = table.xy[rows]
+    text = hover_text(table.meta)[rows]
     size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
     fig = go.Figure()
     many = color.categorical and len(color.categories or []) > MAX_LEGEND_CATEGORIES
@@ -152,6 +233,7 @@ def latent_map_figure(
         codes = np.asarray(color.values)[rows]
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(color.categories) + 1))
+        colours = category_colours(len(color.categories))
         for code, label in enumerate(color.categories):
             part = order[bounds[code] : bounds[code + 1]]
             if part.size == 0:
@@ -161,14 +243,15 @@ def latent_map_figure(
                     x=xy[part, 0],
                     y=xy[part, 1],
                     customdata=rows[part],
+                    text=text[part],
                     mode="markers",
                     name=label,
                     marker={
                         "size": size,
-                        "color": QUALITATIVE[code % len(QUALITATIVE)],
+                        "color": colours[code % len(colours)],
                         "opacity": 0.75,
                     },
-                    hovertemplate=f"{label}<br>segment %{{customdata}}<extra></extra>",
+                    hovertemplate=f"%{{text}}<br>{color.title}: {label}<extra></extra>",
                 )
             )
     else:
@@ -186,7 +269,7 @@ def latent_map_figure(
                 "cmax": k - 0.5,
                 "opacity": 0.75,
             }
-            hover = f"{color.title}: click to inspect"
+            hover = "click to inspect"
         else:
             marker = {
                 "size": size,
@@ -198,17 +281,18 @@ def latent_map_figure(
             }
             if color.midpoint is not None:
                 marker["cmid"] = color.midpoint
-            hover = f"{color.title} %{{marker.color:.2f}}"
+            hover = f"{color.title}: %{{marker.color:.2f}}"
         fig.add_trace(
             go.Scattergl(
                 x=xy[:, 0],
                 y=xy[:, 1],
                 customdata=rows,
+                text=text,
                 mode="markers",
                 name=color.title,
                 marker=marker,
                 showlegend=False,
-                hovertemplate=f"{hover}<br>segment %{{customdata}}<extra></extra>",
+                hovertemplate=f"%{{text}}<br>{hover}<extra></extra>",
             )
         )
     rings = [r for r in neighbours if 0 <= r < table.n]
@@ -225,9 +309,9 @@ def latent_map_figure(
                 [highlight],
                 "inspected segment",
                 "inspected segment",
-                size=16,
-                width=3,
-                colour="#111",
+                size=22,
+                width=4,
+                colour="#d62728",
             )
         )
     fig.update_layout(

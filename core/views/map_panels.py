@@ -11,7 +11,9 @@ import numpy as np
 import polars as pl
 
 from core.analysis.latents import nearest_segments
+from core.features.names import display_name
 from core.infra.arrays import BoolArray
+from core.views.correlations import p_text
 from core.views.inspector import (
     SegmentSummary,
     rows_from_selection,
@@ -20,10 +22,32 @@ from core.views.inspector import (
 )
 from core.views.table import SegmentTable
 
-# The inspector's feature profile columns, in the order shown (those the profile has).
-PROFILE_COLUMNS = ("feature", "z", "value", "mean", "definition")
-# The contrast table's columns, in the order shown (those the contrast has).
-CONTRAST_COLUMNS = ("kind", "name", "effect", "mean_selected", "mean_rest", "p_value", "definition")
+# The inspector's feature profile columns, in the order shown (those the profile has):
+# display names first, the code name last.
+PROFILE_COLUMNS = ("feature", "z", "value", "mean", "definition", "code")
+# The contrast table's columns, in the order shown (those the contrast has); ``p`` is text.
+CONTRAST_COLUMNS = ("kind", "name", "effect", "mean_selected", "mean_rest", "p", "definition")
+INTRO = (
+    "Each point is a segment (a team's few minutes of a match) placed by a 2-D UMAP of its "
+    "code: nearby points played alike. Hover a point for its team, minute, match and score; "
+    "click one to inspect it; box or lasso to compare a group."
+)
+NO_EVENTS = (
+    "No events.parquet beside this run's features, so the segment cannot be drawn. "
+    "Re-extract the dataset on the **Data** page to add it."
+)
+CONTRAST_NOTE = (
+    "How the selected segments differ from all the others: effect is the difference of "
+    "means in pooled standard deviations (|effect| ≥ 0.5 is a clear difference); p from "
+    "Welch's t-test. Tick a row to open a selected segment that shows it."
+)
+EXAMPLE_HELP = (
+    "Opens, in the inspector above, the selected segment at the 90th percentile of this "
+    "row's difference from the rest: a clear example, not the single most extreme one."
+)
+# Where the page scrolls when a segment is opened from another page: the pitch, else the
+# inspector's close button (a dataset without events draws no pitch).
+SCROLL_TARGETS = (".st-key-inspector_pitch", ".st-key-close_inspector")
 
 
 def has_projection(table: SegmentTable) -> bool:
@@ -63,7 +87,10 @@ def profile_rows(
     table: SegmentTable, row: int, registry: pl.DataFrame | None, n: int = 20
 ) -> pl.DataFrame:
     """The inspected segment's ``n`` most unusual features (z-scores against all segments)."""
-    profile = segment_profile(table, row, registry)
+    profile = segment_profile(table, row, registry).with_columns(
+        pl.col("feature").alias("code"),
+        pl.col("feature").map_elements(display_name, return_dtype=pl.String),
+    )
     return profile.select([c for c in PROFILE_COLUMNS if c in profile.columns]).head(n)
 
 
@@ -109,3 +136,47 @@ def open_example_label(row: Mapping[str, Any]) -> str:
     """The button under a contrast row: open a selected segment high (or low) in it."""
     side = "high" if (row.get("effect") or 0) >= 0 else "low"
     return f"Open a selected segment {side} in {row['name']} on the pitch"
+
+
+def readable_contrast(contrast: pl.DataFrame, meanings: Mapping[str, str]) -> pl.DataFrame:
+    """A selection contrast as people read it: features by display name, a dimension with
+    its pattern's name (``meanings``: latent name -> pattern name, read off the ``key``
+    column of code names when it has one), p as text (``"< 0.001"``, never ``"0.0e+0"``)."""
+    keys = contrast["key" if "key" in contrast.columns else "name"].to_list()
+    names = [
+        f"{name}: {meanings[key]}" if key in meanings else display_name(str(name))
+        for name, key in zip(contrast["name"].to_list(), keys, strict=True)
+    ]
+    out = contrast.with_columns(pl.Series("name", names, dtype=pl.String))
+    if "p_value" in out.columns:
+        p = out["p_value"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+        out = out.with_columns(pl.Series("p", p_text(p), dtype=pl.String))
+    return out
+
+
+def arrived(inspected: object, map_state_present: bool) -> bool:
+    """Whether the page was opened on a segment from elsewhere (an "Open" on another page):
+    a segment to inspect while the map's own widget state is absent, which Streamlit drops
+    whenever another page ran in between."""
+    return inspected is not None and not map_state_present
+
+
+def scroll_script(row: int) -> str:
+    """The HTML of a zero-height component that scrolls the app (its parent document) to
+    the opened segment's pitch once drawn, and back to it while the page above it still
+    grows (for up to 15 s); ``row`` makes each opening a new element that scrolls again."""
+    targets = ", ".join(f"'{t}'" for t in SCROLL_TARGETS)
+    return (
+        f"<script>/* open segment row {int(row)} */\n"
+        "const doc = window.parent.document, win = window.parent; let tries = 0, still = 0;\n"
+        "const timer = setInterval(() => {\n"
+        f"  const el = [{targets}].map(s => doc.querySelector(s)).find(e => e);\n"
+        "  if (el) {\n"
+        "    const box = el.getBoundingClientRect();\n"
+        "    if (box.top < 0 || box.top > win.innerHeight - 50) {\n"
+        "      el.scrollIntoView({block: 'center'}); still = 0;\n"
+        "    } else { still += 1; }\n"
+        "  }\n"
+        "  if (still > 20 || ++tries > 150) clearInterval(timer);\n"
+        "}, 100);\n</script>"
+    )

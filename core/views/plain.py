@@ -46,9 +46,12 @@ class Pattern:
 
     @property
     def name(self) -> str:
-        """``"possession share & field tilt"``; ``"unconfirmed axis z7"`` when not reproduced."""
-        if not self.reproduced or not self.features:
+        """``"possession share & field tilt"``; ``"unconfirmed axis z7"`` when not reproduced;
+        ``"unnamed pattern z2"`` when reproduced but no top feature loads on it in every seed."""
+        if not self.reproduced:
             return f"unconfirmed axis {self.dim}"
+        if not self.features:  # found again, but no top feature is shared by every seed
+            return f"unnamed pattern {self.dim}"
         return " & ".join(display_name(f) for f in self.features)
 
     @property

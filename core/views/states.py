@@ -157,6 +157,22 @@ def state_profile(result: StatesResult, space: str, state: int) -> pl.DataFrame:
     )
 
 
+def readable_profile(profile: pl.DataFrame) -> pl.DataFrame:
+    """A state profile (``feature`` code names) with each feature's display name first in
+    ``name`` ("take-ons /min"); the code name stays in ``feature``."""
+    names = {f: display_name(f) for f in profile["feature"].unique().to_list()}
+    named = profile.with_columns(
+        pl.col("feature").replace_strict(names, return_dtype=pl.String).alias("name")
+    )
+    return named.select("name", pl.exclude("name", "feature"), "feature")
+
+
+TABLE_HINT = (
+    "Tick a state's row to open its most typical segment on the pitch (Latent map), the "
+    "one the mixture places in it most surely among the segments the sidebar keeps."
+)
+
+
 # --- figures --------------------------------------------------------------------------------
 
 

@@ -7,19 +7,26 @@ module's one definition, so a ``broken`` cell counts as finished, never as train
 
 from __future__ import annotations
 
+import os
+import statistics
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import plotly.graph_objects as go
 import polars as pl
 
 from core.analysis.quality import MIN_DISTINCT
-from core.errors import RunNotFoundError
+from core.errors import RunNotFoundError, TacticalError
+from core.features.datasets import count_segments
+from core.infra.process import TIMESTAMP_FORMAT
 from core.jobs.api import run_status
-from core.jobs.sweep import Sweep
+from core.jobs.sweep import Sweep, plan_sweep
 from core.jobs.sweep_results import RECON_TOLERANCE, Recommendation
+from core.runs.files import LATENTS_FILE
 from core.runs.status import ACTIVE_STATES, FINAL_STATES
-from core.runs.store import get_run
+from core.runs.store import Run, get_run, list_runs
 from core.views.jobs import fmt_seconds
 from core.views.palettes import QUALITATIVE
 
@@ -215,3 +222,122 @@ FORM_NOTE = (
 FILTERS_IGNORED = (
     "every cell is trained on every segment of the dataset; filters choose which are shown."
 )
+
+
+# --- what a sweep will cost, before it starts ---------------------------------------------
+
+# Seconds per segment and epoch of a whole run (training, encoding, analyses, map) when this
+# machine has finished no run yet: 20 World Cup cells took 1-1.5 h on a 2-core machine.
+DEFAULT_S_PER_SEGMENT_EPOCH = 6e-4
+RUN_OVERHEAD_S = 20.0  # loading, analyses and the map's fixed cost per run
+CONFIRM_ABOVE_S = 15 * 60  # a sweep estimated longer than this asks to be confirmed
+MEASURED_RUNS = 12  # newest finished runs whose pace the estimate takes
+
+
+def _elapsed_s(started: str | None, finished: str | None) -> float | None:
+    if not started or not finished:
+        return None
+    try:
+        t0 = datetime.strptime(started, TIMESTAMP_FORMAT)
+        t1 = datetime.strptime(finished, TIMESTAMP_FORMAT)
+    except ValueError:
+        return None
+    return max((t1 - t0).total_seconds(), 0.0)
+
+
+def _run_pace(run: Run) -> float | None:
+    """Seconds per segment and epoch a finished run took beyond the fixed overhead."""
+    status = run.status()
+    elapsed = _elapsed_s(status.started_at, status.finished_at)
+    if status.state != "done" or elapsed is None:
+        return None
+    try:
+        epochs = run.config().vae.n_epochs
+        n = int(pl.scan_parquet(run.artifact_path(LATENTS_FILE)).select(pl.len()).collect().item())
+    except (TacticalError, OSError, pl.exceptions.PolarsError):
+        return None
+    if n <= 0 or epochs <= 0:
+        return None
+    return max(elapsed - RUN_OVERHEAD_S, 0.0) / (n * epochs)
+
+
+def measured_pace() -> float | None:
+    """The median pace of this machine's newest finished runs, None before the first."""
+    paces = [p for r in list_runs()[:MEASURED_RUNS] if (p := _run_pace(r)) is not None]
+    return statistics.median(paces) if paces else None
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """What starting a sweep would train and for about how long, said before it starts."""
+
+    n_cells: int
+    n_to_train: int  # cells without a finished run (finished ones are reused)
+    n_segments: int
+    n_epochs: int
+    run_s: float  # one cell's run
+    measured: bool  # the pace comes from this machine's finished runs
+
+    @property
+    def total_s(self) -> float:
+        return self.n_to_train * self.run_s
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.total_s > CONFIRM_ABOVE_S
+
+    @property
+    def text(self) -> str:
+        """``"12 of 20 cells to train x about 4 min each (2,304 segments, 150 epochs) =
+        about 48 min; 8 are finished and reused."``"""
+        basis = (
+            "this machine's finished runs"
+            if self.measured
+            else "a typical pace (no run finished here yet)"
+        )
+        reused = self.n_cells - self.n_to_train
+        return (
+            f"**Estimate:** {self.n_to_train} of {self.n_cells} cells to train x about "
+            f"{fmt_seconds(self.run_s)} each ({self.n_segments:,} segments, {self.n_epochs} "
+            f"epochs) = about **{fmt_seconds(self.total_s)}**, from {basis}"
+            + (f"; {reused} finished cell(s) are reused." if reused else ".")
+        )
+
+
+def _done(run_id: str) -> bool:
+    try:
+        return get_run(run_id).status().state == "done"
+    except RunNotFoundError:
+        return False
+
+
+def sweep_estimate(
+    features_path: str | os.PathLike[str],
+    betas: Iterable[float],
+    latent_dims: Iterable[int],
+    pace: float | None = None,
+) -> SweepEstimate:
+    """Cells to train x one run's time, from the dataset's segment count and the pace of
+    this machine's finished runs (``pace`` overrides it; a typical pace before any run).
+    Raises what :func:`core.jobs.sweep.plan_sweep` raises for an invalid grid or file."""
+    sweep = plan_sweep(features_path, betas, latent_dims)
+    n = count_segments(sweep.features_path, sweep.prep.segment_type)
+    measured = measured_pace() if pace is None else pace
+    rate = DEFAULT_S_PER_SEGMENT_EPOCH if measured is None else measured
+    epochs = sweep.base.n_epochs
+    return SweepEstimate(
+        n_cells=sweep.n_cells,
+        n_to_train=sum(not _done(rid) for rid in sweep.run_ids),
+        n_segments=n,
+        n_epochs=epochs,
+        run_s=RUN_OVERHEAD_S + rate * n * epochs,
+        measured=measured is not None,
+    )
+
+
+def confirm_label(estimate: SweepEstimate) -> str:
+    """The box a long sweep must be ticked with before it starts."""
+    return (
+        f"Yes, train {estimate.n_to_train} runs for about {fmt_seconds(estimate.total_s)} "
+        "in the background"
+    )

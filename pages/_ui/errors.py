@@ -9,11 +9,17 @@ import streamlit as st
 
 from core.errors import (
     ArtifactMissingError,
+    BrokenRunError,
     RunNotFoundError,
 )
+from core.views.text import md_escape
 
 # Error types a page turns into guidance instead of a traceback.
-RUN_ERRORS: tuple[type[BaseException], ...] = (RunNotFoundError, ArtifactMissingError)
+RUN_ERRORS: tuple[type[BaseException], ...] = (
+    RunNotFoundError,
+    ArtifactMissingError,
+    BrokenRunError,
+)
 
 
 @contextlib.contextmanager
@@ -29,6 +35,9 @@ def friendly_errors(what: str = "this page") -> Iterator[None]:
         st.stop()
     except ArtifactMissingError as exc:
         st.warning(f"{exc}")
+        st.stop()
+    except BrokenRunError as exc:  # a damaged file: the run is marked broken, the file named
+        st.error(f"{md_escape(exc)} Pick another run in the sidebar.")
         st.stop()
     except FileNotFoundError as exc:
         st.error(

@@ -17,6 +17,7 @@ from core.runs.store import Run
 from core.views.glossary import explain
 from core.views.runs import default_run
 from core.views.table import SCORE_STATE_LABELS, SCORE_STATES, Filters, filter_options
+from core.views.text import md_escape
 from pages._ui.dims import run_quality, show_all_toggle
 from pages._ui.errors import RUN_ERRORS
 from pages._ui.readers import segment_table
@@ -101,7 +102,7 @@ def sidebar() -> tuple[Run | None, Filters]:
             current = st.session_state.get(RUN_KEY)
             if current not in ids:
                 if current:
-                    st.warning(f"Run {current} no longer exists; showing the default run.")
+                    st.warning(f"Run {md_escape(current)} was not found; showing the default run.")
                 chosen = default_run(runs)
                 st.session_state[RUN_KEY] = chosen.run_id if chosen is not None else ids[0]
             st.selectbox(
@@ -152,7 +153,7 @@ def _filter_widgets(run: Run | None) -> Filters:
     try:
         meta = segment_table(run).meta
     except (RunNotFoundError, ArtifactMissingError, ValueError, OSError) as exc:
-        st.caption(f"Filters unavailable: {exc}")
+        st.caption(f"Filters unavailable: {md_escape(exc)}")
         return Filters()
     selected = Filters(
         competitions=tuple(st.session_state.get(FILTER_KEYS["competitions"], [])),
