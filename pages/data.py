@@ -143,10 +143,10 @@ def provider_source() -> None:
     )
     if guess is None:
         st.warning("The provider could not be detected from the files; choose it above.")
-    supply = data.provider_supply(provider)
-    st.markdown(supply.sentence)
-    with st.expander("Features this provider cannot supply"):
-        st.dataframe(supply.missing, hide_index=True)
+    st.markdown((supply := data.provider_supply(provider)).sentence)
+    for title, table in supply.tables():  # cannot supply; built differently from StatsBomb's
+        with st.expander(title):
+            st.dataframe(table, hide_index=True)
     _extract(data.provider_plan(folder, provider))
 
 
@@ -176,9 +176,9 @@ SOURCE_PAGES = {
     "demo": demo_source,
     "upload": upload_source,
 }
-source_kind = st.radio(
-    "Source", list(data.SOURCES), format_func=data.SOURCES.get, key="data_source", horizontal=True
-)
+kinds = list(data.SOURCES)  # opens on what works offline (data.default_source)
+first = kinds.index(data.default_source())
+source_kind = st.radio("Source", kinds, first, data.SOURCES.get, "data_source", horizontal=True)
 SOURCE_PAGES[source_kind]()
 
 

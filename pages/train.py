@@ -17,7 +17,7 @@ from core.errors import (
 )
 from core.features.datasets import Dataset
 from core.jobs.api import start_training
-from core.model.config import ROTATIONS, SEGMENT_TYPES
+from core.model.config import MAX_ENSEMBLE, ROTATIONS, SEGMENT_TYPES
 from core.model.presets import DEFAULT_PRESET, PRESETS
 from core.views import training as views
 from core.views.curves import kl_per_dim_figure, loss_figure
@@ -27,7 +27,7 @@ from pages._ui.errors import show_error
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
 from pages._ui.scope import ignores_filters
-from pages._ui.state import URL_RUN_KEY
+from pages._ui.state import RUN_KEY, URL_RUN_KEY
 from pages._ui.widgets import job_table, require_dataset_folders
 
 WATCH_KEY = "train_watch_run"  # the run whose curves this page follows
@@ -35,18 +35,6 @@ MESSAGE_KEY = "train_message"
 NOTE_KEY = "train_note"
 PRESET_KEY = "train_preset"
 POLL_S = 1.5
-# The widget of each form field a preset fills (see _apply_preset).
-PRESET_KEYS = {
-    "beta": "train_beta",
-    "latent_dim": "train_latent",
-    "n_epochs": "train_epochs",
-    "learning_rate": "train_lr",
-    "batch_size": "train_batch",
-    "dropout": "train_dropout",
-    "random_state": "train_seed",
-    "rotation": "train_rotation",
-    "hidden_dims": "train_hidden",
-}
 
 ensure_routed()
 st.title("Train")
@@ -61,7 +49,7 @@ folders = require_dataset_folders()
 def _apply_preset() -> None:
     values = views.preset_values(st.session_state.get(PRESET_KEY, DEFAULT_PRESET))
     for field, value in values.items():
-        st.session_state[PRESET_KEYS[field]] = value
+        st.session_state[views.PRESET_KEYS[field]] = value
 
 
 if "train_beta" not in st.session_state:
@@ -136,6 +124,13 @@ with st.form("train_form"):
         "Hidden layer sizes", help=views.FORM_HELP["hidden_dims"], key="train_hidden"
     )
     seed = c3.number_input("Seed", min_value=0, key="train_seed")
+    seeds = c3.number_input(
+        "Seeds trained together",
+        1,
+        MAX_ENSEMBLE,
+        key="train_seeds",
+        help=views.FORM_HELP["ensemble"],
+    )
     max_tier = c3.selectbox(
         "Highest feature tier",
         [1, 2, 3],
@@ -164,6 +159,7 @@ if submitted:
         random_state=int(seed),
         rotation=str(rotation),
         hidden=hidden,
+        ensemble=int(seeds),
         max_tier=int(max_tier),
         segment_type=str(segment_type),
         reproducible_map=bool(reproducible_map),
@@ -190,8 +186,7 @@ if submitted:
     else:
         st.session_state[WATCH_KEY] = request.run.run_id
         st.session_state[MESSAGE_KEY] = views.start_message(request)
-        set_active_run(request.run.run_id)
-        st.rerun()
+        st.rerun()  # the pages keep the run being explored; "Explore" below switches
 
 if msg := st.session_state.pop(MESSAGE_KEY, None):
     st.success(msg)
@@ -211,6 +206,9 @@ def _followed(run_id: str) -> bool:
         st.session_state.pop(WATCH_KEY, None)
         return False
     st.markdown(shown.headline)
+    if run_id != st.session_state.get(RUN_KEY) and st.button(f"Explore run {run_id}"):
+        set_active_run(run_id)  # every page switches to it from the next rerun
+        st.rerun(scope="app")
     if shown.progress is not None:
         st.progress(shown.progress[0], text=shown.progress[1])
     elif shown.notice is not None:

@@ -65,6 +65,8 @@ def test_world_cup_from_the_catalogue_to_the_train_page(app_page: AppPage, mirro
     app_page.goto("data")
     page = app_page.page
     main = page.locator('[data-testid="stMain"]')
+    page.get_by_text("StatsBomb open data (catalogue)").click()  # opens on an offline source
+    app_page.wait_until_idle()
     assert "StatsBomb open data" in main.inner_text()  # the credit
 
     _click_row(app_page, "FIFA World Cup")

@@ -42,6 +42,9 @@ def test_provider_folder_is_detected_and_extracted(wyscout_folder: Path) -> None
     assert at.selectbox(key="data_provider_club-wyscout").value == "wyscout"
     page = "\n".join(m.value for m in at.markdown)
     assert "**wyscout** supplies" in page
+    assert "built differently from StatsBomb's" in page  # and which, in a table
+    differs = next(d.value for d in at.dataframe if "not comparable across providers" in d.value)
+    assert "defensive action height" in differs["feature"].tolist()
     name = at.text_input(key="data_name").value
     assert name == "club-wyscout"
     at.button(key="data_extract").click().run()
@@ -52,3 +55,20 @@ def test_provider_folder_is_detected_and_extracted(wyscout_folder: Path) -> None
     features = pl.read_parquet(Dataset.named(name).features_path)
     assert features["provider"].unique().to_list() == ["wyscout"]
     shutil.rmtree(Dataset.named(name).path)
+
+
+def test_features_built_differently_are_named_per_provider() -> None:
+    """Features a provider supplies under another definition than StatsBomb's are listed with
+    how they differ; StatsBomb, the reference, has none; unavailable ones are not listed."""
+    from core.features.support import not_comparable, unavailable_features
+    from core.views.datasets import provider_supply
+
+    wyscout = not_comparable("wyscout")
+    assert {"t2_defensive_action_height", "t1_crosses_per_min"} <= set(wyscout)
+    assert "pressure" in wyscout["t2_defensive_action_height"]
+    assert not set(wyscout) & set(unavailable_features("wyscout"))
+    assert not_comparable("statsbomb") == {}
+    supply = provider_supply("wyscout")
+    assert supply.differs.height == len(wyscout)
+    assert f"{len(wyscout)} of them are built differently" in supply.sentence
+    assert provider_supply("statsbomb").differs.is_empty()

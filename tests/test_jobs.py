@@ -18,7 +18,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.errors import InvalidJobIdError, JobError, JobNotFoundError, RunBusyError, TrainingError
+from core.errors import (
+    ConfigError,
+    InvalidJobIdError,
+    JobError,
+    JobNotFoundError,
+    RunBusyError,
+    TrainingError,
+)
 from core.infra.paths import datasets_root, runs_root
 from core.infra.process import process_alive
 from core.jobs.api import (
@@ -30,7 +37,8 @@ from core.jobs.api import (
     submit_extraction,
     wait_job,
 )
-from core.jobs.manager import JobManager
+from core.jobs.manager import JobManager, default_manager
+from core.jobs.queue import worker_counts
 from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
 from core.model.config import MAX_EPOCHS, PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
@@ -230,6 +238,45 @@ def test_cancel_a_queued_job(features: Path) -> None:
     assert run.status().state == "cancelled"
     assert get_job(training).state == "running"
     assert cancel_job(training).state == "cancelled"
+
+
+def test_jobs_bound_to_slots_wait_as_records_not_processes(features: Path) -> None:
+    """Issue 22: with ``slots=1`` a second job starts no process while the first trains; it
+    starts when the first ends (its supervisor hands the slot on), and a third, cancelled
+    while it waits, ends at once without ever having a process."""
+    manager = default_manager()
+    a = start_training(
+        features, dataclasses.replace(LONG, random_state=515), PreprocessConfig(), slots=1
+    )
+    assert a.job is not None
+    a_id = a.job.job_id
+    # A free slot starts it at once; a slot still held by an earlier test's ending job
+    # (its supervisor exiting) is handed on when that supervisor exits.
+    wait_for(lambda: get_job(a_id).supervisor_pid is not None, 30, "a slot for a")
+    wait_for(_training(a_id), 120, "the first job to train")
+    b = start_training(
+        features, dataclasses.replace(LONG, random_state=516), PreprocessConfig(), slots=1
+    )
+    c = start_training(
+        features, dataclasses.replace(LONG, random_state=517), PreprocessConfig(), slots=1
+    )
+    assert b.job is not None and c.job is not None
+    for waiting in (b.job, c.job):
+        job = get_job(waiting.job_id)  # a reader: reconciling never calls it dead
+        assert job.state == "queued" and job.supervisor_pid is None and job.pid is None, job
+        assert "waiting for a worker slot" in job.message
+    wait_for(lambda: worker_counts(manager) == (1, 2), 10, "one worker, two waiting")
+    t0 = time.monotonic()
+    assert cancel_job(c.job.job_id).state == "cancelled" and time.monotonic() - t0 < 5.0
+    assert c.run.status().state == "cancelled"
+    wait_for(lambda: worker_counts(manager) == (1, 1), 10, "one worker, one waiting")
+    assert cancel_job(a.job.job_id).state == "cancelled"
+    wait_for(_training(b.job.job_id), 120, "the waiting job to take the freed slot")
+    assert get_job(b.job.job_id).supervisor_pid is not None
+    wait_for(lambda: worker_counts(manager) == (1, 0), 10, "one worker, none waiting")
+    assert cancel_job(b.job.job_id).state == "cancelled"
+    with pytest.raises(ConfigError, match="slots"):
+        start_training(features, QUICK, PreprocessConfig(), slots=0)
 
 
 def test_bad_training_input_fails_before_any_run_or_job(features: Path, tmp_path: Path) -> None:

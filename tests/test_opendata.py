@@ -296,6 +296,8 @@ class TestDataPage:
     ) -> None:
         monkeypatch.setenv(BASE_URL_ENV, mirror.url)
         at = self._data_page()
+        at.radio(key="data_source").set_value("opendata").run()  # not the offline default
+        healthy(at)
         table = next(d.value for d in at.dataframe if "with 360" in d.value.columns)
         rows = dict(zip(table["competition"], table["matches"], strict=True))
         assert rows == {"FIFA World Cup": 64, "NWSL": 34}
@@ -306,6 +308,9 @@ class TestDataPage:
     ) -> None:
         monkeypatch.setenv(BASE_URL_ENV, _dead_url())
         at = self._data_page()
+        assert at.radio(key="data_source").value != "opendata"  # opens on what works offline
+        assert not any("not reachable" in w.value for w in at.warning)
+        at.radio(key="data_source").set_value("opendata").run()
         assert any("not reachable" in w.value for w in at.warning)
         at.radio(key="data_source").set_value("upload").run()
         healthy(at)

@@ -270,6 +270,7 @@ class TestTrain:
         at.slider(key="train_dropout").set_value(vae["dropout"])
         at.text_input(key="train_hidden").input(",".join(map(str, vae["hidden_dims"])))
         at.number_input(key="train_seed").set_value(vae["random_state"])
+        at.number_input(key="train_seeds").set_value(vae.get("ensemble", 1))
         at.selectbox(key="train_rotation").set_value(vae.get("rotation", "none"))
         at.checkbox(key="train_batch_auto").set_value(False)  # exactly the batch given
 
@@ -323,7 +324,10 @@ class TestTrain:
         self._fill(app, demo_dataset, **DEMO_RUN_VAE)
         app.button[0].click().run()  # the form's submit button
         healthy(app)
-        assert f"This configuration was trained before: opened run {demo_run.run_id}." in texts(app)
+        assert (
+            f"This configuration was trained before: run {demo_run.run_id}, shown below."
+            in texts(app)
+        )
         assert app.session_state["active_run"] == demo_run.run_id
         losses = chart(app, "loss_curves")["data"]
         assert len(decode(losses[0]["y"])) == demo_run.metrics().height

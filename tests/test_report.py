@@ -21,6 +21,7 @@ from core.features.datasets import Dataset
 from core.services.fingerprints import team_view
 from core.views.report import report_matches, report_opponents, team_report, typical_segment
 from core.views.report_figures import report_pdf, report_pngs_zip
+from core.views.text import md_escape
 from tests.helpers import healthy, open_app
 
 if TYPE_CHECKING:
@@ -147,12 +148,12 @@ def test_report_page_follows_the_sidebar_team(demo_run: Run) -> None:
     at.multiselect(key="filter_teams").set_value([ITALY]).run()
     healthy(at)
     assert at.selectbox(key="report_team").value == ITALY
-    assert any(s.value == "Team report: Italy" for s in at.subheader)
+    assert any(s.value == md_escape("Team report: Italy") for s in at.subheader)
     bullets = [m.value for m in at.markdown if m.value.startswith("- ")]
     assert len(bullets) == 3 and bullets[0].startswith("- Italy spent")
     at.selectbox(key="report_match").set_value(TURKEY_ITALY).run()
     healthy(at)
-    assert any("Turkey 0-3 Italy" in c.value for c in at.caption)
+    assert any(md_escape("Turkey 0-3 Italy") in c.value for c in at.caption)
 
 
 @pytest.mark.browser

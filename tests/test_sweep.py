@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.errors import ConfigError, TrainingError
-from core.jobs.api import list_jobs, wait_job
+from core.jobs.api import get_job, list_jobs, wait_job
 from core.jobs.sweep import (
     DEFAULT_BETAS,
     DEFAULT_LATENT_DIMS,
@@ -35,7 +36,7 @@ from core.jobs.sweep import (
     sweeps_dir,
 )
 from core.jobs.sweep_results import RECON_TOLERANCE, TABLE_SCHEMA, recommend, sweep_table
-from core.model.config import PreprocessConfig, VAEConfig
+from core.model.config import PreprocessConfig, VAEConfig, device_slots
 from core.model.presets import RECOMMENDED, preset
 from core.runs.config import run_id_for
 from core.runs.store import get_run
@@ -240,6 +241,26 @@ class TinySweep:
     again_while_running: Sweep
     jobs_started: int  # training jobs the two starts created
     table: pl.DataFrame
+    most_alive: int  # the most workers of its cells seen alive at once
+    slots: int  # the bound: the machine's device slots
+
+
+def _job_processes(job_ids: set[str]) -> int:
+    """Live worker processes of these jobs (their command lines name them)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        jobs = "job-worker" in str(argv) and any(
+            a.decode(errors="replace") in job_ids for a in argv
+        )
+        count += jobs and state != "Z"
+    return count
 
 
 def _rule(table: pl.DataFrame) -> dict[str, Any] | None:
@@ -268,10 +289,27 @@ def tiny_sweep(demo_dataset: Path) -> Iterator[TinySweep]:
     sweep = start_sweep(features, TINY_BETAS, TINY_DIMS, base=_tiny_base())
     again = start_sweep(features, TINY_BETAS, TINY_DIMS, base=_tiny_base())
     new = [j for j in list_jobs("train") if j.job_id not in before]
+    ids = {j.job_id for j in new}
+    # The cells wait as records, not processes: at most `slots` workers alive, sampled
+    # until every cell is done.
+    most, deadline = 0, time.monotonic() + 500 * max(len(new), 1)
+    while time.monotonic() < deadline:
+        most = max(most, _job_processes(ids))
+        if all(get_job(j).is_final for j in ids):
+            break
+        time.sleep(0.1)
     for job in new:
-        done = wait_job(job.job_id, timeout=500)
+        done = wait_job(job.job_id, timeout=10)
         assert done.state == "done", (done.error, done.log_tail)
-    yield TinySweep(sweep, again, len(new), sweep_table(sweep))
+    yield TinySweep(sweep, again, len(new), sweep_table(sweep), most, device_slots())
+
+
+@pytest.mark.slow
+def test_a_sweep_never_runs_more_cells_than_its_slots(tiny_sweep: TinySweep) -> None:
+    """Issue 22: 4 cells on a machine of `slots` device slots (1 without a GPU) never have
+    more than `slots` workers alive at once, and all of them train."""
+    assert tiny_sweep.jobs_started == 4
+    assert 0 < tiny_sweep.most_alive <= tiny_sweep.slots
 
 
 @pytest.mark.slow

@@ -683,6 +683,7 @@ def _form(**kw: object) -> training.TrainForm:
         "random_state": 7,
         "rotation": "none",
         "hidden": "64,32",
+        "ensemble": 3,
         "max_tier": 2,
         "segment_type": "window",
         "reproducible_map": True,
@@ -758,14 +759,14 @@ class TestTraining:
         job = JobInfo(job_id="j", kind="train")
         rid = demo_run.run_id
         assert training.start_message(TrainRequest(demo_run, None, True)) == (
-            f"This configuration was trained before: opened run {rid}."
+            f"This configuration was trained before: run {rid}, shown below."
         )
         assert training.start_message(TrainRequest(demo_run, job, True)) == (
             f"This configuration is already training: following run {rid}."
         )
-        assert training.start_message(TrainRequest(demo_run, job, False)) == (
-            f"Started training run {rid} in the background."
-        )
+        started = training.start_message(TrainRequest(demo_run, job, False))
+        assert started.startswith(f"Started training run {rid} in the background.")
+        assert "keep showing the run you were exploring" in started
 
     def test_which_run_to_follow(self, demo_run: Run) -> None:
         assert training.run_to_follow(demo_run.run_id) == demo_run.run_id
@@ -828,3 +829,14 @@ class TestRunsAndGlossary:
         for row in found.iter_rows(named=True):
             assert "ppda" in f"{row['term']} {row['also']} {row['meaning']}".lower()
         assert search_glossary("zzzz-no-such-word").is_empty()
+
+
+def test_data_page_opens_on_what_works_offline(tmp_path: Path) -> None:
+    from core.views.datasets import SOURCES, default_source
+
+    assert default_source(tmp_path) == "demo"  # nothing local: the demo matches
+    local = tmp_path / "open-data" / "statsbomb"
+    local.mkdir(parents=True)
+    (local / "competitions.json").write_text("[]")
+    assert default_source(tmp_path) == "folder"  # a local open-data copy
+    assert next(iter(SOURCES)) == "opendata"  # the online catalogue stays one click away

@@ -8,6 +8,7 @@ from typing import Any
 from core.cli import opendata as opendata_cli
 from core.cli.progress import ProgressBar
 from core.errors import ConfigError
+from core.features.executors import parse_executor
 from core.features.extract import (
     ExtractionError,
     ExtractionSummary,
@@ -78,6 +79,13 @@ def register(subparsers: Any) -> None:
         default=default_workers(),
         help=f"worker processes (default {default_workers()})",
     )
+    p.add_argument(
+        "--executor",
+        default="local",
+        metavar="WHERE",
+        help="where the matches are processed: 'local' (this machine's cores, default) or "
+        "'dask://HOST:PORT' (a running Dask scheduler whose workers see the same files)",
+    )
     p.set_defaults(func=run_features)
 
 
@@ -110,9 +118,12 @@ def run_features(args: argparse.Namespace) -> int:
     try:  # before any download or worker: bad numbers and paths end here, with a message
         check_window_stride(args.window, args.stride)
         check_out_dir(args.out)
+        executor = parse_executor(getattr(args, "executor", None))
     except ConfigError as exc:
         print(f"error: {exc}")
         return 2
+    if executor.kind != "local":
+        print(f"processing the matches on {executor.describe()}")
     bar = ProgressBar("extracting", unit="match")
     progress = bar
 
@@ -136,6 +147,7 @@ def run_features(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
             provider=getattr(args, "provider", None),
+            executor=executor,
         )
     except ExtractionError as exc:
         bar.close()

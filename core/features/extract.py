@@ -12,12 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -40,6 +37,7 @@ from core.errors import (
     TacticalError,
 )
 from core.features.datasets import Dataset
+from core.features.executors import Executor, parse_executor, run_tasks
 from core.features.match_tables import AnyMatch, MatchTables, extract_match
 from core.features.registry import feature_names
 from core.features.segments import DEFAULT_STRIDE_S, DEFAULT_WINDOW_S
@@ -168,10 +166,11 @@ def _extract_to_cache(
         )
 
 
-def _can_spawn() -> bool:
-    """Whether spawned workers can re-import ``__main__`` (not so for code read from stdin)."""
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    return main_file is None or Path(main_file).exists()
+def _pool_failed(task: tuple[Any, ...], exc: BaseException) -> _Outcome:
+    """_extract_to_cache never raises, so this is the pool failing the match (its worker
+    died, its arguments did not travel): the match is skipped, saying why."""
+    files = task[0]
+    return _Outcome(files.match_id, str(files.events), False, f"worker failed: {exc}")
 
 
 def _run_pool(
@@ -181,33 +180,17 @@ def _run_pool(
     cache_dir: Path,
     workers: int,
     on_done: Callable[[_Outcome], None],
+    executor: Executor | None = None,
 ) -> None:
-    if workers <= 1 or len(jobs) < MIN_PARALLEL_MATCHES or not _can_spawn():
-        for files, key in jobs:
-            on_done(_extract_to_cache(files, window_s, stride_s, cache_dir, key))
-        return
-    # spawn, not fork: the parent may already run polars' thread pool, which fork would break.
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx)
-    try:
-        futures: dict[Future[_Outcome], AnyMatch] = {
-            pool.submit(_extract_to_cache, files, window_s, stride_s, cache_dir, key): files
-            for files, key in jobs
-        }
-        for fut in as_completed(futures):
-            files = futures[fut]
-            try:
-                outcome = fut.result()
-            # _extract_to_cache never raises, so this is the pool failing this match (its
-            # worker died, its arguments did not pickle): skip the match, saying why.
-            except Exception as exc:  # noqa: BLE001 - any pool failure only skips its match
-                outcome = _Outcome(
-                    files.match_id, str(files.events), False, f"worker failed: {exc}"
-                )
-            on_done(outcome)  # may raise to cancel (a job's progress callback does)
-    finally:
-        # On cancel, drop the queued matches instead of waiting for all of them.
-        pool.shutdown(wait=True, cancel_futures=True)
+    run_tasks(
+        _extract_to_cache,
+        [(files, window_s, stride_s, cache_dir, key) for files, key in jobs],
+        workers=workers,
+        on_done=on_done,  # may raise to cancel (a job's progress callback does)
+        on_failure=_pool_failed,
+        executor=executor,
+        min_parallel=MIN_PARALLEL_MATCHES,
+    )
 
 
 # Windows and strides in seconds: finite, from one second (shorter multiplies segments past
@@ -239,9 +222,14 @@ def check_out_dir(out_dir: str | Path) -> Path:
     return out
 
 
+MAX_DEFAULT_WORKERS: Final = 16  # beyond this, reading files, not cores, limits
+
+
 def default_workers() -> int:
-    """Worker processes used when none are asked for: at most two (shared machines)."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Worker processes used when none are asked for: every core this process may use (at
+    most :data:`MAX_DEFAULT_WORKERS`)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_DEFAULT_WORKERS, cores or 1))
 
 
 # Public API: the CLI, background jobs, the demo and the tests pass these by keyword.
@@ -258,12 +246,15 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
     workers: int | None = None,
     progress: Progress | None = None,
     provider: str | None = None,
+    executor: str | Executor | None = None,
 ) -> ExtractionSummary:
     """Extract ``source`` (``"demo"``, an open-data folder, or a provider's match folders).
 
     ``provider`` names who wrote the match folders of ``source`` (see
     :data:`core.data.providers.LAYOUTS`); without it, ``"demo"`` and StatsBomb open-data
     folders use the fast StatsBomb reader and any other folder's provider is detected.
+    ``executor`` says where the matches are processed: ``"local"`` (default, ``workers``
+    processes) or ``"dask://HOST:PORT"`` (:mod:`core.features.executors`).
 
     Writes ``features.parquet``, ``matches.parquet``, ``events.parquet`` and
     ``summary.json`` atomically; raises :class:`ExtractionError` (with the summary) when
@@ -272,6 +263,7 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
     """
     started = time.perf_counter()
     window_s, stride_s = check_window_stride(window_s, stride_s)
+    where = executor if isinstance(executor, Executor) else parse_executor(executor)
     out = check_out_dir(out_dir)
     summary = ExtractionSummary(out_dir=str(out))
     found = _discover(
@@ -295,6 +287,7 @@ def extract_features(  # noqa: PLR0913 - keyword-only filters and options of the
         cache_dir,
         workers or default_workers(),
         lambda outcome: tally.finished(outcome, keys),
+        where,
     )
     feats, evs, rows = _read_cached(matches, keys, cache_dir, summary)
 

@@ -28,7 +28,7 @@ from core.features.segments import (
     segment_context,
     window_segments,
 )
-from core.features.support import features_from_only, unavailable_features
+from core.features.support import features_from_only, needs_location, unavailable_features
 
 # Event types kept in ``events.parquet`` even without a location: the match timeline marks
 # them (substitutions have none; goals and own goals normally do, kept regardless).
@@ -179,13 +179,15 @@ def _read_provider(files: ProviderMatch) -> _Parsed:
 
 def lacking_concepts(events: pl.DataFrame) -> tuple[str, ...]:
     """Concepts a match's own data lacks although its provider may carry them: xG on shots,
-    carry events."""
+    carry events, event locations."""
     shots = events.filter(pl.col("type") == "shot")
     lacks: tuple[str, ...] = ()
     if shots.height and shots.get_column("xg").is_null().all():
         lacks += ("xg",)
     if events.filter(pl.col("type") == "carry").is_empty():
         lacks += ("carry",)
+    if events.height and events.get_column("x").is_null().all():
+        lacks += ("location",)
     return lacks
 
 
@@ -195,10 +197,12 @@ def match_unavailable(provider: str, lacking: tuple[str, ...], events: pl.DataFr
     holds no carry event (entries, which also count passes, keep their passes)."""
     own = lacking_concepts(events)
     unavailable = unavailable_features(
-        provider, lacking=(*lacking, *(c for c in own if c != "carry"))
+        provider, lacking=(*lacking, *(c for c in own if c not in ("carry", "location")))
     )
     if "carry" in own:
         unavailable += [n for n in features_from_only("carry") if n not in unavailable]
+    if "location" in own:  # no event has a location: no spatial feature can be computed
+        unavailable += [n for n in feature_names() if needs_location(n) and n not in unavailable]
     return unavailable
 
 

@@ -114,6 +114,13 @@ def window_segments(
     )
 
 
+ON_PITCH_TYPES: Final = (
+    "pass", "ball_receipt", "carry", "pressure", "ball_recovery", "duel", "interception",
+    "clearance", "block", "dribble", "dribbled_past", "shot", "goalkeeper", "foul_committed",
+    "foul_won", "miscontrol", "dispossessed", "fifty_fifty", "shield",
+)  # fmt: skip
+
+
 def possession_segments(
     events: pl.DataFrame, min_duration_s: float = MIN_POSSESSION_S
 ) -> pl.DataFrame:
@@ -122,11 +129,18 @@ def possession_segments(
     Start is the possession's first on-pitch event, end its last one's end (time + duration);
     possessions shorter than ``min_duration_s`` are left out.
     """
+    # On-pitch actions are the events with a location (not line-ups, half starts, ...); a
+    # feed without any location falls back on the action types, so its possessions remain.
+    on_pitch = (
+        pl.col("x").is_not_null()
+        if events.get_column("x").is_not_null().any()
+        else pl.col("type").is_in(ON_PITCH_TYPES)
+    )
     poss = (
         events.filter(
             pl.col("possession_team_id").is_not_null()
             & (pl.col("period") <= LAST_PLAY_PERIOD)
-            & pl.col("x").is_not_null()  # on-pitch actions; not line-ups, half starts, ...
+            & on_pitch
         )
         .group_by("match_id", "period", "possession")
         .agg(

@@ -285,16 +285,31 @@ def features_from_only(concept: str) -> list[str]:
 # Why a feature is null in a match whose provider supplies it: the concept the match's own
 # data lacks (core.features.match_tables.lacking_concepts).
 MATCH_LACKS: Final[dict[str, str]] = {
+    "location": "the matches' events carry no locations",
     "xg": "the matches' shots carry no xG",
     "carry": "the matches hold no carry events (StatsBomb's 2018 open-data files, data "
     "version 1.0, have none)",
 }
 
 
+LOCATION_FREE: Final = frozenset({"t2_passes_per_possession", "t2_possession_duration"})
+"""The spatial-tier features computed without any event location."""
+
+
+def needs_location(name: str) -> bool:
+    """Whether feature ``name`` is computed from event locations: every tier-2 and tier-3
+    feature but :data:`LOCATION_FREE` (a match without locations has them null, not 0)."""
+    info = feature_info(name)
+    return info.tier >= 2 and info.name not in LOCATION_FREE
+
+
 def match_lacks_reason(name: str) -> str:
     """Why feature ``name`` is null in matches whose provider supplies it, in words."""
     needs = FEATURE_NEEDS.get(feature_info(name).name, ())
-    return next((MATCH_LACKS[c] for c in needs if c in MATCH_LACKS), MATCH_LACKS["xg"])
+    found = next((MATCH_LACKS[c] for c in needs if c in MATCH_LACKS), None)
+    if found is None and needs_location(name):
+        return MATCH_LACKS["location"]
+    return found or MATCH_LACKS["xg"]
 
 
 def definition_differs(name: str) -> bool:
@@ -305,6 +320,24 @@ def definition_differs(name: str) -> bool:
         or info.name in PROVIDER_FEATURE_NOTES
         or any(CONCEPT_SOURCES.get(c) for c in FEATURE_NEEDS.get(info.name, ()))
     )
+
+
+def not_comparable(provider: str) -> dict[str, str]:
+    """The features ``provider`` supplies under a definition other than StatsBomb's (the
+    reference), each with how it differs: their values are not comparable across the two."""
+    have = _check_provider(provider)
+    missing = set(unavailable_features(provider))
+    out = {
+        name: note
+        for name, (concept, note) in FEATURE_NOTES.items()
+        if concept not in have and name not in missing
+    }
+    out |= {
+        name: notes[provider]
+        for name, notes in PROVIDER_FEATURE_NOTES.items()
+        if provider in notes and name not in missing
+    }
+    return out
 
 
 def feature_source(name: str, provider: str) -> str:

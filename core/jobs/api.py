@@ -30,7 +30,7 @@ from core.features.extract import check_window_stride
 from core.infra.locks import file_lock
 from core.infra.paths import data_root, resolve_under
 from core.infra.process import process_alive, utc_now
-from core.jobs import worker
+from core.jobs import queue, worker
 from core.jobs.manager import JobManager, default_manager, disk_error_text
 from core.jobs.records import DEVICE_LOCKS, LOG_TAIL_LINES, JobInfo, TrainRequest
 from core.model.config import PreprocessConfig, VAEConfig, check_world_size
@@ -171,6 +171,7 @@ def start_training(
     *,
     world_size: int = 1,
     trusted: bool = False,
+    slots: int | None = None,
 ) -> TrainRequest:
     """The run for this configuration, trained in a background job if it is not yet.
 
@@ -183,8 +184,14 @@ def start_training(
     created (or retried after a failure/cancel) and a training job is queued. Bad input
     (wrong schema, no features, too few rows, latent_dim > features) raises here, before
     any run or job exists.
+
+    With ``slots`` the job's worker starts only while fewer than ``slots`` training workers
+    are alive (:mod:`core.jobs.queue`): a sweep's cells and a study's seed runs wait as
+    records, not as processes.
     """
     world_size = check_world_size(world_size)  # ConfigError past this machine's cores/GPUs
+    if slots is not None and (not isinstance(slots, int) or slots < 1):
+        raise ConfigError(f"slots must be a whole number >= 1, got {slots!r}.")
     if not trusted:
         features_path = resolve_under(data_root(), features_path)
     run_id = run_id_for(features_path, vae_cfg, prep_cfg)
@@ -200,7 +207,7 @@ def start_training(
         # New, failed, cancelled, or queued without a live job: (re)start it, input checked first.
         check_training_input(features_path, vae_cfg, prep_cfg)
         try:
-            return _queue_training(manager, features_path, vae_cfg, prep_cfg, world_size)
+            return _queue_training(manager, features_path, vae_cfg, prep_cfg, world_size, slots)
         except OSError as exc:
             raise JobError(disk_error_text(f"Run {run_id}'s folder", exc)) from exc
 
@@ -211,8 +218,10 @@ def _queue_training(
     vae_cfg: VAEConfig,
     prep_cfg: PreprocessConfig,
     world_size: int,
+    slots: int | None = None,
 ) -> TrainRequest:
-    """Create (or reuse) the run and queue a training job for it, its status reset."""
+    """Create (or reuse) the run and queue a training job for it, its status reset; its
+    worker starts now, or with ``slots`` when one of them is free."""
     run, existed = create_run(features_path, vae_cfg, prep_cfg)
     job = manager.submit_job(
         "train",
@@ -238,8 +247,13 @@ def _queue_training(
         finished_at=None,
         eta_s=None,
     )
-    job = manager.spawn(job.job_id)
-    return TrainRequest(run, job, existed)
+    if slots is None:
+        return TrainRequest(run, manager.spawn(job.job_id), existed)
+    manager.update(
+        job.job_id, slots=slots, message=f"queued: waiting for a worker slot ({slots} at a time)"
+    )
+    queue.spawn_waiting(manager)
+    return TrainRequest(run, manager.read(job.job_id), existed)
 
 
 def submit_extraction(

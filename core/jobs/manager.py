@@ -38,7 +38,7 @@ from core.infra.io import atomic_write_json, read_json
 from core.infra.locks import file_lock
 from core.infra.paths import PROJECT_ROOT, display_path, jobs_root, resolve_under
 from core.infra.process import age_s, process_alive, process_start_time, tail_text, utc_now
-from core.jobs import slots
+from core.jobs import queue, slots
 from core.jobs.records import (
     CANCEL_FLAG,
     DEVICE_LOCKS,
@@ -295,6 +295,9 @@ class JobManager:
             if kind is None or job.kind == kind:
                 jobs.append(job)
         jobs.sort(key=lambda j: (j.created_at, j.job_id), reverse=True)
+        if any(queue.is_waiting(j) for j in jobs):  # a slot a dead supervisor left unpassed
+            started = queue.spawn_waiting(self)
+            jobs = [self.read(j.job_id) if j.job_id in started else j for j in jobs]
         return jobs
 
     def _reconcile(self, job: JobInfo) -> JobInfo:
@@ -346,16 +349,23 @@ class JobManager:
             eta_s=None,
         )
 
-    def _death_reason(self, job: JobInfo) -> str | None:
-        if job.pid is None and job.supervisor_pid is not None:
+    @staticmethod
+    def _unstarted_reason(job: JobInfo) -> str | None:
+        """Why a job whose worker has recorded no pid is dead, or None while it may start."""
+        if job.supervisor_pid is not None:
             alive = process_alive(job.supervisor_pid, job.supervisor_start)
             # While it lives, the supervisor watches its worker start.
             return None if alive else "The job's supervisor died before its worker started"
+        if job.slots is not None:
+            return None  # waiting for a worker slot: no process yet (core.jobs.queue)
+        age = age_s(job.created_at)
+        if age > SPAWN_TIMEOUT_S:
+            return f"The worker process never started ({age:.0f}s after submission)"
+        return None
+
+    def _death_reason(self, job: JobInfo) -> str | None:
         if job.pid is None:
-            age = age_s(job.created_at)
-            if age > SPAWN_TIMEOUT_S:
-                return f"The worker process never started ({age:.0f}s after submission)"
-            return None
+            return self._unstarted_reason(job)
         if not process_alive(job.pid, job.pid_start):
             return (
                 f"The worker process (pid {job.pid}) died without reporting a result "

@@ -85,6 +85,9 @@ class JobInfo:
     run_id: str | None = None  # the run a training (or states) job computes
     result: dict[str, Any] | None = None  # what a finished job produced (extraction summary)
     cancel_requested: bool = False
+    # Started only while fewer training workers than this are alive (core.jobs.queue);
+    # None: its worker starts at once.
+    slots: int | None = None
     created_at: str = ""
     updated_at: str = ""
     started_at: str | None = None

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from core.errors import RunNotFoundError
 from core.jobs.api import run_status, start_training
+from core.model.config import device_slots
 from core.runs.config import run_id_for
+from core.runs.side import mark_side_run
 from core.runs.store import get_run
 from core.services.stability import DEFAULT_SEEDS, SeedRun, check_seeds, seed_config
 
@@ -44,8 +46,15 @@ def start_seed_runs(run: Run, seeds: Sequence[int] = DEFAULT_SEEDS) -> list[Trai
     for seed in check_seeds(seeds):
         if seed == cfg.seed:
             continue
-        requests.append(
-            start_training(cfg.features_path, seed_config(run, seed), cfg.preprocess, trusted=True)
+        request = start_training(
+            cfg.features_path,
+            seed_config(run, seed),
+            cfg.preprocess,
+            trusted=True,
+            slots=device_slots(),  # one at a time on a CPU: they wait as records
         )
+        if not request.existed:  # trained for this study only: never a default run
+            mark_side_run(request.run, "seed", run.run_id)
+        requests.append(request)
     logger.info("Stability of run %s: %d seed run(s) requested", run.run_id, len(requests))
     return requests

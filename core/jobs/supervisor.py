@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 
 from core.infra.process import process_cpu_ticks, process_state
+from core.jobs import queue
 from core.jobs.manager import JobManager, default_manager
 from core.jobs.records import (
     FROZEN_AFTER_S,
@@ -158,7 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    return supervise(default_manager(), args[0])
+    manager = default_manager()
+    try:
+        return supervise(manager, args[0])
+    finally:
+        # This job's worker has ended: its slot goes to the oldest job waiting for one.
+        try:
+            queue.spawn_waiting(manager, ended=args[0])
+        except Exception:  # never let a neighbour's trouble change this job's exit code
+            logger.exception("could not start the jobs waiting for a worker slot")
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ from core.infra.io import atomic_write_json, file_sha256, read_json
 from core.infra.paths import runs_root
 from core.infra.process import utc_now
 from core.jobs.api import start_training
-from core.model.config import PreprocessConfig, VAEConfig
+from core.model.config import PreprocessConfig, VAEConfig, device_slots
 from core.model.presets import DEFAULT_PRESET, batch_size_for, preset
 from core.runs.config import run_id_for
+from core.runs.side import mark_side_run
 
 logger = logging.getLogger(__name__)
 
@@ -266,8 +267,12 @@ def start_sweep(
     latent_dims: Iterable[int] = DEFAULT_LATENT_DIMS,
     prep: PreprocessConfig | None = None,
     base: VAEConfig | None = None,
+    slots: int | None = None,
 ) -> Sweep:
-    """Define the sweep, store it, and start a training job for every cell not yet done.
+    """Define the sweep, store it, and queue a training job for every cell not yet done;
+    at most ``slots`` cells train at once (default: the machine's device slots, one per
+    GPU or one on a CPU), the others wait as records, never as processes
+    (:mod:`core.jobs.queue`).
 
     Cells already done are reused as they are, cells being trained are attached to (never
     trained twice), failed or cancelled ones are retried: calling this again for the same
@@ -288,15 +293,21 @@ def start_sweep(
         except (json.JSONDecodeError, AttributeError, OSError):
             pass
     atomic_write_json(target, sweep.to_dict())
+    bound = device_slots() if slots is None else slots
     for cell in sweep.cells:
         request = start_training(
-            sweep.features_path, sweep.cell_config(cell.beta, cell.latent_dim), sweep.prep
+            sweep.features_path,
+            sweep.cell_config(cell.beta, cell.latent_dim),
+            sweep.prep,
+            slots=bound,
         )
         if request.run.run_id != cell.run_id:  # the store's hash changed under us
             raise RuntimeError(
                 f"cell beta {cell.beta:g}, latent {cell.latent_dim} became run "
                 f"{request.run.run_id}, planned {cell.run_id}"
             )
+        if not request.existed:  # a cell trained for this sweep only: never a default run
+            mark_side_run(request.run, "sweep", sweep.sweep_id)
     logger.info("Sweep %s: %d cell(s) requested", sweep.sweep_id, sweep.n_cells)
     return sweep
 

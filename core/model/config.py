@@ -295,6 +295,12 @@ def _gpu_count() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
+def device_slots() -> int:
+    """Training jobs that run at once without slowing each other: one per GPU, or one on a
+    machine without a GPU (two trainings on the same cores only halve each other)."""
+    return max(_gpu_count(), 1)
+
+
 def max_ranks() -> int:
     """The most data-parallel training processes this machine runs: one per CPU core the
     process may use, or one per GPU when it has more GPUs than cores."""

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from core.model.vae import Forward, MaskDropout, TacticalVAEModule, VAELoss
+from core.model.vae import Forward, MaskDropout, TacticalVAEModule, VAELoss, forward_float32
 
 SEED_STRIDE = 7919
 """Member ``s`` of an ensemble seeded ``r`` uses seed ``(r + s * SEED_STRIDE) mod 2**32``."""
@@ -123,11 +123,7 @@ class StackedVAE(nn.Module):
     ) -> VAELoss:
         """The members' summed loss; ``recon_sum`` is ``(S,)`` and ``kl_per_dim_sum``
         ``(S, k)``, one row per member (see :meth:`TacticalVAEModule.loss`)."""
-        run = self if forward is None else forward
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            recon, mu, logvar = run(x, eps)
-        if bf16:
-            recon, mu, logvar = recon.float(), mu.float(), logvar.float()
+        recon, mu, logvar = forward_float32(self if forward is None else forward, x, eps, bf16)
         target = x.unsqueeze(0) if x.dim() == 2 else x
         sq_err = (recon - target).pow(2).sum(dim=(1, 2))
         kl_dims = (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).sum(dim=1)

@@ -181,11 +181,7 @@ class TacticalVAEModule(nn.Module):
         itself so that its gradient hooks see the pass). ``bf16`` runs the forward pass under
         bfloat16 autocast; the loss terms are computed in float32 either way.
         """
-        run = self if forward is None else forward
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            recon, mu, logvar = run(x, eps)
-        if bf16:
-            recon, mu, logvar = recon.float(), mu.float(), logvar.float()
+        recon, mu, logvar = forward_float32(self if forward is None else forward, x, eps, bf16)
         sq_err, kl_dims = vae_loss_terms(recon, x, mu, logvar)
         rows = int(x.shape[0])
         factor = 1.0 / max(rows, 1) if scale is None else scale
@@ -237,6 +233,18 @@ def load_module(path: str | os.PathLike[str], dropout: float = 0.0) -> TacticalV
     module = TacticalVAEModule.from_state_dict(state, dropout=dropout)
     module.eval()
     return module
+
+
+def forward_float32(
+    run: Forward, x: torch.Tensor, eps: torch.Tensor | None, bf16: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``run(x, eps)`` under bfloat16 autocast when ``bf16``; the outputs in float32, where
+    the loss terms are computed (one rule for a module and a stacked ensemble)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        recon, mu, logvar = run(x, eps)
+    if bf16:
+        recon, mu, logvar = recon.float(), mu.float(), logvar.float()
+    return recon, mu, logvar
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

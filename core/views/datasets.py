@@ -20,6 +20,8 @@ from core.data.providers import LAYOUTS, PROVIDERS, detect_provider
 from core.errors import DatasetImportError, SourceError, StatsBombFormatError, UnsafePathError
 from core.features.availability import provider_availability
 from core.features.datasets import check_dataset_name, import_features_stream, list_datasets
+from core.features.names import display_name
+from core.features.support import not_comparable
 from core.infra.paths import data_root, resolve_under
 from core.jobs.api import list_jobs, submit_extraction
 from core.jobs.records import JobInfo
@@ -167,6 +169,15 @@ class ProviderSupply:
 
     sentence: str  # "**wyscout** supplies 30 of 45 features; ..."
     missing: pl.DataFrame  # the features it cannot supply, with why
+    # feature, how it differs: supplied under another definition than StatsBomb's, so not
+    # comparable across providers (empty for StatsBomb, the reference)
+    differs: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+    def tables(self) -> list[tuple[str, pl.DataFrame]]:
+        """The page's expanders: a title and its table, each only when it has rows."""
+        out = [("Features this provider cannot supply", self.missing)]
+        out.append(("Features built differently from StatsBomb's", self.differs))
+        return [(title, table) for title, table in out if not table.is_empty()]
 
 
 def provider_supply(provider: str) -> ProviderSupply:
@@ -177,7 +188,20 @@ def provider_supply(provider: str) -> ProviderSupply:
         f"{len(avail.available) + len(avail.unavailable)} features; the others stay empty "
         "(null, never 0) and training leaves them out."
     )
-    return ProviderSupply(sentence, avail.frame().filter(~pl.col("available")))
+    differing = not_comparable(provider)
+    if differing:
+        sentence += (
+            f" {len(differing)} of them are built differently from StatsBomb's: compare "
+            "them only within this provider."
+        )
+    differs = pl.DataFrame(
+        {
+            "feature": [display_name(n) for n in differing],
+            "not comparable across providers": list(differing.values()),
+        },
+        schema={"feature": pl.String, "not comparable across providers": pl.String},
+    )
+    return ProviderSupply(sentence, avail.frame().filter(~pl.col("available")), differs)
 
 
 # --- seasons ---------------------------------------------------------------------------------
@@ -334,6 +358,15 @@ SOURCES = {
     "upload": "Upload a features.parquet",
     "demo": "Demo (3 matches)",
 }
+
+
+def default_source(root: Path | None = None) -> str:
+    """The source the Data page opens on: what works offline. A local open-data folder
+    when the data root holds one, else the demo matches; the online catalogue only when
+    chosen (offline it can only fail)."""
+    return "folder" if open_data_folders(root) else "demo"
+
+
 INTRO = (
     "A dataset is one folder of features (one row per team segment), match names and the "
     "compact events used for pitch drawings. Pick a competition season from StatsBomb's "

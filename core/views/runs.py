@@ -9,6 +9,7 @@ from typing import Any
 from core.errors import ArtifactMissingError, RunNotFoundError
 from core.jobs.api import run_status
 from core.runs.files import METRICS_FILE
+from core.runs.side import side_run
 from core.runs.store import Run
 
 # Errors a run folder that cannot be read raises; such a run is listed as broken.
@@ -23,6 +24,7 @@ UNREADABLE: tuple[type[BaseException], ...] = (
 # Preference of a run's state when the app picks the run to open (lower is better).
 _STATE_RANK = {"done": 1, "running": 2, "queued": 2, "cancelled": 3, "failed": 4, "broken": 5}
 _UNREADABLE_RANK = 6
+_SIDE_RANK = 10  # a side run only when no run someone trained can be opened
 DistinctCount = Callable[[Run], "int | None"]
 
 
@@ -83,24 +85,47 @@ def run_label(run: Run, distinct: DistinctCount = n_distinct) -> str:
     created = cfg.created_at.replace("T", " ")[:16]
     count = distinct(run) if state == "done" else None
     shown = f" ({count} distinct)" if count is not None else ""
+    side = side_run(run)
     return (
-        f"{run.run_id} · β {cfg.vae.beta:g} · {cfg.vae.latent_dim} latents{shown} · "
-        f"{cfg.dataset or 'features'} · {state} · {created}"
+        f"{'  ↳ ' if side is not None else ''}{run.run_id} · β {cfg.vae.beta:g} · "
+        f"{cfg.vae.latent_dim} latents{shown} · {cfg.dataset or 'features'} · {state} · "
+        f"{created}" + (f" · {side.label}" if side is not None else "")
     )
 
 
 def _default_rank(run: Run) -> int:
-    """0 for a finished run with at least two distinct dimensions, then by state."""
+    """0 for a finished run with at least two distinct dimensions, then by state; a side
+    run (a seed run, a sweep cell: :mod:`core.runs.side`) after every run someone trained."""
+    side = _SIDE_RANK if side_run(run) is not None else 0
     try:
         state = run_status(run).state
     except (RunNotFoundError, ArtifactMissingError, ValueError, KeyError, OSError):
-        return _UNREADABLE_RANK
+        return _UNREADABLE_RANK + side
     if state == "done":
         try:
-            return 0 if run.dim_quality().healthy else 1
+            return side + (0 if run.dim_quality().healthy else 1)
         except (ArtifactMissingError, ValueError, KeyError, OSError):
-            return 1
-    return _STATE_RANK.get(state, _UNREADABLE_RANK)
+            return side + 1
+    return side + _STATE_RANK.get(state, _UNREADABLE_RANK)
+
+
+def picker_order(runs: Sequence[Run]) -> list[Run]:
+    """``runs`` (newest first) as the run picker lists them: each run someone trained, then
+    the side runs that serve it (its seed runs; a sweep's cells after the newest of them)."""
+    sides = {r.run_id: side_run(r) for r in runs}
+    primary = [r for r in runs if sides[r.run_id] is None]
+    out: list[Run] = []
+    placed: set[str] = set()
+    for run in primary:
+        out.append(run)
+        placed.add(run.run_id)
+        for other in runs:
+            mark = sides[other.run_id]
+            if mark is not None and mark.parent == run.run_id and other.run_id not in placed:
+                out.append(other)
+                placed.add(other.run_id)
+    out += [r for r in runs if r.run_id not in placed]  # sweep cells, orphans: last
+    return out
 
 
 def default_run(runs: Sequence[Run]) -> Run | None:
@@ -109,10 +134,11 @@ def default_run(runs: Sequence[Run]) -> Run | None:
 
     Never a failed, cancelled or unfinished run while a finished one exists; among finished
     runs a healthy one (at least two distinct dimensions) first; the newest within each
-    group.
+    group. Never a side run (a Stability seed run, a Sweep cell) while a run someone trained
+    can be opened.
     """
     best: Run | None = None
-    best_rank = _UNREADABLE_RANK + 1
+    best_rank = _SIDE_RANK + _UNREADABLE_RANK + 1
     for run in runs:
         rank = _default_rank(run)
         if rank < best_rank:

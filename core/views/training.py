@@ -36,6 +36,20 @@ PRESET_FIELDS: dict[str, type] = {
     "dropout": float,
     "random_state": int,
     "rotation": str,
+    "ensemble": int,
+}
+# The Train page's widget of each form field a preset fills.
+PRESET_KEYS = {
+    "beta": "train_beta",
+    "latent_dim": "train_latent",
+    "n_epochs": "train_epochs",
+    "learning_rate": "train_lr",
+    "batch_size": "train_batch",
+    "dropout": "train_dropout",
+    "random_state": "train_seed",
+    "rotation": "train_rotation",
+    "hidden_dims": "train_hidden",
+    "ensemble": "train_seeds",
 }
 INTRO = (
     "Train a beta-VAE on a feature dataset. Training runs in a background process: you can "
@@ -63,6 +77,8 @@ FORM_HELP = {  # the form's tooltips, by the config field each widget sets
     "dimensions toward simple structure, so the same axes come back from seed to seed; "
     "none shows the model's dimensions as learned.",
     "hidden_dims": "Encoder widths, comma separated; the decoder mirrors them.",
+    "ensemble": "Seeds trained together in one process (1 to 8). A pattern counts as "
+    "reproduced when at least 2 of them find it again; with 1 nothing can be confirmed.",
     "max_tier": "t1 event counts, t2 spatial, t3 needs 360 frames (mostly null).",
     "reproducible_map": "On: the map's UMAP layout is the same every time this seed is trained "
     "(one core). Off: laid out on every core, faster on large data, but a different layout "
@@ -152,6 +168,7 @@ class TrainForm:
     random_state: int
     rotation: str
     hidden: str  # "256,128,64"
+    ensemble: int  # seeds trained together
     max_tier: int
     segment_type: str
     reproducible_map: bool
@@ -198,6 +215,7 @@ def plan_training(form: TrainForm, features: Path) -> TrainingPlan:
         random_state=form.random_state,
         rotation=form.rotation,
         reproducible_map=form.reproducible_map,
+        ensemble=form.ensemble,
     )
     prep = PreprocessConfig(max_tier=form.max_tier, segment_type=form.segment_type)
     n_rows = count_segments(features, prep.segment_type)
@@ -219,10 +237,13 @@ def start_message(request: TrainRequest) -> str:
     """What the page says once a training request was answered."""
     run_id = request.run.run_id
     if request.job is None and request.existed:
-        return f"This configuration was trained before: opened run {run_id}."
+        return f"This configuration was trained before: run {run_id}, shown below."
     if request.existed:
         return f"This configuration is already training: following run {run_id}."
-    return f"Started training run {run_id} in the background."
+    return (
+        f"Started training run {run_id} in the background. The other pages keep showing the "
+        "run you were exploring; follow the new one below and open it with **Explore**."
+    )
 
 
 # --- the followed run ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from core.errors import (
 from core.jobs.api import run_status
 from core.runs.store import Run
 from core.views.glossary import explain
-from core.views.runs import default_run
+from core.views.runs import default_run, picker_order
 from core.views.table import SCORE_STATE_LABELS, SCORE_STATES, Filters, filter_options
 from core.views.text import md_escape
 from pages._ui.dims import run_quality, show_all_toggle
@@ -89,7 +89,7 @@ def sidebar() -> tuple[Run | None, Filters]:
     """Draw the run picker and the filters; return the active run and the filters."""
     load_url_state()
     apply_pending_run()
-    runs = available_runs()
+    runs = picker_order(available_runs())  # side runs under what they serve
     ids = [r.run_id for r in runs]
     labels = {r.run_id: run_label(r) for r in runs}
     with st.sidebar:
