@@ -53,6 +53,8 @@ if not panels.has_projection(table):
         "map. Retrain the run on the **Train** page to compute it."
     )
     st.stop()
+if note := panels.projection_note(run, table.meta.height):
+    st.caption(note)
 
 
 def _on_select() -> None:

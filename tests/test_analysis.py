@@ -189,6 +189,26 @@ class TestUmap:
         with pytest.raises(ValueError, match="at least 4 segments"):
             umap_embedding(z[:3])
 
+    def test_beyond_fit_max_umap_fits_a_sample_and_places_the_rest(self) -> None:
+        """Issue 22: 3,000 codes of 5 clusters, UMAP fitted on 800. Every code gets a finite
+        position, the same again from the same seed, and the placed codes land among their
+        own cluster: a placed code's 10 nearest fitted points on the map are of its cluster."""
+        from sklearn.neighbors import KNeighborsClassifier
+
+        rng = np.random.default_rng(4)
+        centres = rng.normal(scale=6.0, size=(5, 6))
+        labels = rng.integers(0, 5, size=3000)
+        z = centres[labels] + rng.normal(size=(3000, 6))
+        emb = umap_embedding(z, random_state=3, fit_max=800)
+        assert emb.shape == (3000, 2) and np.isfinite(emb).all()
+        np.testing.assert_allclose(umap_embedding(z, random_state=3, fit_max=800), emb)
+        fitted = np.sort(np.random.default_rng(3).choice(3000, size=800, replace=False))
+        placed = np.setdiff1d(np.arange(3000), fitted)
+        # The fitted codes' layout is UMAP's own on them.
+        np.testing.assert_allclose(emb[fitted], umap_embedding(z[fitted], random_state=3))
+        knn = KNeighborsClassifier(n_neighbors=10).fit(emb[fitted], labels[fitted])
+        assert knn.score(emb[placed], labels[placed]) >= 0.95
+
 
 def test_diagnostics_flags_collapsed_dimension(demo_run: Run) -> None:
     z = demo_run.latent_matrix()

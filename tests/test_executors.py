@@ -5,6 +5,9 @@ processes on this machine, reached through its TCP address as a remote one would
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,7 @@ from polars.testing import assert_frame_equal
 from core.errors import ConfigError
 from core.features.executors import Executor, parse_executor
 from core.features.extract import extract_features
-from tests.helpers import cli
+from tests.helpers import cli, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -109,3 +112,36 @@ def test_a_dask_cluster_gives_the_local_features(
         assert_frame_equal(theirs[name], frame, check_exact=True)
     # Each match went through the cluster into the dataset's cache, as the pool does.
     assert len(list((tmp_path / "dask" / "cache").glob("*.match.json"))) == 4
+
+
+@pytest.mark.slow
+def test_a_killed_extraction_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """``kill -9`` of an extraction (and its pool workers) half-way: the next run reads the
+    matches already done from the cache, parses only the rest, and writes the dataset a
+    clean extraction writes."""
+    if not (STATSBOMB / "events").is_dir():
+        pytest.skip(f"shared data missing beside the checkout ({STATSBOMB})")
+    out = tmp_path / "killed"
+    args = ["--source", str(STATSBOMB), "--competition", "43", "--max-matches", "8"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "features", *args, "--workers", "2", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its pool workers share its process group
+    )
+    try:
+        wait_for(lambda: len(list(out.glob("cache/*.match.json"))) >= 2, 240, "2 cached matches")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    cached = len(list(out.glob("cache/*.match.json")))
+    assert 2 <= cached < 8, cached  # killed half-way
+    assert not (out / "features.parquet").exists()  # nothing half-written
+    resumed = extract_features(STATSBOMB, out, competitions=["43"], max_matches=8, workers=2)
+    assert resumed.matches == 8 and resumed.from_cache == cached
+    clean = extract_features(STATSBOMB, tmp_path / "clean", competitions=["43"], max_matches=8)
+    assert clean.from_cache == 0
+    ours, theirs = _read(tmp_path / "clean"), _read(out)
+    for name, frame in ours.items():
+        assert_frame_equal(theirs[name], frame, check_exact=True)

@@ -194,6 +194,12 @@ def umap_class() -> Any:
     return UMAP
 
 
+UMAP_FIT_MAX = 50_000
+"""Above this many codes UMAP is fitted on a seeded sample of this size and the other codes
+are placed from their nearest sampled neighbours (:func:`umap_embedding`): the layout's
+optimisation grows with the points it moves, the placement only with a k-d tree query."""
+
+
 def umap_embedding(
     Z: np.ndarray,
     random_state: int | None = 42,
@@ -201,8 +207,15 @@ def umap_embedding(
     *,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
+    fit_max: int = UMAP_FIT_MAX,
 ) -> np.ndarray:
     """2-D UMAP of the latent codes (umap-learn), shape ``(n, 2)``.
+
+    Above ``fit_max`` codes UMAP is fitted on a random sample of ``fit_max`` of them
+    (seeded by ``random_state``), and every other code is placed at the mean of its
+    ``n_neighbors`` nearest sampled codes' positions, weighted by their UMAP membership
+    strength (:func:`place_by_neighbours`: how umap-learn's ``transform`` starts, without its
+    refinement epochs).
 
     ``n_neighbors`` is capped at ``n - 1`` so small datasets work; fewer than 4 rows
     cannot be embedded and raise ``ValueError``. A fixed ``random_state`` makes the
@@ -217,6 +230,17 @@ def umap_embedding(
     n = z.shape[0]
     if n < 4:
         raise ValueError(f"UMAP needs at least 4 segments to embed, got {n}.")
+    if n > fit_max >= 4:
+        rng = np.random.default_rng(0 if random_state is None else random_state)
+        fitted = np.sort(rng.choice(n, size=fit_max, replace=False))
+        rest = np.setdiff1d(np.arange(n), fitted, assume_unique=True)
+        emb = np.empty((n, 2), dtype=np.float64)
+        emb[fitted] = umap_embedding(
+            z[fitted], random_state, progress, n_neighbors=n_neighbors, min_dist=min_dist
+        )
+        emb[rest] = place_by_neighbours(z[fitted], emb[fitted], z[rest], n_neighbors)
+        logger.info("UMAP fitted on %d of %d codes, %d placed", fit_max, n, rest.size)
+        return emb
     if progress:
         progress(0, 1, f"UMAP: embedding {n:,} segments")
     started = time.perf_counter()
@@ -256,6 +280,25 @@ def exact_neighbors(z: np.ndarray, k: int, *, n_jobs: int = 1) -> tuple[IntArray
     nn = NearestNeighbors(n_neighbors=k, algorithm="auto", n_jobs=n_jobs).fit(z)
     dist, idx = nn.kneighbors(z)
     return idx.astype(np.int32), dist.astype(np.float32)
+
+
+def place_by_neighbours(
+    z_fit: np.ndarray, emb_fit: np.ndarray, z_new: np.ndarray, n_neighbors: int = 15
+) -> np.ndarray:
+    """Positions for ``z_new`` on a layout ``emb_fit`` of ``z_fit``: each new code goes to the
+    mean of its ``n_neighbors`` nearest fitted codes' positions, weighted as UMAP weighs a
+    neighbour, ``exp(-(d - d_nearest) / sigma)`` with ``sigma`` the mean of those distances
+    beyond the nearest (the nearest neighbour weighs most)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(n_neighbors, z_fit.shape[0])
+    nn = NearestNeighbors(n_neighbors=k).fit(z_fit)
+    dist, idx = nn.kneighbors(_as_2d(z_new, "z_new"))
+    excess = dist - dist[:, :1]
+    sigma = np.maximum(excess.mean(axis=1, keepdims=True), 1e-12)
+    w = np.exp(-excess / sigma)
+    w /= w.sum(axis=1, keepdims=True)
+    return np.asarray(np.einsum("nk,nkd->nd", w, emb_fit[idx]), dtype=np.float64)
 
 
 def umap_epochs(n: int) -> int:

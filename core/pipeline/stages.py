@@ -70,10 +70,11 @@ def _remember_rate(name: str, value: float) -> None:
 
 def estimate_umap_seconds(n: int, *, parallel: bool = False) -> float:
     """Expected seconds of :func:`core.analysis.latents.umap_embedding` on ``n`` codes."""
-    from core.analysis.latents import umap_epochs
+    from core.analysis.latents import UMAP_FIT_MAX, umap_epochs
 
     rate = _read_rates().get("umap_s_per_point_epoch", DEFAULT_UMAP_RATE)
-    seconds = DEFAULT_UMAP_START_S + rate * n * umap_epochs(n)
+    fitted = min(n, UMAP_FIT_MAX)  # beyond it the rest is placed in about a second per 100k
+    seconds = DEFAULT_UMAP_START_S + rate * fitted * umap_epochs(fitted) + (n - fitted) * 1e-5
     return seconds / 2 if parallel else seconds
 
 
@@ -121,7 +122,7 @@ def projection_stage(
 ) -> dict[str, Any]:
     """UMAP of the codes into ``umap.parquet``; returns the record ``diagnostics.json`` keeps
     under ``projection`` (method, threads, reproducible, seconds)."""
-    from core.analysis.latents import umap_embedding, umap_epochs
+    from core.analysis.latents import UMAP_FIT_MAX, umap_embedding, umap_epochs
 
     n = int(Z.shape[0])
     parallel = random_state is None
@@ -135,11 +136,12 @@ def projection_stage(
         rep.run.artifact_path(UMAP_FILE),
         pl.DataFrame({"segment_id": segment_ids, "umap_x": emb[:, 0], "umap_y": emb[:, 1]}),
     )
-    if not parallel and n >= 1_000:  # small sets are all start cost: they say little
+    if not parallel and 1_000 <= n <= UMAP_FIT_MAX:  # small sets are all start cost
         rate = max(seconds - DEFAULT_UMAP_START_S, 0.0) / (n * umap_epochs(n))
         _remember_rate("umap_s_per_point_epoch", rate)
     return {
-        "method": "umap",
+        "method": "umap" if n <= UMAP_FIT_MAX else "umap on a sample, the rest placed",
+        "fitted_on": min(n, UMAP_FIT_MAX),
         "threads": "all cores" if parallel else "one (seeded, reproducible)",
         "reproducible": not parallel,
         "random_state": random_state,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 
 from core.analysis.latents import nearest_segments
+from core.errors import TacticalError
 from core.features.names import display_name
 from core.infra.arrays import BoolArray
 from core.views.correlations import p_text
@@ -21,6 +22,9 @@ from core.views.inspector import (
     segment_summary,
 )
 from core.views.table import SegmentTable
+
+if TYPE_CHECKING:
+    from core.runs.store import Run
 
 # The inspector's feature profile columns, in the order shown (those the profile has):
 # display names first, the code name last.
@@ -53,6 +57,24 @@ SCROLL_TARGETS = (".st-key-inspector_pitch", ".st-key-close_inspector")
 def has_projection(table: SegmentTable) -> bool:
     """True when at least one segment has a 2-D map position (the run has ``umap.parquet``)."""
     return bool(np.isfinite(table.xy).all(axis=1).any())
+
+
+def projection_note(run: Run, n_segments: int) -> str | None:
+    """What the map says when its UMAP was fitted on a sample (a run above
+    ``core.analysis.latents.UMAP_FIT_MAX`` segments), else None (also for a run whose
+    diagnostics cannot be read: the map itself still shows)."""
+    try:
+        record = run.diagnostics().get("projection")
+    except TacticalError:
+        return None
+    fitted = record.get("fitted_on") if isinstance(record, Mapping) else None
+    if not isinstance(fitted, int) or fitted >= n_segments:
+        return None
+    return (
+        f"The map's UMAP was fitted on a seeded sample of {fitted:,} of the {n_segments:,} "
+        "segments; each other segment is placed among its nearest sampled segments (in the "
+        "latent space), so its neighbours on the map are its neighbours in the model."
+    )
 
 
 @dataclass(frozen=True)

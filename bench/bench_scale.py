@@ -1,0 +1,113 @@
+"""The map's projection at a five-league scale (issue 22, its first measured stage).
+
+A season of five leagues is about 500k segments. Above ``UMAP_FIT_MAX`` (50k) codes a run
+fits UMAP on a seeded sample and places the other codes from their nearest sampled
+neighbours (``core.analysis.latents.umap_embedding``); the states stage fits its BIC curve
+on a sample and refits the chosen K on every code (``core.analysis.mixtures``). This bench
+times both on 10-D codes drawn from a mixture of 12 clusters of different spreads (shaped
+like a run's latents), at 100k and 500k codes, each measurement in a fresh process (its
+peak RSS is its own), and the baseline of fitting UMAP on all 100k.
+
+    python -m bench.bench_scale [--sizes 100000,500000] [--no-baseline]
+
+Targets (issue 22, 2-core CPU): training + projection + states ready <= 20 min at 2,000
+matches; each stage no worse than n log n from 500 to 2,000 matches; peak RSS <= 8 GiB.
+Not measured here yet: extraction, training and states at that scale (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = """
+import json, resource, sys, time
+import numpy as np
+from core.analysis.latents import UMAP_FIT_MAX, umap_embedding
+from core.analysis.mixtures import select_mixture
+n, mode = int(sys.argv[1]), sys.argv[2]
+rng = np.random.default_rng(0)
+centres = rng.normal(scale=3.0, size=(12, 10))
+spread = rng.uniform(0.3, 1.5, size=12)
+label = rng.integers(0, 12, size=n)
+z = centres[label] + rng.normal(size=(n, 10)) * spread[label, None]
+out = {"n": n, "mode": mode}
+if mode == "states":  # the run's states stage: BIC curve K=2..10 on a sample, refit on all
+    t0 = time.perf_counter()
+    fit = select_mixture(z, random_state=42)
+    out["k"] = fit.best_k
+else:
+    umap_embedding(z[:300], random_state=42)  # numba's code loaded, as a warm job has it
+    t0 = time.perf_counter()
+    emb = umap_embedding(z, random_state=42, fit_max=n if mode == "full" else UMAP_FIT_MAX)
+    assert emb.shape == (n, 2) and np.isfinite(emb).all()
+    out["fitted_on"] = n if mode == "full" else min(n, UMAP_FIT_MAX)
+out["seconds"] = time.perf_counter() - t0
+out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+print(json.dumps(out))
+"""
+TARGET_RSS_GIB = 8.0
+
+
+def measure(n: int, mode: str = "sample") -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(n), mode],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,500000")
+    parser.add_argument("--no-baseline", action="store_true", help="skip UMAP on all 100k")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = [measure(n) for n in sizes]
+    for row in rows:
+        print(
+            f"projection of {row['n']:,} codes: {row['seconds']:.1f} s (UMAP fitted on "
+            f"{row['fitted_on']:,}, the rest placed); peak RSS {row['peak_rss_gib']:.2f} GiB "
+            f"(target <= {TARGET_RSS_GIB:g} GiB for the whole run)"
+        )
+    if len(rows) >= 2:
+        a, b = rows[0], rows[-1]
+        print(
+            f"growth {a['n']:,} -> {b['n']:,} codes ({b['n'] / a['n']:.0f}x): time "
+            f"{b['seconds'] / a['seconds']:.2f}x, peak RSS "
+            f"{b['peak_rss_gib'] / a['peak_rss_gib']:.2f}x (target: no worse than n log n, "
+            f"{b['n'] / a['n'] * 1.14:.1f}x here)"
+        )
+    states = [measure(n, "states") for n in sizes]
+    for row in states:
+        print(
+            f"states of {row['n']:,} codes, the latent mixture (K=2..10 on a 10,000 sample, "
+            f"refit on all): {row['seconds']:.1f} s, K={row['k']:.0f}, peak RSS "
+            f"{row['peak_rss_gib']:.2f} GiB"
+        )
+    if len(states) >= 2:
+        print(
+            f"states growth {states[0]['n']:,} -> {states[-1]['n']:,}: time "
+            f"{states[-1]['seconds'] / states[0]['seconds']:.2f}x"
+        )
+    if not args.no_baseline:
+        base = measure(sizes[0], "full")
+        sample = rows[0]
+        print(
+            f"baseline, UMAP fitted on all {base['n']:,}: {base['seconds']:.1f} s, peak RSS "
+            f"{base['peak_rss_gib']:.2f} GiB; the sampled projection takes "
+            f"{sample['seconds'] / base['seconds']:.2f}x its time"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
