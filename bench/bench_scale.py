@@ -8,11 +8,15 @@ times both on 10-D codes drawn from a mixture of 12 clusters of different spread
 like a run's latents), at 100k and 500k codes, each measurement in a fresh process (its
 peak RSS is its own), and the baseline of fitting UMAP on all 100k.
 
-    python -m bench.bench_scale [--sizes 100000,500000] [--no-baseline]
+    python -m bench.bench_scale [--sizes 100000,500000] [--no-baseline] [--train-epochs N]
+
+Training is timed over ``--train-epochs`` epochs of the recommended preset (3 seeds trained
+together, bfloat16 where the CPU has it) on the same codes padded with noise to 49 inputs,
+and extrapolated to the preset's 150 epochs.
 
 Targets (issue 22, 2-core CPU): training + projection + states ready <= 20 min at 2,000
 matches; each stage no worse than n log n from 500 to 2,000 matches; peak RSS <= 8 GiB.
-Not measured here yet: extraction, training and states at that scale (see the README).
+Not measured here yet: extraction at that scale, and states beyond their mixture.
 """
 
 from __future__ import annotations
@@ -36,7 +40,20 @@ spread = rng.uniform(0.3, 1.5, size=12)
 label = rng.integers(0, 12, size=n)
 z = centres[label] + rng.normal(size=(n, 10)) * spread[label, None]
 out = {"n": n, "mode": mode}
-if mode == "states":  # the run's states stage: BIC curve K=2..10 on a sample, refit on all
+if mode.startswith("train"):  # the recommended preset (3 seeds together), a few epochs timed
+    import dataclasses
+    from core.model.presets import RECOMMENDED, batch_size_for
+    from core.model.training import train_vae
+    epochs = int(mode.split(":")[1])
+    X = np.concatenate([z, rng.normal(size=(n, 39))], axis=1).astype(np.float32)  # 49 inputs
+    cfg = dataclasses.replace(RECOMMENDED, batch_size=batch_size_for(n, RECOMMENDED))
+    cfg = dataclasses.replace(cfg, n_epochs=epochs)
+    t0 = time.perf_counter()
+    result = train_vae(X, cfg, device="cpu", precision="auto")
+    out["epoch_s"] = (time.perf_counter() - t0) / epochs
+    out["batch"] = cfg.batch_size
+    out["precision"] = result.precision
+elif mode == "states":  # the run's states stage: BIC curve K=2..10 on a sample, refit on all
     t0 = time.perf_counter()
     fit = select_mixture(z, random_state=42)
     out["k"] = fit.best_k
@@ -69,13 +86,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,500000")
     parser.add_argument("--no-baseline", action="store_true", help="skip UMAP on all 100k")
+    parser.add_argument(
+        "--train-epochs",
+        type=int,
+        default=2,
+        help="epochs of the recommended preset timed per size (0: skip training)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = [measure(n) for n in sizes]
     for row in rows:
         print(
             f"projection of {row['n']:,} codes: {row['seconds']:.1f} s (UMAP fitted on "
-            f"{row['fitted_on']:,}, the rest placed); peak RSS {row['peak_rss_gib']:.2f} GiB "
+            f"{row['fitted_on']:,}{', the rest placed' if row['fitted_on'] < row['n'] else ''}); "
+            f"peak RSS {row['peak_rss_gib']:.2f} GiB "
             f"(target <= {TARGET_RSS_GIB:g} GiB for the whole run)"
         )
     if len(rows) >= 2:
@@ -98,6 +122,18 @@ def main() -> int:
             f"states growth {states[0]['n']:,} -> {states[-1]['n']:,}: time "
             f"{states[-1]['seconds'] / states[0]['seconds']:.2f}x"
         )
+    if args.train_epochs > 0:
+        from core.model.presets import RECOMMENDED
+
+        for n in sizes:
+            row = measure(n, f"train:{args.train_epochs}")
+            total = row["epoch_s"] * RECOMMENDED.n_epochs
+            print(
+                f"training {n:,} segments x 49 inputs, 3 seeds together ({row['precision']}, "
+                f"batch {row['batch']:.0f}): {row['epoch_s']:.1f} s per epoch, so about "
+                f"{total / 60:.1f} min for {RECOMMENDED.n_epochs} epochs; peak RSS "
+                f"{row['peak_rss_gib']:.2f} GiB"
+            )
     if not args.no_baseline:
         base = measure(sizes[0], "full")
         sample = rows[0]

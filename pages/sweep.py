@@ -44,6 +44,7 @@ CELL_COLUMNS = (
     "run_id",
     "state",
     "progress",
+    "n_patterns",
     "n_distinct",
     "recon",
     "kl",
@@ -167,6 +168,9 @@ def progress() -> None:
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                 "recon": st.column_config.NumberColumn("recon", format="%.4g"),
                 "kl": st.column_config.NumberColumn("KL", format="%.4g"),
+                "n_patterns": st.column_config.NumberColumn(
+                    "patterns found again", help="axes the cell's other seeds find again"
+                ),
                 "n_distinct": st.column_config.NumberColumn("distinct dims"),
             },
         )

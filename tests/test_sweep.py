@@ -153,8 +153,13 @@ def test_untrainable_input_is_refused_before_anything_is_written(demo_dataset: P
 # --- the recommendation rule on hand-made tables ----------------------------------------------
 
 
-def _table(*rows: tuple[float, int, str, float | None, float | None, int | None]) -> pl.DataFrame:
-    """Rows ``(beta, latent_dim, state, recon, kl, n_distinct)``, in the sweep table's shape."""
+def _table(
+    *rows: tuple[float, int, str, float | None, float | None, int | None],
+    patterns: tuple[int | None, ...] = (),
+) -> pl.DataFrame:
+    """Rows ``(beta, latent_dim, state, recon, kl, n_distinct)``, in the sweep table's shape;
+    ``patterns``: each row's patterns found again (single-seed cells when left out)."""
+    found = list(patterns) + [None] * (len(rows) - len(patterns))
     return pl.DataFrame(
         [
             {
@@ -166,6 +171,7 @@ def _table(*rows: tuple[float, int, str, float | None, float | None, int | None]
                 "recon": r,
                 "kl": kl,
                 "n_distinct": n,
+                "n_patterns": found[i],
                 "verdict": None,
                 "error": None,
             }
@@ -187,6 +193,24 @@ def test_recommend_maximises_distinct_dimensions_first() -> None:
     assert (rec.beta, rec.latent_dim, rec.n_distinct, rec.recon) == (1.0, 8, 6, 20.0)
     assert rec.run_id == t["run_id"][1]
     assert "6 distinct dimensions" in rec.reason and "more than any other" in rec.reason
+
+
+def test_recommend_counts_patterns_found_again_for_ensemble_cells() -> None:
+    """Issue 21: a cell trained as a seed ensemble is judged by the axes its other seeds find
+    again, not by distinct axes that may be seed noise."""
+    t = _table(
+        (0.5, 10, "done", 20.0, 12.0, 9),  # 9 distinct axes, 4 of them found again
+        (1.0, 8, "done", 21.0, 10.0, 6),  # 6 distinct, 5 found again
+        patterns=(4, 5),
+    )
+    rec = recommend(t)
+    assert rec is not None and (rec.beta, rec.latent_dim) == (1.0, 8)
+    assert (rec.n_patterns, rec.n_distinct) == (5, 6)
+    assert "5 patterns found again across its seeds" in rec.reason
+    # The same cells trained with one seed each: the most distinct dimensions win.
+    single = recommend(_table((0.5, 10, "done", 20.0, 12.0, 9), (1.0, 8, "done", 21.0, 10.0, 6)))
+    assert single is not None and single.latent_dim == 10 and single.n_patterns is None
+    assert "9 distinct dimensions" in single.reason
 
 
 def test_recommend_treats_close_reconstructions_as_equal_and_prefers_the_smaller_size() -> None:
@@ -275,8 +299,11 @@ def _rule(table: pl.DataFrame) -> dict[str, Any] | None:
     ]
     if not rows:
         return None
-    most = max(r["n_distinct"] for r in rows)
-    rows = [r for r in rows if r["n_distinct"] == most]
+    count = {
+        r["run_id"]: r["n_distinct"] if r["n_patterns"] is None else r["n_patterns"] for r in rows
+    }
+    most = max(count.values())
+    rows = [r for r in rows if count[r["run_id"]] == most]
     best = min(r["recon"] for r in rows)
     rows = [r for r in rows if r["recon"] <= best * (1 + RECON_TOLERANCE) + 1e-12]
     return min(rows, key=lambda r: (r["latent_dim"], r["recon"], r["kl"], r["beta"]))
@@ -366,6 +393,8 @@ def test_sweep_table_reads_the_runs_diagnostics(tiny_sweep: TinySweep) -> None:
         assert row["recon"] == pytest.approx(diag["recon_at_means"])
         assert row["kl"] == pytest.approx(diag["kl_total"])
         assert row["n_distinct"] == diag["n_distinct"] == run.dim_quality().n_distinct
+        assert row["n_patterns"] == diag["ensemble"]["n_reproduced"]
+        assert row["n_patterns"] == len(run.dim_quality().reproduced)
         assert row["verdict"] == diag["verdict"]
         cfg = run.config().vae
         assert (row["beta"], row["latent_dim"]) == (cfg.beta, cfg.latent_dim)
@@ -387,6 +416,7 @@ def test_recommend_on_the_real_sweep_follows_the_rule(tiny_sweep: TinySweep) -> 
         expected["run_id"],
     )
     assert rec.n_distinct == expected["n_distinct"] >= 2
+    assert rec.n_patterns == expected["n_patterns"] is not None  # cells are 3-seed ensembles
     assert rec.run_id in rec.reason
 
 

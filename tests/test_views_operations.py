@@ -624,9 +624,11 @@ class TestSweep:
         table = sweep_table(odd_cells)
         plotted, note = sweep.plotted_cells(table)
         assert plotted["run_id"].to_list() == [demo_run.run_id] and note is None
-        n = demo_run.dim_quality().n_distinct
+        quality = demo_run.dim_quality()  # the demo run is a 3-seed ensemble
+        n, found = quality.n_distinct, len(quality.reproduced)
         assert sweep.cell_labels(table) == {
-            demo_run.run_id: f"beta 1 · 4 latents · {n} distinct · run {demo_run.run_id}"
+            demo_run.run_id: f"beta 1 · 4 latents · {found} patterns found again · {n} distinct"
+            f" · run {demo_run.run_id}"
         }
         fig = sweep.sweep_figure(plotted, recommend(table))
         traces = [t for t in fig.data if str(t.name).startswith("beta")]
@@ -647,6 +649,7 @@ class TestSweep:
                 "recon": [1.0, None, None, None, None, None, None],
                 "kl": [2.0, None, None, None, None, None, None],
                 "n_distinct": [3, None, None, None, None, None, None],
+                "n_patterns": [2, None, None, None, None, None, None],
                 "verdict": [None] * 7,
                 "error": [None] * 7,
             },

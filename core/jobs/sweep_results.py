@@ -38,6 +38,7 @@ TABLE_SCHEMA: dict[str, Any] = {
     "recon": pl.Float64,
     "kl": pl.Float64,
     "n_distinct": pl.Int64,
+    "n_patterns": pl.Int64,  # found again by the other seeds; None for a single-seed cell
     "verdict": pl.String,
     "error": pl.String,
 }
@@ -61,6 +62,7 @@ def _cell_row(cell: SweepCell) -> dict[str, Any]:
         "recon": None,
         "kl": None,
         "n_distinct": None,
+        "n_patterns": None,
         "verdict": None,
         "error": None,
     }
@@ -89,10 +91,15 @@ def _learned(run: Run) -> dict[str, Any]:
     if n_distinct is None:  # runs written before dimension quality existed
         quality = run.dim_quality()
         n_distinct, verdict = quality.n_distinct, quality.verdict
+    ensemble = diag.get("ensemble")
+    n_patterns = None
+    if isinstance(ensemble, Mapping) and int(ensemble.get("n_seeds", 1)) >= 2:
+        n_patterns = int(ensemble.get("n_reproduced", 0))
     return {
         "recon": recon,
         "kl": _number(diag.get("kl_total")),
         "n_distinct": int(n_distinct),
+        "n_patterns": n_patterns,
         "verdict": None if verdict is None else str(verdict),
     }
 
@@ -122,6 +129,7 @@ class Recommendation:
     recon: float
     kl: float | None
     reason: str
+    n_patterns: int | None = None  # patterns found again, for a seed-ensemble cell
 
 
 def _candidates(table: pl.DataFrame) -> pl.DataFrame:
@@ -140,18 +148,20 @@ def recommend(table: pl.DataFrame) -> Recommendation | None:
 
     1. Only finished cells with at least :data:`MIN_DISTINCT` (2) distinct dimensions and
        a reconstruction error qualify: a run with one axis (or none) is not a choice.
-    2. Keep those with the **most distinct dimensions**: what a beta-VAE is for here is
-       separate, readable axes, and a distinct dimension is neither collapsed nor a copy.
+    2. Keep those with the **most patterns found again** by the other seeds of their
+       ensemble (what the pages read; an unconfirmed axis may be seed noise), or, for cells
+       trained with one seed, the **most distinct dimensions** (neither collapsed nor a
+       copy): what a beta-VAE is for here is separate, readable axes that hold up.
     3. Among them, keep those whose reconstruction error is within
        :data:`RECON_TOLERANCE` (2%) of the best: they describe the segments equally well.
     4. Of those, take the **smallest latent size** (fewer unused dimensions to carry and
        read), then the lowest reconstruction error, then the lowest KL.
     """
-    ok = _candidates(table)
+    ok = _candidates(table).with_columns(pl.coalesce("n_patterns", "n_distinct").alias("_count"))
     if ok.is_empty():
         return None
-    most = int(ok["n_distinct"].max())  # type: ignore[arg-type]
-    top = ok.filter(pl.col("n_distinct") == most)
+    most = int(ok["_count"].max())  # type: ignore[arg-type]
+    top = ok.filter(pl.col("_count") == most)
     best = float(top["recon"].min())  # type: ignore[arg-type]
     band = top.filter(pl.col("recon") <= best * (1.0 + RECON_TOLERANCE) + 1e-12)
     pick = band.sort(["latent_dim", "recon", "kl", "beta"], nulls_last=True).row(0, named=True)
@@ -159,10 +169,11 @@ def recommend(table: pl.DataFrame) -> Recommendation | None:
         beta=float(pick["beta"]),
         latent_dim=int(pick["latent_dim"]),
         run_id=str(pick["run_id"]),
-        n_distinct=most,
+        n_distinct=int(pick["n_distinct"]),
         recon=float(pick["recon"]),
         kl=_number(pick["kl"]),
         reason=_reason(pick, table, ok, top, band, best),
+        n_patterns=None if pick["n_patterns"] is None else int(pick["n_patterns"]),
     )
 
 
@@ -175,9 +186,14 @@ def _reason(
     best: float,
 ) -> str:
     n_done = table.filter(pl.col("state") == "done").height
+    kept = (
+        f"{pick['n_distinct']} distinct dimensions"
+        if pick["n_patterns"] is None
+        else f"{pick['n_patterns']} patterns found again across its seeds"
+    )
     head = (
         f"beta {pick['beta']:g} with {pick['latent_dim']} latent dimensions (run "
-        f"{pick['run_id']}) keeps {top['n_distinct'][0]} distinct dimensions"
+        f"{pick['run_id']}) keeps {kept}"
     )
     if top.height == 1:
         why = f", more than any other of the {n_done} finished cell(s)."

@@ -39,8 +39,9 @@ RETRY_STATES = ("missing", "failed", "cancelled")
 RULE = (
     "**How the recommended cell is chosen.** Only finished cells with at least "
     f"{MIN_DISTINCT} *distinct* latent dimensions count (active and not a copy of another; "
-    "a run with one axis is not a choice). Among them: (1) the most distinct dimensions "
-    "win; (2) of those, every cell whose reconstruction error is within "
+    "a run with one axis is not a choice). Among them: (1) the most *patterns found "
+    "again* by the other seeds of the cell's ensemble win (for cells trained with one seed, "
+    "the most distinct dimensions); (2) of those, every cell whose reconstruction error is within "
     f"{RECON_TOLERANCE:.0%} of the best is treated as equally good; (3) of those, the "
     "smallest latent size wins, then the lowest reconstruction error, then the lowest KL."
 )
@@ -117,11 +118,13 @@ def plotted_cells(table: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
 
 
 def cell_labels(table: pl.DataFrame) -> dict[str, str]:
-    """Run id -> ``"beta 0.5 · 8 latents · 3 distinct · run <id>"`` for the done cells."""
+    """Run id -> ``"beta 0.5 · 8 latents · 4 patterns found again · 6 distinct · run <id>"``
+    for the done cells (the patterns only for cells trained as seed ensembles)."""
     done = table.filter(pl.col("state") == "done")
     return {
         str(r["run_id"]): f"beta {r['beta']:g} · {r['latent_dim']} latents · "
-        f"{r['n_distinct']} distinct · run {r['run_id']}"
+        + ("" if r.get("n_patterns") is None else f"{r['n_patterns']} patterns found again · ")
+        + f"{r['n_distinct']} distinct · run {r['run_id']}"
         for r in done.iter_rows(named=True)
     }
 
