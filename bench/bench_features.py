@@ -17,7 +17,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,15 +70,9 @@ def _worker(reader: str, pairs_file: str, repeat: int) -> dict[str, Any]:
 def _run(reader: str, pairs: list[dict[str, Any]], repeat: int, tmp: Path) -> dict[str, Any]:
     pairs_file = tmp / f"{reader}-{len(pairs)}.json"
     pairs_file.write_text(json.dumps(pairs))
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", reader, str(pairs_file), str(repeat)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    from bench.fresh import fresh_json  # the parent only: the worker runs as a plain script
+
+    return fresh_json(__file__, "--worker", reader, str(pairs_file), str(repeat))
 
 
 def _line(name: str, r: dict[str, Any]) -> str:

@@ -10,13 +10,13 @@ size pays no compilation.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench.fresh import fresh_json
 
 PROBE = """
 import json, sys, time
@@ -36,16 +36,7 @@ TARGET_WARM_DEMO_S = 5.0  # demo: end of training to map, issue 13
 
 def fresh_process(n: int, cache: Path) -> dict[str, float]:
     env = os.environ | {"NUMBA_CACHE_DIR": str(cache)}
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(n)],
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return fresh_json("-c", PROBE, str(n), env=env)
 
 
 def main() -> int:

@@ -22,10 +22,11 @@ Not measured here yet: extraction at that scale, and states beyond their mixture
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from bench.fresh import fresh_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
@@ -70,16 +71,8 @@ print(json.dumps(out))
 TARGET_RSS_GIB = 8.0
 
 
-def measure(n: int, mode: str = "sample") -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(n), mode],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+def measure(n: int, mode: str = "sample") -> dict[str, Any]:
+    return fresh_json("-c", PROBE, str(n), mode)
 
 
 def main() -> int:

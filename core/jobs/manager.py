@@ -53,6 +53,7 @@ from core.jobs.records import (
     SPAWN_TIMEOUT_S,
     STATE_FIELDS,
     JobInfo,
+    job_ids,
     new_job_id,
 )
 from core.runs.status import FINAL_STATES, RunStatus
@@ -276,21 +277,19 @@ class JobManager:
         """Every job, newest first (optionally only one kind)."""
         _reap()
         jobs: list[JobInfo] = []
-        for entry in self.root.iterdir():
-            if not JOB_ID_RE.match(entry.name) or not (entry / JOB_FILE).is_file():
-                continue
+        for job_id in job_ids(self.root):
             try:
-                job = self._reconcile(self.read(entry.name))
+                job = self._reconcile(self.read(job_id))
             except (JobNotFoundError, json.JSONDecodeError):
                 continue
             except OSError as exc:  # one job's disk fault never hides the others
-                logger.warning("job %s: %s", entry.name, exc)
+                logger.warning("job %s: %s", job_id, exc)
                 job = JobInfo(
-                    job_id=entry.name,
+                    job_id=job_id,
                     kind="unknown",
                     state="broken",
                     message="job record unreadable",
-                    error=disk_error_text(f"Job {entry.name}'s folder", exc),
+                    error=disk_error_text(f"Job {job_id}'s folder", exc),
                 )
             if kind is None or job.kind == kind:
                 jobs.append(job)

@@ -26,7 +26,7 @@ from typing import Protocol
 from core.errors import JobNotFoundError
 from core.infra.locks import file_lock
 from core.infra.process import process_alive
-from core.jobs.records import DEVICE_LOCKS, JOB_FILE, JOB_ID_RE, JobInfo
+from core.jobs.records import DEVICE_LOCKS, JobInfo, job_ids
 
 logger = logging.getLogger(__name__)
 
@@ -64,11 +64,9 @@ def _holds_worker(job: JobInfo) -> bool:
 def _stored_jobs(manager: JobManager) -> list[JobInfo]:
     """Every readable job as stored, oldest first (no reconciling: no recursion)."""
     jobs = []
-    for entry in manager.root.iterdir():
-        if not JOB_ID_RE.match(entry.name) or not (entry / JOB_FILE).is_file():
-            continue
+    for job_id in job_ids(manager.root):
         with contextlib.suppress(JobNotFoundError, json.JSONDecodeError, OSError):
-            jobs.append(manager.read(entry.name))
+            jobs.append(manager.read(job_id))
     jobs.sort(key=lambda j: (j.created_at, j.job_id))
     return jobs
 

@@ -9,6 +9,7 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from core.runs.status import ACTIVE_STATES, FINAL_STATES
@@ -137,3 +138,12 @@ def summary_dict(summary: object) -> dict[str, Any]:
         data = {"summary": str(summary)}
     safe: dict[str, Any] = json.loads(json.dumps(data, default=str))
     return safe
+
+
+def job_ids(root: Path) -> list[str]:
+    """The ids of every job folder under ``root`` holding a record (in no particular order)."""
+    return [
+        entry.name
+        for entry in root.iterdir()
+        if JOB_ID_RE.match(entry.name) and (entry / JOB_FILE).is_file()
+    ]
