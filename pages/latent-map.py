@@ -21,7 +21,7 @@ from core.views.inspector import (
     selection_contrast,
     selection_frame,
 )
-from core.views.latent_map import dim_meanings, latent_map_figure, with_meaning
+from core.views.latent_map import dim_meanings, latent_map_figure, map_sample_note, with_meaning
 from core.views.palettes import COLOR_MODES
 from core.views.pitch import segment_pitch_figure
 from core.views.table import filter_mask
@@ -90,6 +90,8 @@ c3.caption(
     f"Showing {shown:,} of {table.n:,} segments"
     + (" (sidebar filters active)." if filters.active else ".")
 )
+if note := map_sample_note(shown):
+    st.caption(note)
 if shown == 0:
     st.info("No segment matches the sidebar filters. Clear a filter to see segments again.")
     st.stop()

@@ -24,6 +24,7 @@ from core.views.curves import kl_per_dim_figure, loss_figure
 from core.views.jobs import jobs_active
 from pages._ui.dims import run_quality
 from pages._ui.errors import show_error
+from pages._ui.readers import first_layout
 from pages._ui.routing import ensure_routed
 from pages._ui.runs import set_active_run
 from pages._ui.scope import ignores_filters
@@ -211,6 +212,9 @@ def _followed(run_id: str) -> bool:
         st.rerun(scope="app")
     if shown.progress is not None:
         st.progress(shown.progress[0], text=shown.progress[1])
+    if shown.first_layout and (layout := first_layout(shown.run)) is not None:
+        st.plotly_chart(layout[0], key="first_layout")
+        st.caption(layout[1])
     elif shown.notice is not None:
         (st.error if shown.notice[0] == "error" else st.warning)(shown.notice[1])
     elif shown.status.state == "done" and (quality := run_quality(shown.run)) is not None:

@@ -43,6 +43,7 @@ from core.runs.files import (
     LATENTS_FILE,
     PIVOT_FILE,
 )
+from core.runs.layout import write_first_layout
 from core.runs.records import save_reading_axes
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def encode_stage(ctx: RunContext) -> None:
         [pl.Series(n, Z[:, i].astype(np.float64)) for i, n in enumerate(znames)]
     )
     atomic_write_parquet(ctx.run.artifact_path(LATENTS_FILE), latents)
+    write_first_layout(ctx.run, latents["segment_id"], Z)
     ctx.put(codes=Z, quality=quality, model_quality=model_quality, axes=axes, ensemble=ensemble)
 
 

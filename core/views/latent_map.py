@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SCATTER_MAX = 100_000
+"""Most shown segments the map draws every one of as a point (100k draw in about 1.5 s in
+Chromium, ``bench/bench_map_browser.py``). Beyond it (a season of five leagues holds 500k)
+it shades the density of every shown segment and draws ``MAP_SAMPLE`` of them, at random,
+as the points you hover and click: 500k points took 18 s to reach the screen and a click
+5 s; 50k over the density 3.9 s; 20k over it 1.7 s, the click 0.6 s."""
+MAP_SAMPLE = 20_000
+DENSITY_BINS = 160
+
 # --- what a dimension means ------------------------------------------------------------
 
 
@@ -202,6 +211,44 @@ def _ring_trace(
     )
 
 
+def drawn_rows(rows: npt.NDArray[np.integer]) -> npt.NDArray[np.int32]:
+    """The rows drawn as points: all of them up to ``SCATTER_MAX``, else ``MAP_SAMPLE`` of
+    them at random, the same ones for the same rows (a rerun redraws the same picture)."""
+    if rows.size <= SCATTER_MAX:
+        return rows.astype(np.int32)
+    picked = np.random.default_rng(0).choice(rows, size=MAP_SAMPLE, replace=False)
+    return np.sort(picked).astype(np.int32)
+
+
+def density_trace(xy: npt.NDArray[np.floating], bins: int = DENSITY_BINS) -> go.Heatmap:
+    """Grey shading of how many segments lie in each cell of a ``bins`` x ``bins`` grid
+    (log scale, empty cells blank): every shown segment counts, whatever is drawn."""
+    counts, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins)
+    with np.errstate(divide="ignore"):
+        shade = np.where(counts > 0, np.log10(np.maximum(counts, 1)) + 1.0, np.nan)
+    return go.Heatmap(
+        x=(xe[:-1] + xe[1:]) / 2,
+        y=(ye[:-1] + ye[1:]) / 2,
+        z=shade.T,
+        colorscale="Greys",
+        showscale=False,
+        opacity=0.55,
+        hoverinfo="skip",
+        name="density of all segments",
+    )
+
+
+def map_sample_note(shown: int) -> str | None:
+    """The caption saying the map draws a sample, when it does."""
+    if shown <= SCATTER_MAX:
+        return None
+    return (
+        f"{shown:,} segments: the grey shading is the density of all of them; "
+        f"{MAP_SAMPLE:,} of them, drawn at random, are the points you hover, click and "
+        "select. Filter by match or team in the sidebar to draw every point of a subset."
+    )
+
+
 def latent_map_figure(
     table: SegmentTable,
     color: ColorSpec,
@@ -214,7 +261,8 @@ def latent_map_figure(
 ) -> go.Figure:
     """WebGL scatter of the segments' 2-D map positions, one trace per category.
 
-    Only rows in ``mask`` are sent; every point carries its table row as ``customdata`` so
+    Only rows in ``mask`` are sent, and beyond ``SCATTER_MAX`` of them a density shading of
+    all plus a random ``MAP_SAMPLE`` as points (:func:`drawn_rows`); every point carries its table row as ``customdata`` so
     a click or lasso maps back to segments, and its hover (:func:`hover_text`: team,
     minute, match, score) as ``text``. ``highlight`` rings the inspected segment and
     ``neighbours`` its nearest segments. Categories up to ``MAX_LEGEND_CATEGORIES`` (a
@@ -223,10 +271,13 @@ def latent_map_figure(
     keep = np.ones(table.n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     keep &= np.isfinite(table.xy).all(axis=1)
     rows = np.flatnonzero(keep).astype(np.int32)
-    xy = table.xy[rows]
-    text = hover_text(table.meta)[rows]
-    size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
     fig = go.Figure()
+    if rows.size > SCATTER_MAX:
+        fig.add_trace(density_trace(table.xy[rows]))
+        rows = drawn_rows(rows)
+    xy = table.xy[rows]
+    text = hover_text(table.meta[rows])
+    size = marker_size or (3.0 if rows.size > 20_000 else 5.0 if rows.size > 2_000 else 7.0)
     many = color.categorical and len(color.categories or []) > MAX_LEGEND_CATEGORIES
     if color.categorical and not many:
         assert color.categories is not None

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import plotly.graph_objects as go
 import polars as pl
 
 from core.errors import ConfigError, RunNotFoundError
@@ -21,10 +23,15 @@ from core.model.config import PreprocessConfig, VAEConfig, parse_hidden_dims
 from core.model.presets import PRESET_HELP, PRESETS, batch_size_for, preset
 from core.model.vae import LOSS_REDUCTION
 from core.pipeline.prepare import MIN_RUN_SEGMENTS
+from core.runs.files import FIRST_LAYOUT_FILE
+from core.runs.layout import read_first_layout
 from core.runs.status import RunStatus
 from core.runs.store import Run, get_run
 from core.views.jobs import clamp_progress, fmt_seconds
+from core.views.latent_map import DENSITY_BINS, density_trace
 
+# The stages after the codes are written: the first layout is this attempt's own.
+FIRST_LAYOUT_STAGES = ("correlations", "interpretation", "umap", "diagnostics", "states")
 PAGE_MAX_EPOCHS = 5000  # a longer run is a typo more often than a wish (the CLI allows more)
 # The form's fields a preset fills, and the kind of each widget value.
 PRESET_FIELDS: dict[str, type] = {
@@ -286,6 +293,7 @@ class FollowedRun:
     metrics: pl.DataFrame | None  # its loss log, None when it has none (yet)
     metrics_warning: str | None  # corrupt loss-log lines, named
     last_epoch: str | None  # "Epoch 40: total ... = recon ... + beta × KL ..."
+    first_layout: bool = False  # its codes' first layout exists while the map is computed
 
 
 def _notice(run_id: str, status: RunStatus) -> tuple[Literal["error", "warning"], str] | None:
@@ -328,4 +336,35 @@ def followed_run(run_id: str) -> FollowedRun:
         metrics=metrics if last_epoch is not None else None,
         metrics_warning=run.metrics_warning() if ok else None,
         last_epoch=last_epoch,
+        first_layout=shows_first_layout(run, status),
     )
+
+
+def shows_first_layout(run: Run, status: RunStatus) -> bool:
+    """Whether the Train page shows ``run``'s first layout: once this attempt has written
+    its codes (a file left by an earlier attempt is not shown while it trains again)."""
+    return status.is_active and status.stage in FIRST_LAYOUT_STAGES and run.has(FIRST_LAYOUT_FILE)
+
+
+def first_layout_figure(run: Run) -> tuple[go.Figure, str] | None:
+    """The followed run's first layout as a density, and its caption; None when it has
+    none (see :mod:`core.runs.layout`)."""
+    xy = read_first_layout(run)
+    if xy is None:
+        return None
+    n = int(xy.shape[0])
+    bins = int(np.clip(np.sqrt(n) / 2, 20, DENSITY_BINS))
+    fig = go.Figure(density_trace(xy, bins=bins))
+    fig.update_traces(opacity=1.0, colorscale="Blues")
+    fig.update_layout(
+        height=380,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        xaxis={"title": {"text": "PC-1"}, "showticklabels": False, "zeroline": False},
+        yaxis={"title": {"text": "PC-2"}, "showticklabels": False, "zeroline": False},
+    )
+    caption = (
+        f"First look at the {n:,} segments: the density of their codes on the two principal "
+        "components (darker: more segments). The Latent map's UMAP layout replaces it when "
+        "the run is ready."
+    )
+    return fig, caption

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 from core.features.datasets import Dataset
-from core.runs.files import LATENTS_FILE
+from core.runs.files import FIRST_LAYOUT_FILE, LATENTS_FILE
 from core.runs.store import Run, get_run
 from core.views.table import (
     SegmentTable,
     load_segment_table,
 )
+from core.views.training import first_layout_figure
 
 # --- file versions and cached readers -----------------------------------------------------
 
@@ -103,3 +105,13 @@ def with_registry(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
         how="left",
         maintain_order="left",
     )
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _first_layout(run_id: str, version: str) -> tuple[go.Figure, str] | None:
+    return first_layout_figure(get_run(run_id))
+
+
+def first_layout(run: Run) -> tuple[go.Figure, str] | None:
+    """The run's first layout figure and caption (cached per file version)."""
+    return _first_layout(run.run_id, run_version(run, FIRST_LAYOUT_FILE))
