@@ -11,11 +11,10 @@ from core.data.opendata import CREDIT, OPEN_DATA_SOURCE, base_url, open_data_cat
 from core.data.opendata_catalogue import Season
 from core.errors import JobError, SourceError
 from core.features.datasets import MAX_UPLOAD_MB, Dataset
-from core.features.summary import feature_coverage
 from core.views import datasets as data
 from core.views.jobs import find_job
 from pages._ui.errors import show_error
-from pages._ui.readers import file_version, registry
+from pages._ui.readers import feature_coverage_of, registry
 from pages._ui.routing import ensure_routed
 from pages._ui.scope import ignores_filters
 from pages._ui.widgets import follow_job, jobs_section, pick_row
@@ -51,10 +50,11 @@ def _extract(plan: data.ExtractionPlan) -> None:
     if plan.limits_matches:
         label = "At most this many matches (0 = all)"
         limit = int(c2.number_input(label, 0, 5000, 0, key="data_max", step=1))
-    with st.expander("Segment settings"):
+    with st.expander("Segment and worker settings"):
         s1, s2 = st.columns(2)
         window = s1.number_input("Window length (s)", 60, 1800, 300, 30, key="data_window")
         stride = s2.number_input("Stride (s)", 30, 1800, 150, 30, key="data_stride")
+        executor = st.text_input("Where to extract", "", help=data.EXECUTOR_HELP, key="data_ex")
     if problem := data.dataset_name_problem(name):
         st.warning(problem)
     if not st.button(
@@ -65,8 +65,9 @@ def _extract(plan: data.ExtractionPlan) -> None:
         _catalogue.clear()  # the downloaded counts change
     try:
         job = data.submit_plan(
-            plan, name, window_s=float(window), stride_s=float(stride), max_matches=limit
-        )
+            plan, name, window_s=float(window), stride_s=float(stride), max_matches=limit,
+            executor=executor,
+        )  # fmt: skip
     except JobError as exc:
         show_error("The extraction could not be started.", exc)
         return
@@ -210,12 +211,6 @@ this_extraction()
 jobs_section("extract", "Extraction jobs", key_prefix="extract", poll_s=POLL_S)
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def _coverage(path: str, version: str) -> pl.DataFrame:
-    """Non-null share of every feature in a dataset, read once per file version."""
-    return feature_coverage(pl.read_parquet(path))
-
-
 st.subheader("Feature registry")
 st.caption(data.REGISTRY_NOTE)
 reg = registry()
@@ -230,7 +225,7 @@ else:
         )
         try:
             fpath = Dataset(ds).features_path
-            cov = _coverage(str(fpath), file_version(fpath))
+            cov = feature_coverage_of(fpath)
         except (OSError, pl.exceptions.ComputeError) as exc:
             show_error(f"Could not read {ds.name}/features.parquet; extract it again.", exc)
         else:

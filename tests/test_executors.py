@@ -5,6 +5,7 @@ processes on this machine, reached through its TCP address as a remote one would
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +16,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from core.errors import ConfigError
+from core.errors import ConfigError, JobError
+from core.features.datasets import Dataset
 from core.features.executors import Executor, parse_executor
 from core.features.extract import extract_features
-from tests.helpers import cli, wait_for
+from core.jobs.api import list_jobs, submit_extraction, wait_job
+from tests.helpers import cli, healthy, open_app, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -51,6 +54,26 @@ def test_an_unreachable_scheduler_is_a_message(tmp_path: Path) -> None:
     done = cli("features", "--out", str(tmp_path / "out"), "--executor", "dask://127.0.0.1:9")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Could not reach the Dask scheduler at tcp://127.0.0.1:9" in done.stdout
+
+
+def test_an_extraction_job_refuses_a_bad_executor_before_it_exists() -> None:
+    before = len(list_jobs("extract"))
+    with pytest.raises(JobError, match="Ray is not supported"):
+        submit_extraction("demo", "on-ray", executor="ray://head:10001")
+    with pytest.raises(JobError, match=r"not understood.*dask://HOST:PORT"):
+        submit_extraction("demo", "on-spark", executor="spark://head:7077")
+    assert len(list_jobs("extract")) == before
+
+
+def test_the_data_page_says_what_is_wrong_with_a_cluster_address() -> None:
+    at = open_app(url="data")
+    at.radio(key="data_source").set_value("demo").run()
+    before = len(list_jobs("extract"))
+    at.text_input(key="data_ex").set_value("dask://head").run()
+    at.button(key="data_extract").click().run()
+    healthy(at)
+    assert any("dask://HOST:PORT" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(list_jobs("extract")) == before
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +135,28 @@ def test_a_dask_cluster_gives_the_local_features(
         assert_frame_equal(theirs[name], frame, check_exact=True)
     # Each match went through the cluster into the dataset's cache, as the pool does.
     assert len(list((tmp_path / "dask" / "cache").glob("*.match.json"))) == 4
+
+
+@pytest.mark.slow
+def test_the_data_page_extracts_on_a_dask_cluster(dask_address: str, demo_dataset: Path) -> None:
+    """The Data page's "Where to extract" sends the job's matches to the cluster; the
+    dataset equals the one extracted on this machine's cores."""
+    at = open_app(url="data")
+    at.radio(key="data_source").set_value("demo").run()
+    name = str(at.text_input(key="data_name").value)
+    at.text_input(key="data_ex").set_value(dask_address).run()
+    at.button(key="data_extract").click().run()
+    healthy(at)
+    job = next(j for j in list_jobs("extract") if j.params.get("name") == name)
+    assert job.params["filters"]["executor"] == dask_address
+    done = wait_job(job.job_id, timeout=240)
+    assert done.state == "done", (done.error, done.log_tail)
+    try:
+        ours = _read(demo_dataset)["features"]
+        theirs = _read(Dataset.named(name).path)["features"]
+        assert_frame_equal(theirs, ours, check_exact=True)
+    finally:
+        shutil.rmtree(Dataset.named(name).path, ignore_errors=True)
 
 
 @pytest.mark.slow

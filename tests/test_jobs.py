@@ -43,6 +43,7 @@ from core.jobs.records import HEARTBEAT_TIMEOUT_S, JobCancelled, JobInfo
 from core.model.config import MAX_EPOCHS, PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
 from core.runs.store import list_runs
+from core.views.jobs import job_lines
 from tests.helpers import run_python, wait_for
 
 pytestmark = pytest.mark.slow
@@ -266,6 +267,10 @@ def test_jobs_bound_to_slots_wait_as_records_not_processes(features: Path) -> No
         assert job.state == "queued" and job.supervisor_pid is None and job.pid is None, job
         assert "waiting for a worker slot" in job.message
     wait_for(lambda: worker_counts(manager) == (1, 2), 10, "one worker, two waiting")
+    # The Train page's job list gives each waiting job its place in the queue.
+    messages = {line.job_id: line.message for line in job_lines("train")}
+    assert messages[b.job.job_id] == "waiting for a worker slot (1 at a time): next to start"
+    assert messages[c.job.job_id] == "waiting for a worker slot (1 at a time): 1 job ahead of it"
     t0 = time.monotonic()
     assert cancel_job(c.job.job_id).state == "cancelled" and time.monotonic() - t0 < 5.0
     assert c.run.status().state == "cancelled"

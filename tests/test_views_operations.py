@@ -298,6 +298,23 @@ class TestJobs:
         assert line.message == "running" and line.time_left == "time left: 1 min 05 s"
         assert line.error is None and line.finished == ""
 
+    def test_waiting_jobs_say_their_place_in_the_queue(self) -> None:
+        def waiting(job_id: str, created: str) -> JobInfo:
+            return JobInfo(
+                job_id=job_id, kind="train", state="queued", slots=2, created_at=created,
+                message="queued: waiting for a worker slot (2 at a time)",
+            )  # fmt: skip
+
+        running = JobInfo(job_id="r", kind="train", state="running", slots=2, supervisor_pid=1)
+        queue = [waiting("w3", "2026-01-01T10:03"), waiting("w1", "2026-01-01T10:01"), running]
+        queue.append(waiting("w2", "2026-01-01T10:02"))
+        places = jobs.queue_places(queue)
+        assert places == {"w1": 0, "w2": 1, "w3": 2}  # oldest first, as the queue starts them
+        lines = {j.job_id: jobs.job_line(j, places.get(j.job_id)) for j in queue}
+        assert lines["w1"].message == "waiting for a worker slot (2 at a time): next to start"
+        assert lines["w3"].message.endswith(": 2 jobs ahead of it")
+        assert lines["r"].message == "running"
+
     def test_jobs_on_disk(self, fresh_root: Path) -> None:
         assert jobs.job_lines("extract") == [] and not jobs.jobs_active("extract")
         job = _extract_job("busy")

@@ -26,6 +26,7 @@ from core.errors import (
     RunNotFoundError,
 )
 from core.features.datasets import Dataset
+from core.features.executors import parse_executor
 from core.features.extract import check_window_stride
 from core.infra.locks import file_lock
 from core.infra.paths import data_root, resolve_under
@@ -40,7 +41,7 @@ from core.runs.status import RunStatus
 from core.runs.store import Run, create_run, get_run, remove_run
 
 EXTRACTION_FILTERS = frozenset(
-    {"competitions", "seasons", "match_ids", "max_matches", "workers", "provider"}
+    {"competitions", "seasons", "match_ids", "max_matches", "workers", "provider", "executor"}
 )
 
 
@@ -269,7 +270,8 @@ def submit_extraction(
     """Queue a feature extraction of ``source`` ("demo", an open-data folder, or "opendata":
     StatsBomb's open data over HTTP from ``open_data_url``, downloaded first into the cache)
     into ``datasets_root()/<name>``. ``filters``: competitions, seasons, match_ids,
-    max_matches, workers (as ``core.features.extract.extract_features``). An existing
+    max_matches, workers, executor (``"dask://HOST:PORT"``: a Dask cluster; as
+    ``core.features.extract.extract_features``). An existing
     dataset is refused unless ``overwrite``."""
     try:
         dataset = Dataset.named(name)
@@ -298,6 +300,12 @@ def submit_extraction(
         raise JobError(
             f"Unknown extraction filter(s) {unknown}; allowed: {sorted(EXTRACTION_FILTERS)}."
         )
+    if filters.get("executor") is not None:  # checked now, not when the job reaches it
+        try:
+            filters["executor"] = str(filters["executor"]).strip() or None
+            parse_executor(filters["executor"])
+        except ConfigError as exc:
+            raise JobError(str(exc)) from exc
     params = {
         "source": src if named else str(Path(src).expanduser().resolve()),
         "open_data_url": open_data_url,

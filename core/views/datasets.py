@@ -295,15 +295,23 @@ DEMO_PLAN = ExtractionPlan(pick="demo", proposal="demo", source="demo", limits_m
 
 
 def submit_plan(
-    plan: ExtractionPlan, name: str, *, window_s: float, stride_s: float, max_matches: int
+    plan: ExtractionPlan,
+    name: str,
+    *,
+    window_s: float,
+    stride_s: float,
+    max_matches: int,
+    executor: str = "",
 ) -> JobInfo:
-    """Queue the extraction of ``plan`` into dataset ``name`` (``max_matches`` 0: all)."""
+    """Queue the extraction of ``plan`` into dataset ``name`` (``max_matches`` 0: all;
+    ``executor`` "" or ``local``: this machine's cores, else ``dask://HOST:PORT``)."""
     return submit_extraction(
         plan.source,
         name,
         window_s=window_s,
         stride_s=stride_s,
         max_matches=(max_matches or None) if plan.limits_matches else None,
+        executor=executor.strip() or None,
         **plan.filters,
     )
 
@@ -386,6 +394,12 @@ NO_PROVIDER_FOLDER = (
 )
 FILTERS_IGNORED = (
     "they choose which segments of a finished run are shown; datasets hold whole matches."
+)
+EXECUTOR_HELP = (
+    "Empty: every core of this machine (at most 16 worker processes). For more than one "
+    "machine, start a Dask scheduler and workers that see the match files at the same path "
+    "and give its address as dask://HOST:PORT (e.g. dask://10.0.0.5:8786); the features are "
+    "the same either way."
 )
 DEMO_NOTE = "Three real StatsBomb matches that ship with kloppy (one with 360 frames)."
 REGISTRY_NOTE = (

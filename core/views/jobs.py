@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from core.errors import JobNotFoundError
 from core.jobs.api import get_job, list_jobs
+from core.jobs.queue import is_waiting
 from core.jobs.records import JobInfo
 
 JOBS_LISTED = 12  # a page lists (and polls on) the newest this many jobs of a kind
@@ -46,11 +47,28 @@ class JobLine:
     log_tail: str | None  # kept on failure
 
 
-def job_line(job: JobInfo) -> JobLine:
-    """What the jobs table shows of ``job``."""
+def queue_message(job: JobInfo, ahead: int) -> str:
+    """A waiting job's place in the queue for a worker slot (``ahead``: jobs before it)."""
+    slots = f"{job.slots} at a time" if job.slots else "one at a time"
+    place = "next to start" if ahead == 0 else f"{ahead} job{'s' * (ahead != 1)} ahead of it"
+    return f"waiting for a worker slot ({slots}): {place}"
+
+
+def queue_places(jobs: list[JobInfo]) -> dict[str, int]:
+    """For each job waiting for a worker slot, how many waiting jobs start before it (the
+    queue starts the oldest first, :func:`core.jobs.queue.spawn_waiting`)."""
+    waiting = sorted((j for j in jobs if is_waiting(j)), key=lambda j: (j.created_at, j.job_id))
+    return {j.job_id: i for i, j in enumerate(waiting)}
+
+
+def job_line(job: JobInfo, ahead: int | None = None) -> JobLine:
+    """What the jobs table shows of ``job`` (``ahead``: its place when it waits for a slot)."""
     label = job.run_id or (job.params.get("name") if job.params else None) or job.job_id
     finished = (job.finished_at or "").replace("T", " ")[:19]
     failed = job.state == "failed"
+    message = job.message or job.state
+    if ahead is not None and is_waiting(job):
+        message = queue_message(job, ahead)
     return JobLine(
         job_id=job.job_id,
         label=str(label),
@@ -58,7 +76,7 @@ def job_line(job: JobInfo) -> JobLine:
         heading=f"**{label}** · `{job.state}`  \n{job.created_at.replace('T', ' ')[:19]}",
         active=job.is_active,
         progress=clamp_progress(job.progress),
-        message=job.message or job.state,
+        message=message,
         time_left=f"time left: {fmt_seconds(job.eta_s)}",
         finished=f"finished {finished}" if finished else "",
         error=f"Failed: {job.error or 'no error recorded'}" if failed else None,
@@ -67,8 +85,11 @@ def job_line(job: JobInfo) -> JobLine:
 
 
 def job_lines(kind: str, limit: int = JOBS_LISTED) -> list[JobLine]:
-    """The newest ``limit`` jobs of ``kind`` (``"train"``, ``"extract"``), newest first."""
-    return [job_line(j) for j in list_jobs(kind)[:limit]]
+    """The newest ``limit`` jobs of ``kind`` (``"train"``, ``"extract"``), newest first; a
+    job waiting for a worker slot says how many start before it."""
+    jobs = list_jobs(kind)
+    places = queue_places(jobs)
+    return [job_line(j, places.get(j.job_id)) for j in jobs[:limit]]
 
 
 def jobs_active(kind: str, limit: int = JOBS_LISTED) -> bool:

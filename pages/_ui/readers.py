@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from core.features.datasets import Dataset
+from core.features.summary import feature_coverage
 from core.runs.files import FIRST_LAYOUT_FILE, LATENTS_FILE
 from core.runs.store import Run, get_run
 from core.views.table import (
@@ -115,3 +116,13 @@ def _first_layout(run_id: str, version: str) -> tuple[go.Figure, str] | None:
 def first_layout(run: Run) -> tuple[go.Figure, str] | None:
     """The run's first layout figure and caption (cached per file version)."""
     return _first_layout(run.run_id, run_version(run, FIRST_LAYOUT_FILE))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _coverage(path: str, version: str) -> pl.DataFrame:
+    return feature_coverage(pl.read_parquet(path))
+
+
+def feature_coverage_of(path: Path) -> pl.DataFrame:
+    """Non-null share of every feature in a features file, read once per file version."""
+    return _coverage(str(path), file_version(path))
