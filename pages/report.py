@@ -19,7 +19,7 @@ from core.views.report import (
     report_teams,
     run_report_inputs,
 )
-from core.views.report_figures import report_pdf, report_pngs, zip_pngs
+from core.views.report_figures import SCREEN_DPI, report_pdf, report_pngs, report_pngs_zip
 from core.views.text import md_escape
 from pages._ui.errors import friendly_errors
 from pages._ui.readers import dataset_events, run_version
@@ -57,10 +57,9 @@ def _inputs(
 @st.cache_resource(max_entries=8, show_spinner="Drawing the report…")
 def _drawn(
     run_id: str, version: str, key: tuple[int, int | None, int | None], _report: TeamReport
-) -> tuple[dict[str, bytes], bytes, bytes]:
-    events = dataset_events(get_run(run_id))
-    pngs = report_pngs(_report, events)
-    return pngs, report_pdf(_report, events), zip_pngs(_report, pngs)
+) -> dict[str, bytes]:
+    """The figures as shown: drawn at the width they are shown at, so never resized."""
+    return report_pngs(_report, dataset_events(get_run(run_id)), dpi=SCREEN_DPI)
 
 
 def _follow(key: str, preferred: list[int], options: list[int]) -> None:
@@ -116,7 +115,7 @@ with friendly_errors("the Team report page"):
         match_labels=match_labels,
         dims=dims,
     )
-    pngs, pdf, zipped = _drawn(run.run_id, version, (int(team_id), opponent_id, match_id), report)
+    pngs = _drawn(run.run_id, version, (int(team_id), opponent_id, match_id), report)
 
 # Team and match names come from data files: escaped, never read as Markdown.
 st.subheader(md_escape(report.title))
@@ -128,35 +127,37 @@ for sentence in report.sentences:
     st.markdown(f"- {md_escape(sentence)}")
 
 slug = re.sub(r"[^a-z0-9]+", "-", report.team_name.lower()).strip("-") or "team"
+# The PDF and the print-quality figures are drawn when their button is clicked (Streamlit
+# calls ``data`` then, off the script), not each time the page opens.
+events = dataset_events(run)
 d1, d2, _ = st.columns([2, 2, 3])
 d1.download_button(
     "Download the report (PDF)",
-    data=pdf,
+    data=lambda: report_pdf(report, events),
     file_name=f"team-report-{slug}.pdf",
     mime="application/pdf",
     key="report_pdf",
+    on_click="ignore",
     icon=":material/picture_as_pdf:",
     type="primary",
 )
 d2.download_button(
     "Download the figures (PNG, zip)",
-    data=zipped,
+    data=lambda: report_pngs_zip(report, events),
     file_name=f"team-report-{slug}-figures.zip",
     mime="application/zip",
     key="report_pngs",
+    on_click="ignore",
     icon=":material/image:",
 )
 
-# Capped width: the figures are drawn for print, and read best near their drawn size.
-st.image(
-    pngs["shares"], caption="State shares: the team, its opponent, the average team", width=1000
-)
-st.image(pngs["timeline"], caption="The team's states in each match, with its goals", width=1000)
-st.image(pngs["segments"], caption="Most typical and most unusual moments", width=1000)
+# Shown at their drawn width (1000-1100 px, or the column's if narrower).
+st.image(pngs["shares"], caption="State shares: the team, its opponent, the average team")
+st.image(pngs["timeline"], caption="The team's states in each match, with its goals")
+st.image(pngs["segments"], caption="Most typical and most unusual moments")
 
 
 def _key_rows(frame: pl.DataFrame, what: str, key: str) -> None:
-    events = dataset_events(run)
     for i, row in enumerate(frame.iter_rows(named=True)):
         a, b = st.columns([6, 1], vertical_alignment="center")
         players = (

@@ -155,3 +155,36 @@ def test_no_package_imports_one_above_it() -> None:
 def test_the_floor_check_sees_a_break(module: str, source: str, broken: bool) -> None:
     """The check itself, on planted sources: it fires exactly on the runtime upward imports."""
     assert bool(floor_breaks({module: (source, False)})) is broken
+
+
+# What a page's first visit must not wait for: each of these takes about a second to import,
+# and only a training or states job (a process of its own) needs them.
+JOB_ONLY = ("torch", "sklearn", "umap")
+
+
+def test_the_pages_import_no_training_library() -> None:
+    """Every ``core.views`` and ``pages._ui`` module imported in a fresh interpreter leaves
+    torch, scikit-learn and umap unimported: the first visit to a page does not pay for them.
+    (A page that truly needs one imports it where it is used.)"""
+    import subprocess
+    import sys
+
+    root = CORE.parent
+    modules = sorted(
+        ".".join(p.relative_to(root).with_suffix("").parts)
+        for folder in (root / "core" / "views", root / "pages" / "_ui")
+        for p in folder.glob("*.py")
+        if p.name != "__init__.py"
+    )
+    probe = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(json.dumps([k for k in {list(JOB_ONLY)!r} if k in sys.modules]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", (
+        f"imported by the pages' modules: {done.stdout.strip()}; import them where used"
+    )

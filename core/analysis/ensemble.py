@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from core.analysis.quality import DimQuality, min_found
 from core.analysis.stability import TOP_K, cross_correlation, top_k_sets
@@ -153,6 +152,8 @@ def ensemble_report(
     ``reference`` and each member's codes are ``(segments, dims)`` on their own reading
     axes over the same segments, ``features`` the named features of those segments.
     """
+    from scipy.optimize import linear_sum_assignment  # here: the pages import this module
+
     ref_dims = list(reference_quality.distinct)
     ref_idx = [reference_quality.names.index(d) for d in ref_dims]
     R0 = feature_correlations(np.asarray(reference)[:, ref_idx], features) if ref_idx else None

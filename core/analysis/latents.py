@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy import special, stats
+from scipy import special
 
 from core.errors import InspectError
 from core.infra.arrays import FloatArray, IntArray
@@ -101,6 +101,8 @@ def spearman_matrix(Z: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Equal to ``scipy.stats.spearmanr(Z[:, i], X[:, j])`` (its p-value uses the same t
     approximation).
     """
+    from scipy import stats  # here: scipy.stats takes a second to import, pages rarely rank
+
     z = _as_2d(Z, "Z")
     x = _as_2d(X, "X")
     return pearson_matrix(stats.rankdata(z, axis=0), stats.rankdata(x, axis=0))

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from sklearn.metrics import adjusted_rand_score, silhouette_score
-from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from core.errors import StatesError
@@ -23,7 +21,7 @@ from core.features.registry import FEATURE_PATTERN
 from core.model.imputation import impute_missing
 
 if TYPE_CHECKING:
-    pass
+    from sklearn.mixture import GaussianMixture
 
 
 Progress = Callable[[int, int, str], object]  # progress(done, total, message)
@@ -119,6 +117,8 @@ def _select_mixture(
     covariance_type: str,
     progress: Progress | None,
 ) -> MixtureFit:
+    from sklearn.mixture import GaussianMixture  # here: the pages import this module, never fit
+
     n = X.shape[0]
     idx = _seeded_sample(n, sample_size, random_state)
     Xs = X[idx]
@@ -280,6 +280,8 @@ def silhouette_on_sample(
     n_labels = len(np.unique(labels[idx]))
     if n_labels < 2 or n_labels >= len(idx):
         return float("nan")
+    from sklearn.metrics import silhouette_score
+
     with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
         return float(silhouette_score(X[idx], labels[idx]))
 
@@ -296,6 +298,8 @@ def state_agreement(labels_a: np.ndarray, labels_b: np.ndarray) -> tuple[float, 
         raise StatesError(f"assignments differ in length: {a.shape} vs {b.shape}.")
     table = np.zeros((int(a.max()) + 1, int(b.max()) + 1), dtype=np.int64)
     np.add.at(table, (a, b), 1)
+    from sklearn.metrics import adjusted_rand_score
+
     return float(adjusted_rand_score(a, b)), table
 
 

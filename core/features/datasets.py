@@ -104,6 +104,11 @@ class Dataset:
         """The compact events table, None when the dataset has none."""
         return pl.read_parquet(self.events_path) if self.events_path.is_file() else None
 
+    def scan_events(self) -> pl.LazyFrame | None:
+        """The events table as a lazy scan, None when the dataset has none: a query reads
+        only the columns and row groups it needs (a season's events are millions of rows)."""
+        return pl.scan_parquet(self.events_path) if self.events_path.is_file() else None
+
 
 def list_datasets() -> list[Dataset]:
     """Every dataset under ``datasets_root()`` that holds a features table, newest first."""

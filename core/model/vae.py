@@ -12,14 +12,7 @@ import torch
 from torch import nn
 
 from core.infra.io import atomic_write_with
-
-LOSS_REDUCTION = (
-    "Per-sample sums, averaged over the batch: reconstruction = squared error summed over "
-    "features, KL = KL(q(z|x) || N(0, I)) summed over latent dimensions, each then averaged "
-    "over the segments in the batch; loss = recon + beta * KL (beta as in Higgins et al.)."
-)
-"""Human text the UI shows next to beta: how ``vae_loss`` reduces its terms."""
-
+from core.model.config import LOSS_REDUCTION as LOSS_REDUCTION  # its home before
 
 _INT16_SPAN = 65536
 

@@ -222,7 +222,7 @@ def _diagnostics(
     ``latents.parquet`` columns, while ``kl_per_dim`` stays per model dim (the training
     curves' ``kl_z<i>``): a rotated axis has no KL of its own.
     """
-    from core.model.vae import LOSS_REDUCTION
+    from core.model.config import LOSS_REDUCTION
 
     last = result.history[-1] if result.history else None
     kl = last.kl_per_dim if last else None

@@ -188,7 +188,7 @@ def match_outcomes(segments: pl.DataFrame, dataset: Dataset) -> tuple[pl.DataFra
 def _goals(pairs: pl.DataFrame, dataset: Dataset) -> tuple[pl.DataFrame, str]:
     """Goals for and against per team and match: the final score, else counted events."""
     matches = dataset.matches()
-    events = dataset.events()
+    events = dataset.scan_events()  # lazy: read only when there is no final score
     if matches is not None and {"home_score", "away_score"} <= set(matches.columns):
         scored = pl.concat(
             [
@@ -201,12 +201,13 @@ def _goals(pairs: pl.DataFrame, dataset: Dataset) -> tuple[pl.DataFrame, str]:
             ]
         )
         source = "the final score (matches.parquet)"
-    elif events is not None and {"type", "outcome"} <= set(events.columns):
+    elif events is not None and {"type", "outcome"} <= set(events.collect_schema().names()):
         goal = (pl.col("type") == "shot") & (pl.col("outcome") == "goal")
         counted = (
             events.filter(goal | (pl.col("type") == "own_goal_for"))
             .group_by(KEYS)
             .agg(pl.len().cast(pl.Int64).alias("goals_for"))
+            .collect()
         )
         scored = pairs.select(KEYS).join(counted, on=KEYS, how="left").fill_null(0)
         source = "goals and own goals counted in events.parquet"
@@ -224,14 +225,15 @@ def _goals(pairs: pl.DataFrame, dataset: Dataset) -> tuple[pl.DataFrame, str]:
 
 
 def _shots(segments: pl.DataFrame, dataset: Dataset) -> tuple[pl.DataFrame, str]:
-    events = dataset.events()
-    if events is None or "type" not in events.columns:
+    events = dataset.scan_events()
+    if events is None or "type" not in events.collect_schema().names():
         return _rate_per_90(segments, SHOT_RATE, "shots")
     matches = segments.select(*KEYS).unique()
     counted = (
         events.filter((pl.col("type") == "shot") & (pl.col("period") < SHOOTOUT_PERIOD))
         .group_by(KEYS)
         .agg(pl.len().cast(pl.Float64).alias("shots"))
+        .collect()
     )
     shots = matches.join(counted, on=KEYS, how="left").with_columns(pl.col("shots").fill_null(0.0))
     return shots, "shots counted in events.parquet (penalty shoot-outs left out)"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special
 
 from core.errors import InspectError
 from core.features.segments import in_window
@@ -246,7 +246,7 @@ def selection_contrast(
         se2 = va / na + vb / nb
         t = (ma - mb) / np.sqrt(se2)
         dof = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
-        p = 2 * stats.t.sf(np.abs(t), dof)
+        p = 2 * special.stdtr(dof, -np.abs(t))  # Student t tail (scipy.stats.t.sf)
     frame = pl.DataFrame(
         {
             "kind": kinds,

@@ -35,7 +35,8 @@ from core.views.pitch import EVENT_STYLES, event_kind
 from core.views.report import TeamReport, moment_events
 
 A4_LANDSCAPE = (11.69, 8.27)  # inches
-PNG_DPI = 150
+PNG_DPI = 150  # the figures' files (zip): print quality
+SCREEN_DPI = 100  # on the page: 10-11 inch figures drawn 1000-1100 px wide, as shown
 _POINT_MARKERS = {"pressure": "x", "shot": "*", "goal": "*"}
 _LINE_KINDS = ("pass_complete", "pass_incomplete", "carry", "shot", "goal")
 
@@ -100,6 +101,12 @@ def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = No
     ``events``, the goals too (filled star: the team's, open star: the opponent's)."""
     tl = report.timeline
     matches = tl.select("match_id", "match_label").unique("match_id", maintain_order=True)
+    if events is not None and {"match_id", "type"} <= set(events.columns):
+        # One pass over a season's events for the goals, not one per match.
+        events = events.filter(
+            pl.col("match_id").is_in(matches["match_id"].implode())
+            & pl.col("type").is_in(["shot", "own_goal_for"])
+        )
     for row, match_id in enumerate(matches["match_id"].to_list()):
         part = tl.filter(pl.col("match_id") == match_id)
         start = part["start_minute"].to_numpy()
@@ -316,9 +323,12 @@ def report_pdf(report: TeamReport, events: pl.DataFrame | None) -> bytes:
     return buf.getvalue()
 
 
-def report_pngs(report: TeamReport, events: pl.DataFrame | None) -> dict[str, bytes]:
-    """The report's figures as PNG bytes by file stem."""
-    return {stem: figure_png(fig) for stem, fig in report_figures(report, events).items()}
+def report_pngs(
+    report: TeamReport, events: pl.DataFrame | None, dpi: int = PNG_DPI
+) -> dict[str, bytes]:
+    """The report's figures as PNG bytes by file stem (``SCREEN_DPI`` for the page)."""
+    figures = report_figures(report, events)
+    return {stem: figure_png(fig, dpi) for stem, fig in figures.items()}
 
 
 def zip_pngs(report: TeamReport, pngs: dict[str, bytes]) -> bytes:

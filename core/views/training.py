@@ -19,9 +19,8 @@ from core.features.datasets import count_segments, load_features
 from core.features.summary import dataset_overview
 from core.jobs.api import list_jobs, run_status
 from core.jobs.records import TrainRequest
-from core.model.config import PreprocessConfig, VAEConfig, parse_hidden_dims
+from core.model.config import LOSS_REDUCTION, PreprocessConfig, VAEConfig, parse_hidden_dims
 from core.model.presets import PRESET_HELP, PRESETS, batch_size_for, preset
-from core.model.vae import LOSS_REDUCTION
 from core.pipeline.prepare import MIN_RUN_SEGMENTS
 from core.runs.files import FIRST_LAYOUT_FILE
 from core.runs.layout import read_first_layout
