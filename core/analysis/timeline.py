@@ -174,11 +174,17 @@ def match_markers(events: pl.DataFrame, match_id: int) -> pl.DataFrame:
     Goals are shots with outcome ``goal`` and own goals (``own_goal_for``, credited to the
     team that benefits); substitutions are ``substitution`` events (the player going off).
     """
+    return matches_markers(events, [match_id]).drop("match_id")
+
+
+def matches_markers(events: pl.DataFrame, match_ids: Sequence[int]) -> pl.DataFrame:
+    """:func:`match_markers` of several matches in one pass over ``events`` (a season's
+    events are millions of rows), with a ``match_id`` column first."""
     need = {"match_id", "period", "time_s", "team_id", "type", "outcome", "player_name"}
     missing = sorted(need - set(events.columns))
     if missing:
         raise TimelineError(f"events lack column(s) {missing}; pass the dataset's events.parquet.")
-    ev = events.filter((pl.col("match_id") == match_id) & (pl.col("period") <= 4))
+    ev = events.filter(pl.col("match_id").is_in(list(match_ids)) & (pl.col("period") <= 4))
     kind = (
         pl.when((pl.col("type") == "shot") & (pl.col("outcome") == "goal"))
         .then(pl.lit("goal"))
@@ -193,8 +199,8 @@ def match_markers(events: pl.DataFrame, match_id: int) -> pl.DataFrame:
             match_minute(pl.col("period"), pl.col("time_s")).alias("minute"),
         )
         .filter(pl.col("kind").is_not_null())
-        .select("minute", "period", "time_s", "team_id", "kind", "player_name")
-        .sort("minute")
+        .select("match_id", "minute", "period", "time_s", "team_id", "kind", "player_name")
+        .sort("match_id", "minute")
     )
 
 

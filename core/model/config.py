@@ -58,8 +58,6 @@ def _normalise(config: object) -> None:
             object.__setattr__(config, f.name, plain)
 
 
-# Upper bounds a real run never reaches; beyond them a typo (an extra zero) is more likely
-# than a wish, and a run would tie up the machine for hours or run out of memory.
 LOSS_REDUCTION = (
     "Per-sample sums, averaged over the batch: reconstruction = squared error summed over "
     "features, KL = KL(q(z|x) || N(0, I)) summed over latent dimensions, each then averaged "
@@ -68,6 +66,8 @@ LOSS_REDUCTION = (
 """Human text the UI shows next to beta: how ``vae_loss`` reduces its terms (here, not in
 ``core.model.vae``, so that the pages show it without importing torch)."""
 
+# Upper bounds a real run never reaches; beyond them a typo (an extra zero) is more likely
+# than a wish, and a run would tie up the machine for hours or run out of memory.
 MAX_LATENT_DIM = 1024
 MAX_ENSEMBLE = 8  # seeds trained together in one process (memory grows with each)
 MAX_LAYER_WIDTH = 8192

@@ -5,7 +5,7 @@ The loop knows nothing about runs, jobs or files: progress leaves through callba
 serves single-process training and each rank of data-parallel training (``core.model.ddp``).
 
 The loss of a batch is the module's own (``TacticalVAEModule.loss``, per-segment sums, see
-``core.model.vae.LOSS_REDUCTION``); epoch metrics are per-segment means over the whole epoch.
+``core.model.config.LOSS_REDUCTION``); epoch metrics are per-segment means over the whole epoch.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import torch
 from torch import nn
 
 from core.infra.io import atomic_write_with
-from core.model.config import LOSS_REDUCTION as LOSS_REDUCTION  # its home before
 
 _INT16_SPAN = 65536
 
@@ -165,7 +164,8 @@ class TacticalVAEModule(nn.Module):
         forward: Forward | None = None,
         bf16: bool = False,
     ) -> VAELoss:
-        """The beta-VAE loss of the batch ``x`` (see ``LOSS_REDUCTION``), ready for ``backward``.
+        """The beta-VAE loss of the batch ``x``, ready for ``backward``
+        (``core.model.config.LOSS_REDUCTION`` says how it reduces).
 
         ``total = (recon_sum + beta * kl_sum) * scale``; ``scale`` defaults to ``1 / rows``,
         the per-sample mean of :func:`vae_loss` (a data-parallel rank passes
@@ -271,7 +271,8 @@ def vae_loss(
     summed over features, ``kl_loss`` the Gaussian KL summed over latent dimensions, both
     averaged over the rows of the batch; ``loss = recon_loss + beta * kl_loss``. Because the
     loss is a per-sample mean, gradients of equal-size shards average to the full-batch
-    gradient (what makes DDP match single-process training). See ``LOSS_REDUCTION``.
+    gradient (what makes DDP match single-process training). See
+    ``core.model.config.LOSS_REDUCTION``.
     """
     n = max(int(x.shape[0]), 1)
     sq_err, kl_dims = vae_loss_terms(recon, x, mu, logvar)

@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 from mplsoccer import Pitch
 
-from core.analysis.timeline import match_markers
+from core.analysis.timeline import matches_markers
 from core.data.opendata import CREDIT
 from core.errors import TimelineError
 from core.views.palettes import QUALITATIVE
@@ -101,12 +101,7 @@ def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = No
     ``events``, the goals too (filled star: the team's, open star: the opponent's)."""
     tl = report.timeline
     matches = tl.select("match_id", "match_label").unique("match_id", maintain_order=True)
-    if events is not None and {"match_id", "type"} <= set(events.columns):
-        # One pass over a season's events for the goals, not one per match.
-        events = events.filter(
-            pl.col("match_id").is_in(matches["match_id"].implode())
-            & pl.col("type").is_in(["shot", "own_goal_for"])
-        )
+    goals = _goals(events, matches["match_id"].to_list())
     for row, match_id in enumerate(matches["match_id"].to_list()):
         part = tl.filter(pl.col("match_id") == match_id)
         start = part["start_minute"].to_numpy()
@@ -118,8 +113,8 @@ def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = No
         ax.broken_barh(
             list(zip(start, end - start, strict=True)), (row - 0.35, 0.7), facecolors=colours
         )
-        if events is not None and events.height:
-            _draw_goals(ax, events, int(match_id), report.team_id, row)
+        if goals is not None:
+            _draw_goals(ax, goals.filter(pl.col("match_id") == match_id), report.team_id, row)
     ax.set_yticks(
         range(matches.height), [textwrap.fill(str(m), 32) for m in matches["match_label"]]
     )
@@ -148,11 +143,18 @@ def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = No
     )
 
 
-def _draw_goals(ax: Axes, events: pl.DataFrame, match_id: int, team_id: int, row: int) -> None:
+def _goals(events: pl.DataFrame | None, match_ids: list[int]) -> pl.DataFrame | None:
+    """The goals of ``match_ids``, None without events (or without the columns they need:
+    the states still show)."""
+    if events is None or not events.height:
+        return None
     try:
-        goals = match_markers(events, match_id).filter(pl.col("kind") != "substitution")
-    except TimelineError:  # events without the needed columns: the states still show
-        return
+        return matches_markers(events, match_ids).filter(pl.col("kind") != "substitution")
+    except TimelineError:
+        return None
+
+
+def _draw_goals(ax: Axes, goals: pl.DataFrame, team_id: int, row: int) -> None:
     for ours, face in ((True, "black"), (False, "white")):
         part = goals.filter((pl.col("team_id") == team_id) == ours)
         if part.height:
