@@ -10,7 +10,9 @@ StatsBomb), with the target beside the ones that have one (xG as a per-team-matc
 Latent level: one run per provider (``python -m core train``, the recommended preset, window
 segments) on the features both providers supply; in each run the dims that track
 possession, directness and pressing (each excluding those taken), every team's mean code,
-and the Spearman rank correlation of the 32 teams between providers. Writes
+and the Spearman rank correlation of the 32 teams between providers; then each run's axes
+matched to the other's over the window segments both providers cut alike (found again at
+|r| >= 0.7, as across seeds) and the canonical correlations of the two code spaces. Writes
 ``bench/results/agreement.json``.
 """
 
@@ -100,7 +102,7 @@ def _fmt(v: float, spec: str = ".3f") -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
-def feature_level(folders: dict[str, Path]) -> dict[str, Any]:
+def feature_level(folders: dict[str, Path]) -> tuple[dict[str, Any], Any]:
     """Print and return the per-feature agreement (StatsBomb = A, Wyscout = B)."""
     from core.services.agreement import provider_agreement
 
@@ -136,7 +138,7 @@ def feature_level(folders: dict[str, Path]) -> dict[str, Any]:
         print(f"  {flag} {row['feature']:42s} r={_fmt(row['r'])} ratio={_fmt(row['ratio'])}")
     missing = [r["feature"] for r in rows if r["n"] == 0 and r["feature"].startswith("t")]
     print(f"\nnull in one provider ({len(missing)}): {', '.join(missing)}")
-    return {"pairing": dict(p.paired_by), "features": rows, "shared": report.shared}
+    return {"pairing": dict(p.paired_by), "features": rows, "shared": report.shared}, p.pairs
 
 
 def _train(features: Path, runs_root: Path, epochs: int | None) -> Path:
@@ -152,8 +154,42 @@ def _train(features: Path, runs_root: Path, epochs: int | None) -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def axis_level(runs: dict[str, Any], pairs: Any) -> dict[str, Any]:
+    """Print which of each run's axes the other provider's run finds again over the paired
+    window segments, and the canonical correlations of the two code spaces."""
+    from core.services.agreement import axis_agreement, swap_sides
+
+    out: dict[str, Any] = {}
+    print("\nAxes found again in the other provider (paired windows, |r| >= 0.7):")
+    for a, b, p in (("statsbomb", "wyscout", pairs), ("wyscout", "statsbomb", swap_sides(pairs))):
+        axes = axis_agreement(runs[a], runs[b], p)
+        ensemble = runs[a].ensemble()
+        seeds = {x.dim: x.found_in for x in ensemble.axes} if ensemble is not None else {}
+        shown = ", ".join(
+            f"{d}->{m} {r:+.2f}" + (f" ({seeds[d]} seeds)" if d in seeds else "")
+            for d, m, r in zip(axes.dims_a, axes.matched, axes.r, strict=True)
+        )
+        print(
+            f"  {a} in {b}: {len(axes.found)} of {len(axes.dims_a)} found again "
+            f"over {axes.n_windows} windows: {shown}"
+        )
+        out[a] = {
+            "found": axes.found,
+            "matched": axes.matched,
+            "r": axes.r,
+            "canonical": axes.canonical,
+            "n_windows": axes.n_windows,
+        }
+    canonical = out["statsbomb"]["canonical"]
+    print(
+        f"  the two code spaces share {sum(c >= 0.7 for c in canonical)} directions at canonical "
+        f"r >= 0.7 (canonical r: {', '.join(f'{c:.2f}' for c in canonical)})"
+    )
+    return out
+
+
 def latent_level(
-    folders: dict[str, Path], shared: list[str], cache: Path, epochs: int | None
+    folders: dict[str, Path], shared: list[str], cache: Path, epochs: int | None, pairs: Any
 ) -> dict[str, Any]:
     """Train one run per provider on the shared features; print the team-rank agreement."""
     import polars as pl
@@ -197,6 +233,7 @@ def latent_level(
         "runs": {p: r.run_id for p, r in runs.items()},
         "patterns": table.to_dicts(),
         "feature_team_ranks": ranks,
+        "axes": axis_level(runs, pairs),
     }
 
 
@@ -216,9 +253,9 @@ def main() -> int:
     start = time.perf_counter()
     folders = extract_both(args.statsbomb, args.wyscout, args.cache, args.workers)
     print(f"extraction (or cache): {time.perf_counter() - start:.1f} s, key {code_key()}")
-    results = feature_level(folders)
+    results, pairs = feature_level(folders)
     if not args.no_latent:
-        results["latent"] = latent_level(folders, results["shared"], args.cache, args.epochs)
+        results["latent"] = latent_level(folders, results["shared"], args.cache, args.epochs, pairs)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "agreement.json").write_text(json.dumps(results, indent=2, default=str))

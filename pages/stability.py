@@ -10,16 +10,19 @@ from core.errors import StabilityError
 from core.features.names import display_name
 from core.jobs.api import run_status
 from core.jobs.seeds import seed_runs, start_seed_runs
+from core.runs.store import get_run
 from core.services.stability import DEFAULT_SEEDS, stability_report
 from core.views.dims import shown_rows
 from core.views.ensemble import ensemble_view
 from core.views.glossary import explain
 from core.views.palettes import QUALITATIVE
 from core.views.plain import stability_reading
+from core.views.providers import ProviderView, provider_runs, provider_view
 from pages._ui.dims import dim_view
 from pages._ui.errors import friendly_errors, show_error
+from pages._ui.readers import run_version
 from pages._ui.routing import ensure_routed
-from pages._ui.runs import require_run
+from pages._ui.runs import available_runs, require_run, run_label
 from pages._ui.scope import ignores_filters
 from pages._ui.widgets import poll
 
@@ -45,8 +48,52 @@ if ens is not None:
     st.subheader("The run's own seeds")
     st.markdown(ens.summary)
     st.dataframe(ens.table, hide_index=True)
-    st.subheader("Separate seed runs")
-    st.caption("A further check: whole runs of this configuration under other seeds.")
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _provider_runs(run_id: str, run_ids: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(r.run_id, p) for r, p in provider_runs(get_run(run_id), map(get_run, run_ids))]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Comparing the two providers' runs…")
+def _provider_view(run_id: str, other_id: str, versions: tuple[str, ...]) -> ProviderView:
+    return provider_view(get_run(run_id), get_run(other_id))
+
+
+st.subheader("Across providers")
+with friendly_errors("the comparison across providers"):
+    others = dict(_provider_runs(run.run_id, tuple(r.run_id for r in available_runs())))
+    if not others:
+        st.caption(
+            "No finished run of another provider's data to compare with. Extract the same "
+            "matches from another provider on the **Data** page and train on them: the "
+            "patterns both models find are properties of the teams' play, not of one "
+            "provider's event definitions."
+        )
+    else:
+        other_id = st.selectbox(
+            "Compare with the run of another provider",
+            list(others),
+            format_func=lambda r: f"{others[r]} · {run_label(get_run(r))}",
+            key="stab_provider",
+        )
+        other = get_run(other_id)
+        pv = _provider_view(run.run_id, other_id, (run_version(run), run_version(other)))
+        st.markdown(pv.summary)
+        if pv.axes is not None:
+            st.dataframe(pv.axes, hide_index=True, width="stretch", key="stab_provider_axes")
+        else:
+            st.info(pv.axes_note)
+        st.caption(
+            "Team ranks: each team's mean code on the axis that tracks the pattern in each "
+            "run, and the Spearman correlation of the two rankings (1: the same order)."
+        )
+        st.dataframe(pv.patterns, hide_index=True, key="stab_provider_patterns")
+        with st.expander("Feature by feature: team-match means in both providers"):
+            st.dataframe(pv.features, hide_index=True, width="stretch", key="stab_provider_f")
+
+st.subheader("Separate seed runs")
+st.caption("A further check: whole runs of this configuration under other seeds.")
 
 
 def _parse_seeds(text: str) -> list[int]:

@@ -16,6 +16,11 @@ The latent level: in a trained run, the dimension that tracks possession, direct
 pressing is found by the same rule as ``../shared/tools/latent_truth.py`` (the largest
 |r| to the pattern's features, patterns in that order, each excluding the dims taken), then
 each team's codes are averaged over its segments and the teams ranked in both providers.
+The axes themselves: the window segments both providers cut (same team, period and start)
+are paired, each of run A's axes is matched to one of run B's by ``|r|`` of their codes
+(Hungarian, as the seeds of an ensemble are matched) and called found again at ``|r| >=``
+:data:`core.analysis.ensemble.FOUND_R`; the canonical correlations of the two code spaces say
+how many directions the two models share however each one's axes cut them.
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ from typing import Final
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
+from core.analysis.ensemble import FOUND_R
+from core.analysis.stability import match_dimensions
 from core.errors import FeaturesFileError
 from core.features.registry import feature_columns
 
@@ -339,6 +345,8 @@ def team_rank_spearman(scores_a: Mapping[str, float], scores_b: Mapping[str, flo
     ok = np.isfinite(xa) & np.isfinite(xb)
     if ok.sum() < MIN_PAIRS or np.ptp(xa[ok]) == 0 or np.ptp(xb[ok]) == 0:
         return math.nan
+    from scipy import stats  # imported here: the pages' process stays light
+
     return float(stats.spearmanr(xa[ok], xb[ok]).statistic)
 
 
@@ -405,3 +413,70 @@ def team_scores(
     _check_columns(codes, [team, dim], "the codes table")
     means = codes.group_by(team).agg(pl.col(dim).cast(pl.Float64).mean())
     return {str(t): sign * float(v) for t, v in means.iter_rows() if v is not None}
+
+
+# --- axes found again in the other provider ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderAxes:
+    """How run A's axes fare in run B's, over the window segments both providers cut alike.
+
+    ``matched[i]`` is B's axis assigned to A's ``dims_a[i]`` (Hungarian on ``|r|`` of the
+    codes, as seeds are matched), ``r[i]`` their signed correlation; ``canonical`` are the
+    canonical correlations of the two code spaces, largest first: how many directions the
+    two models share whichever way each one's axes cut them."""
+
+    dims_a: list[str]
+    matched: list[str | None]
+    r: list[float]
+    canonical: list[float]
+    n_windows: int
+
+    @property
+    def found(self) -> list[str]:
+        """A's axes found again in B (matched ``|r| >=`` :data:`FOUND_R`)."""
+        return [d for d, v in zip(self.dims_a, self.r, strict=True) if abs(v) >= FOUND_R]
+
+    def shared_directions(self, threshold: float = FOUND_R) -> int:
+        """How many canonical correlations reach ``threshold``."""
+        return sum(c >= threshold for c in self.canonical)
+
+
+def canonical_correlations(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Canonical correlations of the columns of ``A`` (n, p) and ``B`` (n, q), largest first
+    (min(rank A, rank B) of them): the singular values of the product of orthonormal bases of
+    the centred column spaces. A constant column adds nothing."""
+    a, b = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"need (n, p) and (n, q) with the same n, got {a.shape} and {b.shape}")
+
+    def basis(x: np.ndarray) -> np.ndarray:
+        u, s, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+        keep = s > s.max(initial=0.0) * 1e-10 if s.size else s > 0
+        return u[:, keep]
+
+    qa, qb = basis(a), basis(b)
+    if qa.shape[1] == 0 or qb.shape[1] == 0:
+        return np.zeros(0)
+    return np.clip(np.linalg.svd(qa.T @ qb, compute_uv=False), 0.0, 1.0)
+
+
+def provider_axes(
+    codes_a: np.ndarray, codes_b: np.ndarray, dims_a: Sequence[str], dims_b: Sequence[str]
+) -> ProviderAxes:
+    """Match A's axes to B's over paired window segments (rows of ``codes_a`` and ``codes_b``
+    are the same team and time window, read by each provider) and measure the shared space."""
+    a, b = np.asarray(codes_a, dtype=np.float64), np.asarray(codes_b, dtype=np.float64)
+    if a.shape != (a.shape[0], len(dims_a)) or b.shape != (a.shape[0], len(dims_b)):
+        raise ValueError(
+            f"codes of shape {a.shape} and {b.shape} do not fit {len(dims_a)} and "
+            f"{len(dims_b)} dims over the same windows"
+        )
+    if a.shape[0] < MIN_PAIRS:
+        raise ValueError(f"need at least {MIN_PAIRS} paired windows, got {a.shape[0]}")
+    m = match_dimensions(a, b)
+    matched = [dims_b[j] if j >= 0 else None for j in m.match]
+    r = [float(s * c) for s, c in zip(m.sign, m.abs_corr, strict=True)]
+    canonical = [float(c) for c in canonical_correlations(a, b)]
+    return ProviderAxes(list(dims_a), matched, r, canonical, int(a.shape[0]))

@@ -20,15 +20,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import polars as pl
 
 from core.analysis.agreement import (
+    KEYS,
+    MIN_PAIRS,
     PAIR_COLUMNS,
     PATTERNS,
     WINDOW,
     PatternDim,
+    ProviderAxes,
     feature_agreement,
     pattern_dims,
+    provider_axes,
     team_rank_spearman,
     team_scores,
 )
@@ -349,17 +354,77 @@ def latent_agreement(run_a: Run, run_b: Run) -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"abs_r_a": pl.Float64, "abs_r_b": pl.Float64})
 
 
+WINDOW_KEYS: Final = ("period", "start_time")
+"""With the paired team-match, what makes two providers' window segments the same window."""
+
+
+def swap_sides(pairs: pl.DataFrame) -> pl.DataFrame:
+    """The same pairing read from provider B's side (B's columns named as A's)."""
+    swap = {"match_id_a": "match_id_b", "team_id_a": "team_id_b"}
+    swap |= {v: k for k, v in swap.items()}
+    return pairs.select([pl.col(c).alias(swap.get(c, c)) for c in pairs.columns])
+
+
+def paired_codes(
+    run_a: Run, run_b: Run, pairs: pl.DataFrame, dims: tuple[Sequence[str], Sequence[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of the window segments both runs hold for the same team-match (``pairs``,
+    :data:`PAIR_COLUMNS`), period and start: rows of the two arrays are the same window."""
+    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise FeaturesFileError(f"the pairing lacks {missing}")
+
+    def windows(run: Run, side: str, names: Sequence[str]) -> pl.DataFrame:
+        codes = run.latents().filter(pl.col("segment_type") == WINDOW)
+        need = [*KEYS, *WINDOW_KEYS, *names]
+        absent = [c for c in need if c not in codes.columns]
+        if absent:
+            raise FeaturesFileError(f"run {run.run_id}'s latents lack {absent}")
+        renamed = {c: f"{c}_{side}" for c in (*KEYS, *names)}
+        return codes.select(need).rename(renamed)
+
+    a = windows(run_a, "a", dims[0])
+    b = windows(run_b, "b", dims[1])
+    joined = (
+        pairs.select(PAIR_COLUMNS)
+        .join(a, on=["match_id_a", "team_id_a"])
+        .join(b, on=["match_id_b", "team_id_b", *WINDOW_KEYS])
+        .sort(["match_id_a", "team_id_a", *WINDOW_KEYS])
+    )
+    return (
+        joined.select([f"{d}_a" for d in dims[0]]).to_numpy().astype(np.float64),
+        joined.select([f"{d}_b" for d in dims[1]]).to_numpy().astype(np.float64),
+    )
+
+
+def axis_agreement(run_a: Run, run_b: Run, pairs: pl.DataFrame) -> ProviderAxes:
+    """Which of run A's distinct axes run B finds again over the windows both providers cut
+    alike (:func:`core.analysis.agreement.provider_axes`), and the canonical correlations
+    of their code spaces."""
+    dims = (run_a.dim_quality().distinct, run_b.dim_quality().distinct)
+    codes_a, codes_b = paired_codes(run_a, run_b, pairs, dims)
+    if codes_a.shape[0] < MIN_PAIRS:
+        raise FeaturesFileError(
+            f"runs {run_a.run_id} and {run_b.run_id} share {codes_a.shape[0]} window "
+            "segments; are they window runs of the same matches?"
+        )
+    return provider_axes(codes_a, codes_b, *dims)
+
+
 __all__ = [
     "PAIR_COLUMNS",
     "AgreementReport",
     "MatchPairing",
     "MatchTeams",
     "RunPatterns",
+    "axis_agreement",
     "feature_team_ranks",
     "latent_agreement",
     "pair_matches",
+    "paired_codes",
     "provider_agreement",
     "run_patterns",
     "shared_features",
+    "swap_sides",
     "team_key",
 ]
