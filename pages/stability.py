@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from core.errors import StabilityError
+from core.errors import FeaturesFileError, StabilityError
 from core.features.names import display_name
 from core.jobs.api import run_status
 from core.jobs.seeds import seed_runs, start_seed_runs
@@ -61,12 +61,14 @@ def _provider_view(run_id: str, other_id: str, versions: tuple[str, ...]) -> Pro
 
 
 st.subheader("Across providers")
+pv: ProviderView | None = None
 with friendly_errors("the comparison across providers"):
     others = dict(_provider_runs(run.run_id, tuple(r.run_id for r in available_runs())))
     if not others:
         st.caption(
-            "No finished run of another provider's data to compare with. Extract the same "
-            "matches from another provider on the **Data** page and train on them: the "
+            "No finished run of another provider's data on the same matches to compare with. "
+            "Extract these matches from another provider on the **Data** page and train on "
+            "them: the "
             "patterns both models find are properties of the teams' play, not of one "
             "provider's event definitions."
         )
@@ -78,7 +80,12 @@ with friendly_errors("the comparison across providers"):
             key="stab_provider",
         )
         other = get_run(other_id)
-        pv = _provider_view(run.run_id, other_id, (run_version(run), run_version(other)))
+        try:
+            pv = _provider_view(run.run_id, other_id, (run_version(run), run_version(other)))
+        except FeaturesFileError as exc:
+            st.info(f"These two runs cannot be compared: {exc}")
+            pv = None
+    if pv is not None:
         st.markdown(pv.summary)
         if pv.axes is not None:
             st.dataframe(pv.axes, hide_index=True, width="stretch", key="stab_provider_axes")

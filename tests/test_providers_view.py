@@ -50,12 +50,32 @@ def wyscout_twin(
     remove_run(run.run_id)
 
 
-def test_each_run_says_its_provider(demo_run: Run, wyscout_twin: Run, seed_run: Run) -> None:
+@pytest.fixture(scope="module")
+def stranger(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """A finished Wyscout run of other matches (the demo's, every team renamed)."""
+    from core.model.config import VAEConfig
+    from core.runs.store import remove_run
+
+    out = tmp_path_factory.mktemp("stranger")
+    features = pl.read_parquet(demo_dataset / "features.parquet")
+    features.with_columns(
+        pl.lit("wyscout").alias("provider"),
+        pl.concat_str(pl.lit("Elsewhere "), pl.col("team_name")).alias("team_name"),
+    ).write_parquet(out / "features.parquet")
+    run = _trained_run(out / "features.parquet", VAEConfig(**DEMO_RUN_VAE))
+    yield run
+    remove_run(run.run_id)
+
+
+def test_each_run_says_its_provider(
+    demo_run: Run, wyscout_twin: Run, seed_run: Run, stranger: Run
+) -> None:
     from core.views.providers import provider_label, provider_runs, run_provider
 
     assert run_provider(demo_run) == "statsbomb"
-    assert run_provider(wyscout_twin) == "wyscout"
-    listed = provider_runs(demo_run, [demo_run, seed_run, wyscout_twin])
+    assert run_provider(wyscout_twin) == run_provider(stranger) == "wyscout"
+    # the same provider, and another provider's run of other matches, are not offered
+    listed = provider_runs(demo_run, [demo_run, seed_run, stranger, wyscout_twin])
     assert [(r.run_id, p) for r, p in listed] == [(wyscout_twin.run_id, "Wyscout")]
     assert provider_label("statsbomb") == "StatsBomb"
 
@@ -79,12 +99,15 @@ def test_the_two_runs_are_compared_window_by_window(demo_run: Run, wyscout_twin:
     assert r == pytest.approx([1.0] * len(r))
 
 
-def test_the_stability_page_compares_providers(demo_run: Run, wyscout_twin: Run) -> None:
+def test_the_stability_page_compares_providers(
+    demo_run: Run, wyscout_twin: Run, stranger: Run
+) -> None:
     at = open_app(demo_run, "stability")
     healthy(at, no_errors=True)
     assert "Across providers" in [s.value for s in at.subheader]
     box = at.selectbox(key="stab_provider")
     assert box.value == wyscout_twin.run_id
+    assert len(box.options) == 1  # not the run of other matches
     assert box.options[0].startswith("Wyscout · ")
     page = texts(at)
     assert "windows both cut alike" in page

@@ -32,6 +32,7 @@ from core.services.agreement import (
     axis_agreement,
     latent_agreement,
     provider_agreement,
+    teams_from_features,
 )
 from core.views.plain import patterns_of
 
@@ -64,19 +65,35 @@ def run_provider(run: Run) -> str | None:
     return str(names[0]) if len(names) == 1 else None
 
 
+def _team_pairs(run: Run) -> set[tuple[str, ...]]:
+    """The pairs of teams (as :func:`core.services.agreement.team_key` writes them) that
+    played the matches of ``run``'s codes."""
+    codes = pl.scan_parquet(run.artifact_path(LATENTS_FILE))
+    teams = codes.select("match_id", "team_id", "team_name").unique().collect()
+    return {m.key for m in teams_from_features(teams) if len(m.teams) == 2}
+
+
 def provider_runs(run: Run, runs: Iterable[Run]) -> list[tuple[Run, str]]:
-    """The finished runs of ``runs`` trained on another provider's data than ``run``, each
-    with its provider's name as people write it, in the order given."""
+    """The finished runs of ``runs`` trained on another provider's data than ``run`` and on
+    some of the same matches (a pair of teams that met in both), each with its provider's
+    name as people write it, in the order given."""
     own = run_provider(run)
     if own is None:
         return []
+    mine: set[tuple[str, ...]] | None = None
     out = []
     for other in runs:
         if other.run_id == run.run_id or not other.is_done:
             continue
         provider = run_provider(other)
-        if provider is not None and provider != own:
-            out.append((other, provider_label(provider)))
+        if provider is None or provider == own:
+            continue
+        try:
+            mine = _team_pairs(run) if mine is None else mine
+            if mine & _team_pairs(other):
+                out.append((other, provider_label(provider)))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            logger.debug("run %s: no teams read (%s)", other.run_id, exc)
     return out
 
 
