@@ -18,12 +18,11 @@ The same rule, applied to a run's ``latents.parquet`` alone, is what
 Reading axes (``rotation="anchored_varimax"``): a VAE's latent space is only identified up
 to rotation, so two seeds can split the same information into differently mixed axes.
 For reading, the distinct subspace is re-expressed in axes that are the same from seed to
-seed: the most informative dimension is kept as the *anchor* (on real matches it is the
-dominant possession/territory axis), and the rest of the distinct subspace, made
-orthogonal to it and whitened, is rotated toward simple structure with varimax (Kaiser
-1958), as factor analysis does with loadings, here the correlations of the axes with the
-named features. The map is linear and invertible and is stored with the run
-(``reading_axes.npz``), so traversal decodes along a reading axis exactly.
+seed: the *anchor* is the direction of the codes that best predicts the features' first
+principal component (on real matches the dominant possession/territory axis), and the
+rest of the distinct subspace, made orthogonal to it and whitened, is rotated toward simple structure with varimax (Kaiser
+1958) against the axes' correlations with the named features. The map is linear and
+invertible and stored with the run (``reading_axes.npz``): traversal decodes exactly.
 """
 
 from __future__ import annotations
@@ -388,12 +387,29 @@ def _whiten(x: np.ndarray, rank: int) -> FloatArray:
     return np.asarray(v[:, top] / np.sqrt(np.maximum(w[top], 1e-12)))
 
 
+ANCHOR_SOURCE = "anchor:dominant"
+"""``ReadingAxes.source`` of the anchor: the read-out of the features' dominant axis."""
+
+
+def anchor_direction(zc: np.ndarray, pc1: np.ndarray) -> FloatArray | None:
+    """The direction of the (centred) distinct codes ``zc`` whose scores best predict the
+    features' dominant axis ``pc1`` (least squares), scaled to unit-variance scores; None
+    when the codes carry none of it."""
+    y = np.asarray(pc1, dtype=np.float64)
+    coef, *_ = np.linalg.lstsq(zc, y - y.mean(), rcond=None)
+    scores = zc @ coef
+    sd = float(scores.std())
+    return None if sd <= 1e-12 else np.asarray(coef / sd)
+
+
 def anchored_varimax(Z: np.ndarray, features: np.ndarray, quality: DimQuality) -> ReadingAxes:
     """Reading axes of ``Z`` (segments x model dims) against the named ``features``.
 
-    When the features have a dominant axis (:func:`dominant_axis`), the distinct model dim
-    that tracks it best is the *anchor*, kept as it is (standardised): it is the one axis a
-    VAE finds the same way at every seed. The rest of the distinct subspace, made
+    When the features have a dominant axis (:func:`dominant_axis`), the *anchor* is the
+    direction of the distinct subspace that best predicts it (:func:`anchor_direction`):
+    on real matches possession and territory, read out the same way at every seed and
+    from every provider, where one model dim mixes in whatever its training folded into it
+    (docs/latent_truth.md). The rest of the distinct subspace, made
     orthogonal to the anchor and whitened, is split into principal directions by the
     feature variance they explain; the leading ones (:func:`n_rotated`) are rotated by
     varimax against the features' correlations, the weaker ones follow in principal order.
@@ -416,14 +432,11 @@ def anchored_varimax(Z: np.ndarray, features: np.ndarray, quality: DimQuality) -
     center[idx] = z[:, idx].mean(axis=0)
     zc = z[:, idx] - center[idx]  # (n, d)
     pc1 = dominant_axis(f)
-    if pc1 is None:
-        anchor = None
+    a = None if pc1 is None else anchor_direction(zc, pc1)
+    if a is None:
         whiten = _whiten(zc, d)
         lead = np.zeros((d, 0))
     else:
-        anchor = int(np.argmax(np.abs(_corr(zc, pc1[:, None])[:, 0])))
-        a = np.zeros(d)
-        a[anchor] = 1.0 / max(float(zc[:, anchor].std()), 1e-12)
         t = zc @ a
         proj = np.eye(d) - np.outer(a, (t @ zc) / len(t))  # remove the anchor's share
         whiten = proj @ _whiten(zc @ proj, d - 1)
@@ -446,7 +459,7 @@ def anchored_varimax(Z: np.ndarray, features: np.ndarray, quality: DimQuality) -
     rest.sort(key=lambda n: (quality.status[n] != "redundant", quality.names.index(n)))
     for col, n in enumerate(rest, start=d):
         matrix[quality.names.index(n), col] = 1.0
-    head = [] if anchor is None else [f"anchor:{quality.distinct[anchor]}"]
+    head = [] if a is None else [ANCHOR_SOURCE]
     tail = d - len(head) - m
     source = head + ["rotated"] * m + ["principal"] * tail + [f"model:{n}" for n in rest]
     return ReadingAxes(method="anchored_varimax", center=center, matrix=matrix, source=source)

@@ -212,7 +212,8 @@ TERMS: Final[tuple[Term, ...]] = (
         "possible: easier to name, same information.",
         "The model's axes can point in any direction; the app rotates the distinct ones so "
         "each tracks a small group of features (a varimax rotation, anchored on the main "
-        "axis). Nothing is lost: the rotation can be undone.",
+        "axis: the direction of the codes that best predicts the features' first principal "
+        "component). Nothing is lost: the rotation can be undone.",
         "varimax",
         "rotation",
     ),

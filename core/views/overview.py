@@ -140,9 +140,10 @@ def rotation_caption(diagnostics: dict[str, Any]) -> str | None:
         return None
     return (
         f"Reading axes ({str(rotation.get('method', '')).replace('_', ' ')}): the first "
-        "dimension is the model's most informative one; the next are rotations of the "
-        "rest of the distinct subspace toward simple structure, so they read the same "
-        "from seed to seed."
+        "is the direction of the codes that best predicts the features' dominant axis "
+        "(possession and territory on real matches); the next are rotations of the rest of "
+        "the distinct subspace toward simple structure, so they read the same from seed to "
+        "seed."
     )
 
 
