@@ -157,10 +157,11 @@ def _train(features: Path, runs_root: Path, epochs: int | None) -> Path:
 def axis_level(runs: dict[str, Any], pairs: Any) -> dict[str, Any]:
     """Print which of each run's axes the other provider's run finds again over the paired
     window segments, and the canonical correlations of the two code spaces."""
+    from core.analysis.ensemble import FOUND_R
     from core.services.agreement import axis_agreement, swap_sides
 
     out: dict[str, Any] = {}
-    print("\nAxes found again in the other provider (paired windows, |r| >= 0.7):")
+    print(f"\nAxes found again in the other provider (paired windows, |r| >= {FOUND_R}):")
     for a, b, p in (("statsbomb", "wyscout", pairs), ("wyscout", "statsbomb", swap_sides(pairs))):
         axes = axis_agreement(runs[a], runs[b], p)
         ensemble = runs[a].ensemble()
@@ -180,10 +181,9 @@ def axis_level(runs: dict[str, Any], pairs: Any) -> dict[str, Any]:
             "canonical": axes.canonical,
             "n_windows": axes.n_windows,
         }
-    canonical = out["statsbomb"]["canonical"]
     print(
-        f"  the two code spaces share {sum(c >= 0.7 for c in canonical)} directions at canonical "
-        f"r >= 0.7 (canonical r: {', '.join(f'{c:.2f}' for c in canonical)})"
+        f"  the two code spaces share {axes.shared_directions()} directions at canonical "
+        f"r >= {FOUND_R} (canonical r: {', '.join(f'{c:.2f}' for c in axes.canonical)})"
     )
     return out
 

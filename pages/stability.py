@@ -68,9 +68,8 @@ with friendly_errors("the comparison across providers"):
         st.caption(
             "No finished run of another provider's data on the same matches to compare with. "
             "Extract these matches from another provider on the **Data** page and train on "
-            "them: the "
-            "patterns both models find are properties of the teams' play, not of one "
-            "provider's event definitions."
+            "them: the patterns both models find are properties of the teams' play, not of "
+            "one provider's event definitions."
         )
     else:
         other_id = st.selectbox(

@@ -197,7 +197,8 @@ def definition_note(feature: str) -> str | None:
     return DEFINITION_NOTES.get(feature)
 
 
-def _check_columns(frame: pl.DataFrame, needed: Sequence[str], what: str) -> None:
+def check_columns(frame: pl.DataFrame, needed: Sequence[str], what: str) -> None:
+    """Raise ``FeaturesFileError`` naming the columns of ``needed`` that ``frame`` lacks."""
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise FeaturesFileError(
@@ -212,7 +213,7 @@ def team_match_means(
     """One row per ``match_id, team_id``: each feature's minute-weighted mean over the
     team-match's segments (nulls weigh nothing), and ``minutes`` spanned by its segments
     (summed over periods: last end minus first start)."""
-    _check_columns(features, [*KEYS, "start_time", "end_time", "period", *columns], "features")
+    check_columns(features, [*KEYS, "start_time", "end_time", "period", *columns], "features")
     rows = features
     if segment_type is not None and "segment_type" in features.columns:
         rows = features.filter(pl.col("segment_type") == segment_type)
@@ -240,7 +241,7 @@ def paired_means(
 ) -> pl.DataFrame:
     """The pairing with each side's team-match means: ``<feature>_a``, ``<feature>_b``
     (and ``minutes_a``, ``minutes_b``); ``a`` and ``b`` are :func:`team_match_means` tables."""
-    _check_columns(pairs, PAIR_COLUMNS, "the pairing")
+    check_columns(pairs, PAIR_COLUMNS, "the pairing")
 
     def side(means: pl.DataFrame, s: str) -> pl.DataFrame:
         keep = [*KEYS, "minutes", *columns]
@@ -410,7 +411,7 @@ def team_scores(
 ) -> dict[str, float]:
     """Each team's mean code on ``dim`` over its segments, times ``sign`` (so that higher
     reads as more of the pattern)."""
-    _check_columns(codes, [team, dim], "the codes table")
+    check_columns(codes, [team, dim], "the codes table")
     means = codes.group_by(team).agg(pl.col(dim).cast(pl.Float64).mean())
     return {str(t): sign * float(v) for t, v in means.iter_rows() if v is not None}
 
@@ -453,8 +454,7 @@ def canonical_correlations(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
     def basis(x: np.ndarray) -> np.ndarray:
         u, s, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
-        keep = s > s.max(initial=0.0) * 1e-10 if s.size else s > 0
-        return u[:, keep]
+        return u[:, s > s.max(initial=0.0) * 1e-10]
 
     qa, qb = basis(a), basis(b)
     if qa.shape[1] == 0 or qb.shape[1] == 0:

@@ -20,9 +20,9 @@ to rotation, so two seeds can split the same information into differently mixed 
 For reading, the distinct subspace is re-expressed in axes that are the same from seed to
 seed: the *anchor* is the direction of the codes that best predicts the features' first
 principal component (on real matches the dominant possession/territory axis), and the
-rest of the distinct subspace, made orthogonal to it and whitened, is rotated toward simple structure with varimax (Kaiser
-1958) against the axes' correlations with the named features. The map is linear and
-invertible and stored with the run (``reading_axes.npz``): traversal decodes exactly.
+rest of the distinct subspace, made orthogonal to it and whitened, is rotated toward
+simple structure with varimax (Kaiser 1958) against the axes' correlations with the named
+features. The map is linear, invertible and stored (``reading_axes.npz``).
 """
 
 from __future__ import annotations

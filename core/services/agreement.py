@@ -31,6 +31,7 @@ from core.analysis.agreement import (
     WINDOW,
     PatternDim,
     ProviderAxes,
+    check_columns,
     feature_agreement,
     pattern_dims,
     provider_axes,
@@ -370,16 +371,12 @@ def paired_codes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The codes of the window segments both runs hold for the same team-match (``pairs``,
     :data:`PAIR_COLUMNS`), period and start: rows of the two arrays are the same window."""
-    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
-    if missing:
-        raise FeaturesFileError(f"the pairing lacks {missing}")
+    check_columns(pairs, PAIR_COLUMNS, "the pairing")
 
     def windows(run: Run, side: str, names: Sequence[str]) -> pl.DataFrame:
         codes = run.latents().filter(pl.col("segment_type") == WINDOW)
         need = [*KEYS, *WINDOW_KEYS, *names]
-        absent = [c for c in need if c not in codes.columns]
-        if absent:
-            raise FeaturesFileError(f"run {run.run_id}'s latents lack {absent}")
+        check_columns(codes, need, f"run {run.run_id}'s codes")
         renamed = {c: f"{c}_{side}" for c in (*KEYS, *names)}
         return codes.select(need).rename(renamed)
 

@@ -127,7 +127,7 @@ def _axes_table(run: Run, other: Run, axes: ProviderAxes) -> pl.DataFrame:
                     f"{theirs.get(matched, (matched, False))[0]} ({matched})" if matched else None
                 ),
                 "r of codes": round(r, 3),
-                "found again": abs(r) >= FOUND_R,
+                "found again": dim in axes.found,
             }
         )
     return pl.DataFrame(rows)
