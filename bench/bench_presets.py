@@ -29,9 +29,10 @@ import torch
 from core.analysis.latents import pearson_matrix
 from core.infra.io import atomic_write_npz, atomic_write_parquet
 from core.model.config import PreprocessConfig
+from core.model.encoding import encode_means
 from core.model.latents import latent_names
 from core.model.presets import PRESETS
-from core.model.training import encode_means, train_vae
+from core.model.training import train_vae
 from core.pipeline.analyses import reading_axes_of
 from core.pipeline.prepare import PreparedData, prepare
 

@@ -61,7 +61,7 @@ if mode.startswith("train"):  # the recommended preset (3 seeds together), a few
     import polars as pl
     from core.analysis.ensemble import ensemble_report
     from core.analysis.latents import pca_layout
-    from core.model.training import encode_means
+    from core.model.encoding import encode_means
     from core.pipeline.analyses import reading_axes_of
     t1 = time.perf_counter()
     feats = X[:, :20].astype(np.float64)

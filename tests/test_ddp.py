@@ -114,3 +114,17 @@ def test_torchrun_entry_writes_metrics_and_model(
     assert_same_curve(single, read_metrics_jsonl(out / "metrics.jsonl"))
     module = load_module(out / "model.pt")
     assert module.input_dim == X_demo.shape[1] and module.latent_dim == 3
+
+
+def test_gloo_ranks_streaming_a_matrix_file_match_single_process_streaming(
+    X_demo: npt.NDArray[np.float32], tmp_path: Path
+) -> None:
+    """Every rank streams the same chunks (none holds the matrix) and takes its rows of
+    each batch: the curve is single-process streaming's."""
+    from core.model.streaming import write_matrix
+
+    matrix = write_matrix(tmp_path / "m.parquet", X_demo, group_rows=64)
+    single = train_vae(matrix, CFG, device="cpu")
+    res = train_vae_ddp(matrix, CFG, world_size=2, backend="gloo")
+    assert res.extra["data"] == "streamed from parquet by every rank"
+    assert_same_curve(single.history, res.history)

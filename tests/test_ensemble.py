@@ -11,9 +11,10 @@ import torch
 
 from core.analysis.ensemble import FOUND_R, EnsembleReport, ensemble_report
 from core.analysis.quality import dim_quality
+from core.model.encoding import encode_means
 from core.model.ensemble import StackedVAE, build_stacked, member_seeds
 from core.model.presets import RECOMMENDED
-from core.model.training import encode_means, train_vae
+from core.model.training import train_vae
 from core.model.vae import TacticalVAEModule
 from core.pipeline.analyses import reading_axes_of
 

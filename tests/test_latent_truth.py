@@ -172,7 +172,8 @@ class TestPresets:
 def test_planted_factors_are_recovered_and_extras_marked_inactive() -> None:
     """k = 3 factors, the preset's 10 latents: three distinct dims, seven inactive, and the
     reading axes are the factors."""
-    from core.model.training import encode_means, train_vae
+    from core.model.encoding import encode_means
+    from core.model.training import train_vae
 
     X, factors = _planted()
     cfg = preset("recommended", n_epochs=60, batch_size=128, random_state=7)
@@ -274,7 +275,7 @@ def test_a_run_with_reading_axes_is_consistent(demo_dataset: Path) -> None:
     from core.analysis.traversal import decode_codes
     from core.features.datasets import load_features
     from core.model.config import PreprocessConfig
-    from core.model.training import encode_means
+    from core.model.encoding import encode_means
     from core.pipeline.execute import execute_run
     from core.pipeline.prepare import prepare
     from core.runs.store import create_run

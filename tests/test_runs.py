@@ -18,7 +18,7 @@ from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.infra.paths import runs_root
 from core.jobs.api import delete_run, run_status
 from core.model.config import PreprocessConfig, VAEConfig
-from core.model.training import encode_means
+from core.model.encoding import encode_means
 from core.runs.config import run_id_for
 from core.runs.store import Run, create_run, get_run, list_runs
 

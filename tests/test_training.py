@@ -26,6 +26,7 @@ from core.model.devices import (
     describe_devices,
     detect_devices,
 )
+from core.model.encoding import encode_means
 from core.model.flat_params import FlatParameters
 from core.model.metrics import (
     EpochMetrics,
@@ -35,11 +36,7 @@ from core.model.metrics import (
 )
 from core.model.precision import BF16_LOSS_RTOL, PRECISION_ENV, cpu_has_bf16, resolve_precision
 from core.model.preprocessing import PreprocessingPipeline
-from core.model.training import (
-    NonFiniteLossError,
-    encode_means,
-    train_vae,
-)
+from core.model.training import NonFiniteLossError, train_vae
 from core.model.vae import TacticalVAEModule, vae_loss
 
 SMALL = {"latent_dim": 3, "hidden_dims": (32, 16), "batch_size": 32, "n_epochs": 6, "dropout": 0.1}

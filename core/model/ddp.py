@@ -45,13 +45,9 @@ from core.model.checks import validate_matrix
 from core.model.config import VAEConfig, check_world_size
 from core.model.devices import resolve_device
 from core.model.metrics import Callback, EpochMetrics, JsonlMetricsWriter
-from core.model.training import (
-    NonFiniteLossError,
-    TrainResult,
-    build_module,
-    run_epochs,
-)
-from core.model.vae import TacticalVAEModule, load_module, save_module
+from core.model.streaming import MatrixFile, training_rows
+from core.model.training import NonFiniteLossError, TrainResult, run_epochs
+from core.model.vae import TacticalVAEModule, build_module, load_module, save_module
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +78,7 @@ class _QueueCallback:
 
 
 def _train_rank(
-    X: npt.NDArray[np.float32],
+    X: npt.NDArray[np.float32] | MatrixFile,
     cfg: VAEConfig,
     dev: torch.device,
     rank: int,
@@ -94,11 +90,11 @@ def _train_rank(
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     torch.manual_seed(cfg.random_state)
-    module = build_module(X.shape[1], cfg).to(dev)
+    rows = training_rows(X, cfg, dev)  # the matrix on the device, or parquet chunks
+    module = build_module(rows.n_cols, cfg).to(dev)
     ddp_model = DistributedDataParallel(
         module, device_ids=[dev.index] if dev.type == "cuda" else None
     )
-    X_t = torch.from_numpy(X).to(dev)
 
     def all_reduce(t: torch.Tensor) -> None:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
@@ -107,7 +103,7 @@ def _train_rank(
     outcome = run_epochs(
         module,
         ddp_model,
-        X_t,
+        rows,
         cfg,
         dev,
         rank=rank,
@@ -144,7 +140,7 @@ def _spawned_worker(rank: int, spec: _WorkerSpec, q: Any, stop_event: Any) -> No
         spec.backend, init_method=spec.init_method, rank=rank, world_size=world_size
     )
     try:
-        X = np.load(spec.data_path, allow_pickle=False)
+        X = _read_matrix(spec.data_path)
         cfg = VAEConfig.from_dict(spec.cfg_dict)
         callbacks: list[Callback] = [_QueueCallback(q)] if rank == 0 else []
         should_stop = stop_event.is_set if rank == 0 else None
@@ -175,6 +171,13 @@ def _spawned_worker(rank: int, spec: _WorkerSpec, q: Any, stop_event: Any) -> No
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
+
+
+def _read_matrix(path: str) -> npt.NDArray[np.float32] | MatrixFile:
+    """A rank's rows: a ``.parquet`` model matrix is streamed, a ``.npy`` one loaded."""
+    if path.endswith(".parquet"):
+        return MatrixFile(Path(path))
+    return np.load(path, allow_pickle=False)  # type: ignore[no-any-return]
 
 
 def _rank_devices(
@@ -256,7 +259,7 @@ def _watch(
 
 
 def train_vae_ddp(
-    X: npt.ArrayLike,
+    X: npt.ArrayLike | MatrixFile,
     cfg: VAEConfig,
     *,
     world_size: int,
@@ -281,12 +284,18 @@ def train_vae_ddp(
             check_world_size(world_size)
         except ConfigError as exc:
             raise TrainingError(str(exc)) from exc
-    arr = validate_matrix(X, cfg)
+    streamed = isinstance(X, MatrixFile)
+    if isinstance(X, MatrixFile):  # every rank streams the file: none holds the matrix
+        n_rows = X.shape()[0]
+    else:
+        arr = validate_matrix(X, cfg)
+        n_rows = arr.shape[0]
     names, chosen_backend = _rank_devices(world_size, backend, devices)
 
     with tempfile.TemporaryDirectory(prefix="tactical-ddp-") as tmpdir:
-        data_path = str(Path(tmpdir) / "X.npy")
-        np.save(data_path, arr)
+        data_path = str(X.path) if isinstance(X, MatrixFile) else str(Path(tmpdir) / "X.npy")
+        if not isinstance(X, MatrixFile):
+            np.save(data_path, arr)
         ctx = tmp.get_context("spawn")
         q = ctx.Queue()
         stop_event = ctx.Event()
@@ -304,7 +313,7 @@ def train_vae_ddp(
             world_size,
             names,
             chosen_backend,
-            arr.shape[0],
+            n_rows,
         )
         procs = start_processes(  # type: ignore[no-untyped-call]
             _spawned_worker,
@@ -324,6 +333,9 @@ def train_vae_ddp(
         cancelled=bool(payload["cancelled"]),
         device=f"ddp:{world_size}x{torch.device(names[0]).type}",
         best_epoch=payload["best_epoch"],
+        extra={
+            "data": "streamed from parquet by every rank" if streamed else "resident on each rank"
+        },
     )
 
 
@@ -331,7 +343,9 @@ def train_vae_ddp(
 def main(argv: list[str] | None = None) -> int:
     """``torchrun --nproc-per-node N -m core.model.ddp --data X.npy --config cfg.json --out DIR``."""
     parser = argparse.ArgumentParser(prog="python -m core.model.ddp", description=main.__doc__)
-    parser.add_argument("--data", required=True, help="preprocessed matrix, .npy float32")
+    parser.add_argument(
+        "--data", required=True, help="preprocessed matrix: .npy float32, or .parquet to stream"
+    )
     parser.add_argument("--config", required=True, help="VAEConfig as JSON (VAEConfig.to_dict)")
     parser.add_argument(
         "--out", required=True, help="folder for metrics.jsonl, model.pt, result.json"
@@ -350,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     backend = args.backend or ("nccl" if use_gpu else "gloo")
     out = Path(args.out)
     cfg = VAEConfig.from_dict(json.loads(Path(args.config).read_text()))
-    X = validate_matrix(np.load(args.data, allow_pickle=False), cfg)
+    X = _read_matrix(args.data)
+    if not isinstance(X, MatrixFile):
+        X = validate_matrix(X, cfg)
 
     if dev.type == "cuda":
         torch.cuda.set_device(dev)

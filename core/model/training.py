@@ -1,5 +1,6 @@
-"""Beta-VAE training: data resident on the device, shuffled index batches, one host sync per epoch.
+"""Beta-VAE training: shuffled batches of rows on the device, one host sync per epoch.
 
+The rows are resident on the device or streamed from parquet (:mod:`core.model.streaming`).
 The loop knows nothing about runs, jobs or files: progress leaves through callbacks
 (``on_epoch_end(metrics)``), cancellation comes in through ``should_stop()``. The same loop
 serves single-process training and each rank of data-parallel training (``core.model.ddp``).
@@ -22,15 +23,21 @@ import numpy.typing as npt
 import torch
 from tqdm.auto import tqdm
 
-from core.errors import TacticalError, TrainingError
-from core.model.checks import validate_matrix
+from core.errors import TacticalError
 from core.model.config import VAEConfig
 from core.model.devices import resolve_device
 from core.model.ensemble import StackedVAE, build_stacked, member_seeds
 from core.model.flat_params import FlatParameters
 from core.model.metrics import Callback, EpochMetrics
 from core.model.precision import Precision, resolve_precision
-from core.model.vae import Forward, TacticalVAEModule
+from core.model.streaming import (
+    MatrixFile,
+    ResidentRows,
+    TrainingRows,
+    describe_rows,
+    training_rows,
+)
+from core.model.vae import Forward, TacticalVAEModule, build_module
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +87,6 @@ class TrainResult:
         return self.history[-1].total if self.history else float("nan")
 
 
-def build_module(n_features: int, cfg: VAEConfig) -> TacticalVAEModule:
-    """The module ``cfg`` describes for ``n_features`` inputs (seeded by the caller)."""
-    return TacticalVAEModule(
-        input_dim=n_features,
-        latent_dim=cfg.latent_dim,
-        hidden_dims=cfg.hidden_dims,
-        dropout=cfg.dropout,
-    )
-
-
 def beta_at(epoch: int, cfg: VAEConfig) -> float:
     """Beta used in ``epoch`` (1-based): linear ramp over ``kl_warmup_epochs``, then ``cfg.beta``."""
     if cfg.kl_warmup_epochs <= 0:
@@ -118,7 +115,7 @@ class _Loop:
 
     module: TacticalVAEModule | StackedVAE
     forward: Forward
-    X_t: torch.Tensor
+    rows: TrainingRows  # the whole matrix on the device, or chunks streamed from parquet
     cfg: VAEConfig
     dev: torch.device
     opt: torch.optim.Adam
@@ -157,7 +154,7 @@ class _EarlyStopping:
 def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keyword API
     module: TacticalVAEModule | StackedVAE,
     forward: Forward,
-    X_t: torch.Tensor,
+    rows: torch.Tensor | TrainingRows,
     cfg: VAEConfig,
     dev: torch.device,
     *,
@@ -171,6 +168,9 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
     noise_seeds: Sequence[int] = (),
 ) -> _LoopOutcome:
     """Train ``module`` in place; shared by single-process and DDP training.
+
+    ``rows`` is the matrix on the device, or a :class:`core.model.streaming.StreamedRows`
+    (chunks of a parquet file, each shuffled as a whole matrix would be).
 
     Every rank draws the same global permutation and the same global reparameterisation
     noise; rank ``r`` takes rows ``r::world_size`` of each global batch. The local loss is
@@ -186,7 +186,7 @@ def run_epochs(  # noqa: PLR0913 - grouping them would break the callers' keywor
     loop = _Loop(
         module=module,
         forward=forward,
-        X_t=X_t,
+        rows=ResidentRows(rows) if isinstance(rows, torch.Tensor) else rows,
         cfg=cfg,
         dev=dev,
         opt=opt,
@@ -264,21 +264,52 @@ def _train_epoch(
 
     None when ``should_stop`` interrupted the epoch (single process only).
     """
-    X_t, dev, opt, flat = loop.X_t, loop.dev, loop.opt, loop.flat
+    k = loop.cfg.latent_dim
+    loop.module.train()
+    members = len(loop.noise_seeds) or 1
+    acc = torch.zeros((members, 1 + k), device=loop.dev)
+    poll = _poller(loop.should_stop if loop.world_size == 1 else None)
+    for chunk in loop.rows.chunks():
+        if not _train_chunk(loop, chunk, beta, perm_gens, noise_gens, acc, poll):
+            return None
+    return acc
+
+
+def _poller(should_stop: Callable[[], bool] | None) -> Callable[[], bool]:
+    """``should_stop``, asked at most every ``STOP_POLL_S`` seconds (None: never asked)."""
+    last = [time.monotonic()]
+
+    def poll() -> bool:
+        if should_stop is None or time.monotonic() - last[0] <= STOP_POLL_S:
+            return False
+        last[0] = time.monotonic()
+        return should_stop()
+
+    return poll
+
+
+def _train_chunk(
+    loop: _Loop,
+    X_t: torch.Tensor,
+    beta: float,
+    perm_gens: Sequence[torch.Generator],
+    noise_gens: Sequence[torch.Generator],
+    acc: torch.Tensor,
+    poll: Callable[[], bool],
+) -> bool:
+    """The optimiser steps over one chunk of rows (a resident matrix is one chunk), its
+    sums added to ``acc``; False when ``should_stop`` interrupted it."""
+    dev, opt, flat = loop.dev, loop.opt, loop.flat
     rank, world_size = loop.rank, loop.world_size
     n_rows = int(X_t.shape[0])
     k = loop.cfg.latent_dim
     bs = loop.cfg.batch_size
-    loop.module.train()
     # An ensemble's members each shuffle with their own seed (shared batches would make the
     # seeds agree for a reason that is not in the data); member 0 as a single run would.
     perms = [torch.randperm(n_rows, generator=g, device=dev) for g in perm_gens]
     perm = torch.stack(perms) if loop.noise_seeds else perms[0]
     draws = [torch.randn((n_rows, k), generator=g, device=dev) for g in noise_gens]
     noise = torch.stack(draws) if loop.noise_seeds else draws[0]
-    acc = torch.zeros((len(draws), 1 + k), device=dev)
-    last_poll = time.monotonic()
-    poll = loop.should_stop if world_size == 1 else None
     for start in range(0, n_rows, bs):
         idx = perm[..., start : start + bs]
         m = int(idx.shape[-1])
@@ -299,11 +330,9 @@ def _train_epoch(
         with torch.no_grad():
             acc[:, 0] += terms.recon_sum.detach().reshape(-1)
             acc[:, 1:] += terms.kl_per_dim_sum.detach().reshape(acc.shape[0], k)
-        if poll is not None and time.monotonic() - last_poll > STOP_POLL_S:
-            last_poll = time.monotonic()
-            if poll():
-                return None
-    return acc
+        if poll():
+            return False
+    return True
 
 
 def _epoch_metrics(
@@ -316,7 +345,7 @@ def _epoch_metrics(
 ) -> tuple[EpochMetrics, list[list[float]]]:
     """Global per-segment means of the epoch (member 0's) and every member's means
     ``[recon, KL per dim...]``; raises :class:`NonFiniteLossError` on NaN/inf."""
-    n_rows = int(loop.X_t.shape[0])
+    n_rows = loop.rows.n_rows
     if loop.all_reduce is not None:
         loop.all_reduce(acc)
     all_sums = acc.cpu().double().numpy()  # the one host sync of the epoch
@@ -374,7 +403,7 @@ def _stop_requested(
 
 
 def train_vae(
-    X: npt.ArrayLike,
+    X: npt.ArrayLike | MatrixFile,
     cfg: VAEConfig,
     *,
     device: str | torch.device | None = None,
@@ -383,7 +412,8 @@ def train_vae(
     progress: bool = False,
     precision: Precision = "float32",
 ) -> TrainResult:
-    """Train a beta-VAE on the preprocessed matrix ``X`` (segments x features).
+    """Train a beta-VAE on the preprocessed matrix ``X`` (segments x features), or on a
+    :class:`core.model.streaming.MatrixFile` streamed from parquet a chunk at a time.
 
     ``device`` None picks the best device. Callbacks receive every epoch's metrics as it
     ends; ``should_stop`` is polled between epochs and about every ``STOP_POLL_S`` seconds
@@ -398,8 +428,8 @@ def train_vae(
     Raises :class:`TrainingError` for unusable input and :class:`NonFiniteLossError` (with
     the epoch and the history so far) if the loss diverges.
     """
-    arr = validate_matrix(X, cfg)
     dev = resolve_device(device)
+    rows = training_rows(X, cfg, dev)
     used = resolve_precision(precision, dev)
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     seeds = member_seeds(cfg.random_state, cfg.ensemble) if cfg.ensemble > 1 else []
@@ -408,22 +438,22 @@ def train_vae(
         trained: TacticalVAEModule | StackedVAE
         if seeds:
             trained = build_stacked(
-                arr.shape[1], cfg.latent_dim, cfg.hidden_dims, cfg.dropout, seeds
+                rows.n_cols, cfg.latent_dim, cfg.hidden_dims, cfg.dropout, seeds
             ).to(dev)
         else:
-            trained = build_module(arr.shape[1], cfg).to(dev)
-        X_t = torch.from_numpy(arr).to(dev)
+            trained = build_module(rows.n_cols, cfg).to(dev)
         for cb in callbacks:
             start = getattr(cb, "on_train_start", None)
             if start is not None:
-                start(trained, arr.shape[0], arr.shape[1])
+                start(trained, rows.n_rows, rows.n_cols)
         logger.info(
-            "Training beta-VAE on %s (%s): %d segments x %d features, latent %d, beta %g, "
+            "Training beta-VAE on %s (%s, %s): %d segments x %d features, latent %d, beta %g, "
             "%d epochs, %d seed(s)",
             dev,
             used,
-            arr.shape[0],
-            arr.shape[1],
+            describe_rows(rows),
+            rows.n_rows,
+            rows.n_cols,
             cfg.latent_dim,
             cfg.beta,
             cfg.n_epochs,
@@ -432,7 +462,7 @@ def train_vae(
         outcome = run_epochs(
             trained,
             trained,
-            X_t,
+            rows,
             cfg,
             dev,
             callbacks=callbacks,
@@ -460,33 +490,5 @@ def train_vae(
         members=members,
         seeds=seeds or [cfg.random_state],
         member_kl=member_kl,
+        extra={"data": describe_rows(rows)},
     )
-
-
-def encode_means(
-    module: TacticalVAEModule,
-    X: npt.ArrayLike,
-    batch_size: int = 2048,
-    device: str | torch.device | None = None,
-) -> npt.NDArray[np.float32]:
-    """Posterior means ``mu`` of every row of ``X``, encoded in batches (module left on its device)."""
-    arr = np.ascontiguousarray(np.asarray(X), dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[1] != module.input_dim:
-        raise TrainingError(
-            f"X has shape {arr.shape}; the model expects (n, {module.input_dim}). Use the "
-            "preprocessing the model was trained with."
-        )
-    original = next(module.parameters()).device
-    dev = original if device is None else resolve_device(device)
-    was_training = module.training
-    module.to(dev).eval()
-    parts: list[npt.NDArray[np.float32]] = []
-    with torch.no_grad():
-        for start in range(0, arr.shape[0], batch_size):
-            xb = torch.from_numpy(arr[start : start + batch_size]).to(dev)
-            mu, _ = module.encode(xb)
-            parts.append(mu.cpu().numpy())
-    module.to(original).train(was_training)
-    if not parts:
-        return np.empty((0, module.latent_dim), dtype=np.float32)
-    return np.concatenate(parts, axis=0)

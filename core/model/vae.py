@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from core.infra.io import atomic_write_with
+from core.model.config import VAEConfig
 
 _INT16_SPAN = 65536
 
@@ -279,3 +280,13 @@ def vae_loss(
     recon_loss = sq_err / n
     kl_loss = kl_dims.sum() / n
     return recon_loss + beta * kl_loss, recon_loss, kl_loss
+
+
+def build_module(n_features: int, cfg: VAEConfig) -> TacticalVAEModule:
+    """The module ``cfg`` describes for ``n_features`` inputs (seeded by the caller)."""
+    return TacticalVAEModule(
+        input_dim=n_features,
+        latent_dim=cfg.latent_dim,
+        hidden_dims=cfg.hidden_dims,
+        dropout=cfg.dropout,
+    )

@@ -56,7 +56,7 @@ TOP_K = 5
 
 def encode_stage(ctx: RunContext) -> None:
     """Encode the posterior means, put them on the reading axes, write ``latents.parquet``."""
-    from core.model.training import encode_means
+    from core.model.encoding import encode_means
 
     data, result = ctx.data, ctx.result
     ctx.rep.stage("encoding", ctx.rep.analysis_unit("encoding"), "encoding posterior means")
@@ -80,7 +80,7 @@ def encode_stage(ctx: RunContext) -> None:
 
 def _ensemble(ctx: RunContext, Z: np.ndarray, quality: DimQuality) -> EnsembleReport:
     """Every other member's codes on its own reading axes, matched to the reference's."""
-    from core.model.training import encode_means
+    from core.model.encoding import encode_means
 
     data, result = ctx.data, ctx.result
     members = []
@@ -245,6 +245,7 @@ def _diagnostics(
             "train_seconds": float(sum(m.seconds for m in result.history)),
             "device": result.device,
             "precision": result.precision,  # "bfloat16": autocast (core.model.training)
+            "training_data": result.extra.get("data", "resident on the device"),
             "loss_reduction": LOSS_REDUCTION,
             "dropped_tier_columns": data.dropped_tier_columns,
             "dropped_null_columns": list(data.pipeline.dropped_null_),

@@ -36,6 +36,7 @@ from core.runs.files import (
     LOG_FILE,
     METRICS_FILE,
     MODEL_FILE,
+    MODEL_MATRIX_FILE,
     PIVOT_FILE,
     PREPROCESSING_FILE,
     UMAP_FILE,
@@ -59,6 +60,7 @@ STAGES: tuple[tuple[str, Stage], ...] = (
 STALE_ON_RETRY = (
     METRICS_FILE,
     MODEL_FILE,
+    MODEL_MATRIX_FILE,
     PREPROCESSING_FILE,
     LATENTS_FILE,
     AXES_FILE,

@@ -26,7 +26,7 @@ from core.infra.io import atomic_write_json, atomic_write_parquet
 from core.infra.paths import runs_root
 from core.pipeline.context import RunCancelled, RunContext
 from core.pipeline.prepare import prepare
-from core.runs.files import MODEL_FILE, PREPROCESSING_FILE, UMAP_FILE
+from core.runs.files import MODEL_FILE, MODEL_MATRIX_FILE, PREPROCESSING_FILE, UMAP_FILE
 from core.runs.store import Run
 
 logger = logging.getLogger(__name__)
@@ -231,32 +231,45 @@ def load_stage(ctx: RunContext) -> None:
 
 def training_stage(ctx: RunContext) -> None:
     """Train the VAE on the model matrix (data-parallel with DDP when ``world_size > 1``),
-    then save the model and the preprocessing: they are what the slow training produced."""
+    then save the model and the preprocessing: they are what the slow training produced.
+
+    A matrix above :func:`core.model.streaming.resident_limit_bytes` is written to the run's
+    ``model_matrix.parquet`` and streamed from it a chunk at a time (deleted afterwards)."""
+    from core.model.devices import resolve_device
+    from core.model.streaming import MatrixFile, streams, write_matrix
     from core.model.training import train_vae
     from core.model.vae import save_module
 
     data, rep = ctx.data, ctx.rep
-    rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments")
-    if ctx.world_size > 1:
-        from core.model.ddp import train_vae_ddp
+    rows: np.ndarray | MatrixFile = data.X
+    where = ""
+    if streams(data.X.nbytes, resolve_device(ctx.device)):
+        rows = write_matrix(ctx.run.artifact_path(MODEL_MATRIX_FILE), data.X)
+        where = f", streamed from {MODEL_MATRIX_FILE}"
+    rep.stage("training", 1, f"training on {data.X.shape[0]:,} segments{where}")
+    try:
+        if ctx.world_size > 1:
+            from core.model.ddp import train_vae_ddp
 
-        rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
-        result = train_vae_ddp(
-            data.X,
-            ctx.vae,
-            world_size=ctx.world_size,
-            callbacks=[rep],
-            should_stop=ctx.should_stop,
-        )
-    else:
-        result = train_vae(
-            data.X,
-            ctx.vae,
-            device=ctx.device,
-            callbacks=[rep],
-            should_stop=ctx.should_stop,
-            precision="auto",
-        )
+            rep.on_train_start(None, data.X.shape[0], data.X.shape[1])
+            result = train_vae_ddp(
+                rows,
+                ctx.vae,
+                world_size=ctx.world_size,
+                callbacks=[rep],
+                should_stop=ctx.should_stop,
+            )
+        else:
+            result = train_vae(
+                rows,
+                ctx.vae,
+                device=ctx.device,
+                callbacks=[rep],
+                should_stop=ctx.should_stop,
+                precision="auto",
+            )
+    finally:
+        ctx.run.artifact_path(MODEL_MATRIX_FILE).unlink(missing_ok=True)
     if result.cancelled:
         raise RunCancelled()
     save_module(result.module, ctx.run.artifact_path(MODEL_FILE))

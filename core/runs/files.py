@@ -16,6 +16,7 @@ CORRELATIONS_FILE = "correlations.npz"
 INTERPRETATION_FILE = "interpretation.parquet"
 PIVOT_FILE = "interpretation_pivot.csv"
 UMAP_FILE = "umap.parquet"
+MODEL_MATRIX_FILE = "model_matrix.parquet"  # while training streams it (core.model.streaming)
 FIRST_LAYOUT_FILE = "first_layout.parquet"  # PCA of the codes, written before UMAP runs
 DIAGNOSTICS_FILE = "diagnostics.json"
 AXES_FILE = "reading_axes.npz"  # linear map from model codes to the latents.parquet axes
