@@ -9,10 +9,13 @@ like a run's latents), at 100k and 500k codes, each measurement in a fresh proce
 peak RSS is its own), and the baseline of fitting UMAP on all 100k.
 
     python -m bench.bench_scale [--sizes 100000,500000] [--no-baseline] [--train-epochs N]
+        [--stream-rows N]
 
 Training is timed over ``--train-epochs`` epochs of the recommended preset (3 seeds trained
 together, bfloat16 where the CPU has it) on the same codes padded with noise to 49 inputs,
-and extrapolated to the preset's 150 epochs.
+and extrapolated to the preset's 150 epochs. ``--stream-rows`` times one epoch on the same
+rows read from a model matrix file, held in memory against streamed from it
+(``core.model.streaming``), with each one's peak RSS.
 
 Targets (issue 22, 2-core CPU): training + projection + states ready <= 20 min at 2,000
 matches; each stage no worse than n log n from 500 to 2,000 matches; peak RSS <= 8 GiB.
@@ -33,6 +36,7 @@ from bench.fresh import fresh_json
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, resource, sys, time
+from pathlib import Path
 import numpy as np
 from core.analysis.latents import UMAP_FIT_MAX, umap_embedding
 from core.analysis.mixtures import select_mixture
@@ -77,6 +81,36 @@ if mode.startswith("train"):  # the recommended preset (3 seeds together), a few
         pl.DataFrame({"pc_1": xy[:, 0], "pc_2": xy[:, 1]}).write_parquet(f"{tmp}/first.parquet")
     out["first_layout_s"] = time.perf_counter() - t1
     t0 += out["first_layout_s"]  # "seconds" stays training's
+elif mode.startswith(("matrix:", "resident:", "stream:")):  # the model matrix from parquet
+    import dataclasses
+    from core.model.presets import RECOMMENDED, batch_size_for
+    from core.model.streaming import MatrixFile, write_matrix
+    from core.model.training import train_vae
+    kind, arg = mode.split(":", 1)
+    if kind == "matrix":  # written in a process of its own: the trainers start from the file
+        X = np.concatenate([z, rng.normal(size=(n, 39))], axis=1).astype(np.float32)
+        write_matrix(arg, X)
+        out["matrix_gib"] = X.nbytes / 2**30
+    else:
+        epochs, path = arg.split(":", 1)
+        cfg = dataclasses.replace(RECOMMENDED, batch_size=batch_size_for(n, RECOMMENDED))
+        cfg = dataclasses.replace(cfg, n_epochs=int(epochs))
+        if kind == "resident":  # read into one array, a row group at a time
+            import pyarrow.parquet as pq
+            f = pq.ParquetFile(path)
+            rows = np.empty((f.metadata.num_rows, f.metadata.num_columns), np.float32)
+            i = 0
+            for g in range(f.num_row_groups):
+                block = np.column_stack([c.to_numpy() for c in f.read_row_group(g).columns])
+                rows[i : i + len(block)] = block
+                i += len(block)
+        else:
+            rows = MatrixFile(Path(path))
+        t0 = time.perf_counter()
+        result = train_vae(rows, cfg, device="cpu", precision="auto")
+        out["epoch_s"] = (time.perf_counter() - t0) / int(epochs)
+        out["data"] = result.extra["data"]
+    t0 = time.perf_counter()
 elif mode == "states":  # the run's states stage: BIC curve K=2..10 on a sample, refit on all
     t0 = time.perf_counter()
     fit = select_mixture(z, random_state=42)
@@ -99,10 +133,34 @@ def measure(n: int, mode: str = "sample") -> dict[str, Any]:
     return fresh_json("-c", PROBE, str(n), mode)
 
 
+def stream_figures(n: int) -> None:
+    """One epoch of the recommended preset on the same ``n`` rows, held in memory against
+    streamed from the model matrix's parquet file (each a fresh process)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        path = str(Path(tmp) / "model_matrix.parquet")
+        written = measure(n, f"matrix:{path}")
+        resident = measure(n, f"resident:1:{path}")
+        streamed = measure(n, f"stream:1:{path}")
+    print(
+        f"training {n:,} rows ({written['matrix_gib']:.2f} GiB matrix), one epoch: resident "
+        f"{resident['epoch_s']:.1f} s, peak RSS {resident['peak_rss_gib']:.2f} GiB; streamed "
+        f"from parquet {streamed['epoch_s']:.1f} s ({streamed['epoch_s'] / resident['epoch_s']:.2f}x "
+        f"the time), peak RSS {streamed['peak_rss_gib']:.2f} GiB ({streamed['data']})"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,500000")
     parser.add_argument("--no-baseline", action="store_true", help="skip UMAP on all 100k")
+    parser.add_argument(
+        "--stream-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the resident-against-streamed training epoch (0: skip it)",
+    )
     parser.add_argument(
         "--train-epochs",
         type=int,
@@ -156,6 +214,8 @@ def main() -> int:
                 f"{row['first_layout_s']:.1f} s after training ends (target <= "
                 f"{TARGET_FIRST_LAYOUT_S:g} s; the UMAP map follows)"
             )
+    if args.stream_rows > 0:
+        stream_figures(args.stream_rows)
     if not args.no_baseline:
         base = measure(sizes[0], "full")
         sample = rows[0]

@@ -43,6 +43,7 @@ CELL_COLUMNS = (
     "latent_dim",
     "run_id",
     "state",
+    "queue",
     "progress",
     "n_patterns",
     "n_distinct",
@@ -156,7 +157,7 @@ if retry and st.button(
 @st.fragment(run_every=POLL_S if views.cells_active(table) else None)
 def progress() -> None:
     """The cells' states, refreshed while any trains; a cell finishing redraws the page."""
-    t = sweep_table(sweep)
+    t = views.with_queue_places(sweep_table(sweep))
     done_share, line = views.progress_line(t)
     st.progress(done_share, text=line)
     with st.expander("Cells", expanded=views.cells_active(t)):
@@ -166,6 +167,7 @@ def progress() -> None:
             key="sweep_cells",
             column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                "queue": st.column_config.TextColumn("queue", help="place among the waiting jobs"),
                 "recon": st.column_config.NumberColumn("recon", format="%.4g"),
                 "kl": st.column_config.NumberColumn("KL", format="%.4g"),
                 "n_patterns": st.column_config.NumberColumn(

@@ -44,6 +44,7 @@ from core.model.config import MAX_EPOCHS, PreprocessConfig, VAEConfig
 from core.model.devices import DeviceInfo
 from core.runs.store import list_runs
 from core.views.jobs import job_lines
+from core.views.sweep import with_queue_places
 from tests.helpers import run_python, wait_for
 
 pytestmark = pytest.mark.slow
@@ -271,6 +272,10 @@ def test_jobs_bound_to_slots_wait_as_records_not_processes(features: Path) -> No
     messages = {line.job_id: line.message for line in job_lines("train")}
     assert messages[b.job.job_id] == "waiting for a worker slot (1 at a time): next to start"
     assert messages[c.job.job_id] == "waiting for a worker slot (1 at a time): 1 job ahead of it"
+    # The Sweep page's cells table says the same of each cell (its run) that waits.
+    cells = pl.DataFrame({"run_id": [a.run.run_id, b.run.run_id, c.run.run_id]})
+    queue = with_queue_places(cells)["queue"].to_list()
+    assert queue == [None, "next to start", "1 job ahead"]
     t0 = time.monotonic()
     assert cancel_job(c.job.job_id).state == "cancelled" and time.monotonic() - t0 < 5.0
     assert c.run.status().state == "cancelled"

@@ -21,13 +21,13 @@ from core.analysis.quality import MIN_DISTINCT
 from core.errors import RunNotFoundError, TacticalError
 from core.features.datasets import count_segments
 from core.infra.process import TIMESTAMP_FORMAT
-from core.jobs.api import run_status
+from core.jobs.api import list_jobs, run_status
 from core.jobs.sweep import Sweep, plan_sweep
 from core.jobs.sweep_results import RECON_TOLERANCE, Recommendation
 from core.runs.files import LATENTS_FILE
 from core.runs.status import ACTIVE_STATES, FINAL_STATES
 from core.runs.store import Run, get_run, list_runs
-from core.views.jobs import fmt_seconds
+from core.views.jobs import fmt_seconds, queue_places
 from core.views.palettes import QUALITATIVE
 
 GridValue = TypeVar("GridValue", int, float)
@@ -81,6 +81,21 @@ def progress_line(table: pl.DataFrame) -> tuple[float, str]:
         f"{n.get('queued', 0)} queued · {stopped} failed or cancelled · "
         f"{n.get('missing', 0)} not started"
     )
+
+
+def with_queue_places(table: pl.DataFrame) -> pl.DataFrame:
+    """The cells' table with ``queue``: for a cell waiting for a worker slot, how many
+    training jobs of this machine start before it ("next to start", "2 jobs ahead");
+    empty for the others. The queue starts the oldest waiting job first."""
+    jobs = list_jobs("train")
+    places = queue_places(jobs)
+    ahead = {
+        str(j.run_id): "next to start" if n == 0 else f"{n} job{'s' * (n != 1)} ahead"
+        for j in jobs
+        if j.run_id and (n := places.get(j.job_id)) is not None
+    }
+    queue = [ahead.get(rid) for rid in table["run_id"].to_list()]
+    return table.with_columns(pl.Series("queue", queue, dtype=pl.String))
 
 
 def training_now(table: pl.DataFrame) -> str | None:
