@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linear_sum_assignment
 
 from core.errors import StabilityError
 from core.model.latents import latent_names
@@ -67,6 +66,8 @@ def cross_correlation(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 def match_dimensions(Z_ref: np.ndarray, Z_other: np.ndarray) -> DimensionMatch:
     """Match ``Z_other``'s dimensions to ``Z_ref``'s by maximal total ``|corr|`` (Hungarian)."""
     C = cross_correlation(Z_ref, Z_other)
+    from scipy.optimize import linear_sum_assignment  # here: the pages import this module
+
     rows, cols = linear_sum_assignment(-np.abs(C))
     k = C.shape[0]
     match = np.full(k, -1, dtype=np.int64)

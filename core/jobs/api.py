@@ -27,7 +27,6 @@ from core.errors import (
 )
 from core.features.datasets import Dataset
 from core.features.executors import parse_executor
-from core.features.extract import check_window_stride
 from core.infra.locks import file_lock
 from core.infra.paths import data_root, resolve_under
 from core.infra.process import process_alive, utc_now
@@ -282,6 +281,8 @@ def submit_extraction(
             f"Dataset {name!r} already exists ({dataset.path}); runs trained on it refer to "
             "its features. Choose another name, or pass overwrite=True to replace it."
         )
+    from core.features.extract import check_window_stride  # here: the pages import this module
+
     try:
         window_s, stride_s = check_window_stride(window_s, stride_s)
     except ConfigError as exc:

@@ -21,6 +21,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -66,6 +67,11 @@ def _credit(fig: Figure) -> None:
     fig.text(0.01, 0.008, CREDIT, fontsize=7, color="#555555", ha="left", va="bottom")
 
 
+MANY_MATCHES = 20  # beyond it the timeline's rows are thinner and their labels one line
+TIMELINE_TOP_IN, TIMELINE_BOTTOM_IN = 0.6, 1.7  # the title above; axis and legend below
+LEGEND_GAP_IN = 0.55  # from the timeline's axes down to its legend: tick labels and axis title
+
+
 def _colour(state: int) -> str:
     return QUALITATIVE[state % len(QUALITATIVE)]
 
@@ -98,26 +104,42 @@ def draw_shares(ax: Axes, report: TeamReport) -> None:
 
 def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = None) -> None:
     """One row per match: the team's windows coloured by state, match minute on x; with
-    ``events``, the goals too (filled star: the team's, open star: the opponent's)."""
+    ``events``, the goals too (filled star: the team's, open star: the opponent's).
+
+    Every bar is one rectangle of a single collection and the goals are two scatters, however
+    many matches (a season's team has 40-80): a few artists to draw, not hundreds."""
     tl = report.timeline
     matches = tl.select("match_id", "match_label").unique("match_id", maintain_order=True)
-    goals = _goals(events, matches["match_id"].to_list())
-    for row, match_id in enumerate(matches["match_id"].to_list()):
-        part = tl.filter(pl.col("match_id") == match_id)
-        start = part["start_minute"].to_numpy()
-        stop = part["end_minute"].to_numpy()
-        # Windows overlap; draw each up to the next one's start so the bars tile the match.
-        nxt = np.append(start[1:], np.inf)
-        end = np.where((nxt > start) & (nxt < stop), nxt, stop)
-        colours = [_colour(int(s)) for s in part["state"].to_list()]
-        ax.broken_barh(
-            list(zip(start, end - start, strict=True)), (row - 0.35, 0.7), facecolors=colours
+    row_of = {int(m): row for row, m in enumerate(matches["match_id"].to_list())}
+    ordered = tl.with_columns(
+        pl.col("match_id").replace_strict(row_of, return_dtype=pl.Int64).alias("_row")
+    ).sort("_row", maintain_order=True)
+    rows = ordered["_row"].to_numpy()
+    start = ordered["start_minute"].to_numpy().astype(float)
+    stop = ordered["end_minute"].to_numpy().astype(float)
+    # Windows overlap; draw each up to the next one's start (same match) so the bars tile it.
+    nxt = np.append(start[1:], np.inf)
+    nxt[np.append(rows[1:] != rows[:-1], True)] = np.inf
+    end = np.where((nxt > start) & (nxt < stop), nxt, stop)
+    bars = [
+        [(a, r - 0.35), (b, r - 0.35), (b, r + 0.35), (a, r + 0.35)]
+        for a, b, r in zip(start, end, rows, strict=True)
+    ]
+    colours = [_colour(int(s)) for s in ordered["state"].to_list()]
+    ax.add_collection(PolyCollection(bars, facecolors=colours, edgecolors="none"))
+    goals = _goals(events, list(row_of))
+    if goals is not None and goals.height:
+        goals = goals.with_columns(
+            pl.col("match_id").replace_strict(row_of, return_dtype=pl.Int64).alias("_row")
         )
-        if goals is not None:
-            _draw_goals(ax, goals.filter(pl.col("match_id") == match_id), report.team_id, row)
+        _draw_goals(ax, goals, report.team_id)
+    few = matches.height <= MANY_MATCHES  # else a season's rows: one smaller line each
     ax.set_yticks(
-        range(matches.height), [textwrap.fill(str(m), 32) for m in matches["match_label"]]
-    )
+        range(matches.height),
+        [textwrap.fill(str(m), 32) if few else textwrap.shorten(str(m), 44) for m in
+         matches["match_label"]],
+        fontsize=None if few else 7,
+    )  # fmt: skip
     ax.set_ylim(matches.height - 0.5, -0.5)
     ax.set_xlabel("match minute")
     last = tl["end_minute"].to_numpy()
@@ -133,10 +155,12 @@ def draw_timeline(ax: Axes, report: TeamReport, events: pl.DataFrame | None = No
             Line2D([], [], marker="*", markerfacecolor="white", markeredgecolor="black",
                    linestyle="", markersize=11, label="goal conceded"),
         ]  # fmt: skip
+    # Below the minute axis, the same distance however tall the axes are (in inches).
+    axes_in = ax.get_position().height * ax.get_figure().get_figheight()  # type: ignore[union-attr]
     ax.legend(
         handles=handles,
         loc="upper center",
-        bbox_to_anchor=(0.4, -0.2),
+        bbox_to_anchor=(0.4, -LEGEND_GAP_IN / axes_in),
         ncol=min(len(handles), 3),
         frameon=False,
         fontsize=8,
@@ -154,11 +178,12 @@ def _goals(events: pl.DataFrame | None, match_ids: list[int]) -> pl.DataFrame | 
         return None
 
 
-def _draw_goals(ax: Axes, goals: pl.DataFrame, team_id: int, row: int) -> None:
+def _draw_goals(ax: Axes, goals: pl.DataFrame, team_id: int) -> None:
+    """The goals on their match's row (``_row``): the team's filled, the opponent's open."""
     for ours, face in ((True, "black"), (False, "white")):
         part = goals.filter((pl.col("team_id") == team_id) == ours)
         if part.height:
-            ax.scatter(part["minute"].to_numpy(), [row] * part.height, marker="*", s=160,
+            ax.scatter(part["minute"].to_numpy(), part["_row"].to_numpy(), marker="*", s=160,
                        facecolors=face, edgecolors="black", linewidths=1.0, zorder=5)  # fmt: skip
 
 
@@ -245,10 +270,15 @@ def shares_figure(report: TeamReport) -> Figure:
 
 
 def timeline_figure(report: TeamReport, events: pl.DataFrame | None = None) -> Figure:
+    """The timeline at a height that grows with the matches only: fixed margins (title above,
+    axis and legend below) and a row per match, thinner for a season's many rows."""
     n = report.timeline["match_id"].n_unique()
+    row_in = 0.6 if n <= MANY_MATCHES else 0.3
+    height = TIMELINE_TOP_IN + TIMELINE_BOTTOM_IN + row_in * n
     with _style():
-        fig = _figure((10.0, 2.4 + 0.6 * n))
-        draw_timeline(fig.add_axes((0.28, 0.34, 0.68, 0.54)), report, events)
+        fig = _figure((10.0, height))
+        axes = (0.28, TIMELINE_BOTTOM_IN / height, 0.68, row_in * n / height)
+        draw_timeline(fig.add_axes(axes), report, events)
         _credit(fig)
     return fig
 
