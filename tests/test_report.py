@@ -6,6 +6,7 @@ objects and the text drawn on each page), and the browser test downloads it for 
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import zipfile
@@ -206,3 +207,47 @@ def test_sentences_in_each_case() -> None:
     assert apart[2] == "Compared with B, A was more often in 'press' (90% against 20%)."
     alone = report_sentences("A", "its opponents", shares([0.6, 0.4], [0.0, 0.0], [0.6, 0.4]), 5)
     assert alone[2] == "The run holds no segments of its opponents to compare A with."
+
+
+@pytest.mark.parametrize("copies", [1, 30])
+def test_the_timeline_grows_by_a_row_per_match_with_few_artists(demo_run: Run, copies: int) -> None:
+    """A season's team (30 matches here, 40-80 in five leagues): every window in one
+    collection, the goals in two scatters, a fixed margin above and below the rows, one-line
+    labels; a few matches keep their taller rows and wrapped labels."""
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    from core.views.report_figures import (
+        TIMELINE_BOTTOM_IN,
+        TIMELINE_TOP_IN,
+        figure_png,
+        timeline_figure,
+    )
+
+    report = team_report(demo_run, ITALY, opponent_id=TURKEY)
+    events = Dataset.of_features(demo_run.features_path).events()
+    one = report.timeline
+    ids = one["match_id"].unique().to_list()
+    assert len(ids) == 1
+    timeline = pl.concat(
+        [one.with_columns(pl.col("match_id") + 10_000_000 * i) for i in range(copies)]
+    )
+    copied = events.filter(pl.col("match_id") == ids[0])
+    events = pl.concat(
+        [copied.with_columns(pl.col("match_id") + 10_000_000 * i) for i in range(copies)]
+    )
+    season = dataclasses.replace(report, timeline=timeline)
+    fig = timeline_figure(season, events)
+    row_in = 0.6 if copies == 1 else 0.3
+    assert fig.get_figheight() == pytest.approx(
+        TIMELINE_TOP_IN + TIMELINE_BOTTOM_IN + row_in * copies
+    )
+    ax = fig.axes[0]
+    bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    stars = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(bars) == 1 and len(bars[0].get_paths()) == timeline.height
+    assert len(stars) == 1  # Italy's goals, filled (Turkey scored none), whatever the matches
+    assert sum(len(s.get_offsets()) for s in stars) == copies * 3  # Turkey 0-3 Italy's goals
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == copies
+    assert all(("\n" in t) == (copies == 1) for t in labels)
+    assert figure_png(fig).startswith(b"\x89PNG")
