@@ -15,6 +15,7 @@ import torch
 
 from core.errors import TrainingError
 from core.model.config import PreprocessConfig, VAEConfig
+from core.model.ddp import train_vae_ddp
 from core.model.preprocessing import PreprocessingPipeline
 from core.model.streaming import (
     RESIDENT_ENV,
@@ -100,6 +101,8 @@ def test_a_matrix_file_that_cannot_train_says_why(tmp_path: Path) -> None:
         train_vae(few, CFG, device="cpu")
     with pytest.raises(TrainingError, match="2-D"):
         write_matrix(tmp_path / "v.parquet", np.zeros(4, dtype=np.float32))
+    with pytest.raises(TrainingError, match="fewer than one batch"):  # before any rank starts
+        train_vae_ddp(few, CFG, world_size=2, backend="gloo")
 
 
 def test_the_limit_comes_from_the_environment_or_the_device(

@@ -41,7 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.errors import ConfigError, TrainingError
 from core.infra.io import atomic_write_json
-from core.model.checks import validate_matrix
+from core.model.checks import check_trainable, validate_matrix
 from core.model.config import VAEConfig, check_world_size
 from core.model.devices import resolve_device
 from core.model.metrics import Callback, EpochMetrics, JsonlMetricsWriter
@@ -286,7 +286,8 @@ def train_vae_ddp(
             raise TrainingError(str(exc)) from exc
     streamed = isinstance(X, MatrixFile)
     if isinstance(X, MatrixFile):  # every rank streams the file: none holds the matrix
-        n_rows = X.shape()[0]
+        n_rows, n_cols = X.shape()
+        check_trainable(n_rows, n_cols, cfg)
     else:
         arr = validate_matrix(X, cfg)
         n_rows = arr.shape[0]

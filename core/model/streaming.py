@@ -127,18 +127,11 @@ class StreamedRows:
         self.n_rows = int(meta.num_rows)
         self.n_cols = int(meta.num_columns)
         self.n_groups = int(meta.num_row_groups)
-        self.max_chunk_rows = max(
-            (
-                sum(
-                    meta.row_group(i).num_rows
-                    for i in range(s, min(s + chunk_groups, self.n_groups))
-                )
-            )
-            for s in range(0, self.n_groups, chunk_groups)
-        )
         self.device = device
         self.seed = int(seed)
         self.chunk_groups = max(1, int(chunk_groups))
+        sizes = sorted((meta.row_group(i).num_rows for i in range(self.n_groups)), reverse=True)
+        self.max_chunk_rows = int(sum(sizes[: self.chunk_groups]))  # whichever groups it takes
         self.epoch = 0
 
     def chunks(self) -> Iterator[torch.Tensor]:
