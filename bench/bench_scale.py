@@ -84,7 +84,7 @@ if mode.startswith("train"):  # the recommended preset (3 seeds together), a few
 elif mode.startswith(("matrix:", "resident:", "stream:")):  # the model matrix from parquet
     import dataclasses
     from core.model.presets import RECOMMENDED, batch_size_for
-    from core.model.streaming import MatrixFile, write_matrix
+    from core.model.streaming import MatrixFile, read_matrix, write_matrix
     from core.model.training import train_vae
     kind, arg = mode.split(":", 1)
     if kind == "matrix":  # written in a process of its own: the trainers start from the file
@@ -95,17 +95,8 @@ elif mode.startswith(("matrix:", "resident:", "stream:")):  # the model matrix f
         epochs, path = arg.split(":", 1)
         cfg = dataclasses.replace(RECOMMENDED, batch_size=batch_size_for(n, RECOMMENDED))
         cfg = dataclasses.replace(cfg, n_epochs=int(epochs))
-        if kind == "resident":  # read into one array, a row group at a time
-            import pyarrow.parquet as pq
-            f = pq.ParquetFile(path)
-            rows = np.empty((f.metadata.num_rows, f.metadata.num_columns), np.float32)
-            i = 0
-            for g in range(f.num_row_groups):
-                block = np.column_stack([c.to_numpy() for c in f.read_row_group(g).columns])
-                rows[i : i + len(block)] = block
-                i += len(block)
-        else:
-            rows = MatrixFile(Path(path))
+        matrix = MatrixFile(Path(path))
+        rows = read_matrix(matrix) if kind == "resident" else matrix  # held, or streamed
         t0 = time.perf_counter()
         result = train_vae(rows, cfg, device="cpu", precision="auto")
         out["epoch_s"] = (time.perf_counter() - t0) / int(epochs)

@@ -284,18 +284,19 @@ def train_vae_ddp(
             check_world_size(world_size)
         except ConfigError as exc:
             raise TrainingError(str(exc)) from exc
-    streamed = isinstance(X, MatrixFile)
+    arr: npt.NDArray[np.float32] | None = None
     if isinstance(X, MatrixFile):  # every rank streams the file: none holds the matrix
+        source: Path | None = X.path
         n_rows, n_cols = X.shape()
         check_trainable(n_rows, n_cols, cfg)
     else:
-        arr = validate_matrix(X, cfg)
+        source, arr = None, validate_matrix(X, cfg)
         n_rows = arr.shape[0]
     names, chosen_backend = _rank_devices(world_size, backend, devices)
 
     with tempfile.TemporaryDirectory(prefix="tactical-ddp-") as tmpdir:
-        data_path = str(X.path) if isinstance(X, MatrixFile) else str(Path(tmpdir) / "X.npy")
-        if not isinstance(X, MatrixFile):
+        data_path = str(source or Path(tmpdir) / "X.npy")
+        if arr is not None:
             np.save(data_path, arr)
         ctx = tmp.get_context("spawn")
         q = ctx.Queue()
@@ -335,7 +336,7 @@ def train_vae_ddp(
         device=f"ddp:{world_size}x{torch.device(names[0]).type}",
         best_epoch=payload["best_epoch"],
         extra={
-            "data": "streamed from parquet by every rank" if streamed else "resident on each rank"
+            "data": "streamed from parquet by every rank" if source else "resident on each rank"
         },
     )
 
@@ -365,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = args.backend or ("nccl" if use_gpu else "gloo")
     out = Path(args.out)
     cfg = VAEConfig.from_dict(json.loads(Path(args.config).read_text()))
-    X = _read_matrix(args.data)
-    if not isinstance(X, MatrixFile):
-        X = validate_matrix(X, cfg)
+    X = _read_matrix(args.data)  # checked by each rank's training_rows
 
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
@@ -386,11 +385,11 @@ def main(argv: list[str] | None = None) -> int:
                 "best_epoch": outcome.best_epoch,
             }
             atomic_write_json(out / "result.json", summary)
-            print(json.dumps(summary))
+            logger.info("DDP training done: %s", json.dumps(summary))
         dist.barrier()  # tear down together (see _spawned_worker)
     except NonFiniteLossError as exc:
         if rank == 0:
-            print(str(exc), file=sys.stderr)
+            logger.error("%s", exc)
         return 1
     finally:
         dist.destroy_process_group()

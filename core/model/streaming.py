@@ -139,11 +139,24 @@ class StreamedRows:
         order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n_groups)
         for start in range(0, self.n_groups, self.chunk_groups):
             groups = sorted(int(g) for g in order[start : start + self.chunk_groups])
-            table = self._file.read_row_groups(groups)
-            block = np.column_stack([c.to_numpy() for c in table.columns]).astype(
-                np.float32, copy=False
-            )
-            yield torch.from_numpy(block).to(self.device)
+            yield torch.from_numpy(_block(self._file.read_row_groups(groups))).to(self.device)
+
+
+def _block(table: pa.Table) -> npt.NDArray[np.float32]:
+    """Row groups of a matrix file as one (rows x inputs) float32 array."""
+    return np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32, copy=False)
+
+
+def read_matrix(matrix: MatrixFile) -> npt.NDArray[np.float32]:
+    """The whole matrix in one array, filled a row group at a time (no second copy)."""
+    f = pq.ParquetFile(matrix.path)
+    out = np.empty((f.metadata.num_rows, f.metadata.num_columns), dtype=np.float32)
+    start = 0
+    for g in range(f.num_row_groups):
+        block = _block(f.read_row_group(g))
+        out[start : start + len(block)] = block
+        start += len(block)
+    return out
 
 
 def resident_limit_bytes(device: torch.device) -> int:

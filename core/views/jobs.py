@@ -47,10 +47,15 @@ class JobLine:
     log_tail: str | None  # kept on failure
 
 
+def queue_place(ahead: int) -> str:
+    """A waiting job's place in words: ``"next to start"``, ``"2 jobs ahead"``."""
+    return "next to start" if ahead == 0 else f"{ahead} job{'s' * (ahead != 1)} ahead"
+
+
 def queue_message(job: JobInfo, ahead: int) -> str:
     """A waiting job's place in the queue for a worker slot (``ahead``: jobs before it)."""
     slots = f"{job.slots} at a time" if job.slots else "one at a time"
-    place = "next to start" if ahead == 0 else f"{ahead} job{'s' * (ahead != 1)} ahead of it"
+    place = queue_place(ahead) + (" of it" if ahead else "")
     return f"waiting for a worker slot ({slots}): {place}"
 
 

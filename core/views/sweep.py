@@ -27,7 +27,7 @@ from core.jobs.sweep_results import RECON_TOLERANCE, Recommendation
 from core.runs.files import LATENTS_FILE
 from core.runs.status import ACTIVE_STATES, FINAL_STATES
 from core.runs.store import Run, get_run, list_runs
-from core.views.jobs import fmt_seconds, queue_places
+from core.views.jobs import fmt_seconds, queue_place, queue_places
 from core.views.palettes import QUALITATIVE
 
 GridValue = TypeVar("GridValue", int, float)
@@ -90,7 +90,7 @@ def with_queue_places(table: pl.DataFrame) -> pl.DataFrame:
     jobs = list_jobs("train")
     places = queue_places(jobs)
     ahead = {
-        str(j.run_id): "next to start" if n == 0 else f"{n} job{'s' * (n != 1)} ahead"
+        str(j.run_id): queue_place(n)
         for j in jobs
         if j.run_id and (n := places.get(j.job_id)) is not None
     }
